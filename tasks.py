@@ -1,8 +1,45 @@
 """The toy world: synthetic reasoning problems in English and Chinese (DESIGN.md section 3).
 
-(being written; the Problem record below is the contract shared with rewards.py)
+Four families, each with a generator `(rng, difficulty, lang) -> Problem` and an oracle that
+writes solution traces in several styles:
+
+  math       "Compute 7 + 3 - 5." or a one-line word problem; gold answer an integer.
+  countdown  reach a target from given numbers; traces search, hit dead ends, backtrack.
+  code       write a one-line Python function from a spec; hidden tests run in the sandbox.
+  chat       short requests with no checkable answer; a hidden rubric scores replies.
+
+Why the styles matter (DESIGN.md section 3; Gandhi et al. 2025): RL only amplifies what the
+base already does. The corpus therefore holds a short, sloppy default style (often wrong), a
+rare long careful style that checks every step by its inverse and fixes slips ("wait, ..."),
+and direct answers with no reasoning. The careful style is measurably more reliable, so GRPO
+can move probability onto it: accuracy, length and reflection then rise together, as in
+R1-Zero (paper Figure 2, Figure 3, Table 3).
+
+A math problem and its traces, as the pretraining corpus holds them:
+
+  prompt   Compute 7 + 3 - 5.
+  sloppy   First, 7 + 3 = 10. Then 10 - 5 = 5. So the answer is 5.
+  careful  First, 7 + 3 = 11. check: 11 - 3 = 8, not 7. wait, 7 + 3 = 10. check: 10 - 3 = 7, ok.
+           Then 10 - 5 = 5. check: 5 + 5 = 10, ok. So the answer is 5.
+  direct   The answer is 6.
+
+Held-out problems: a problem's split is a hash of its canonical form (the arithmetic, not its
+wording or language), so a test expression never appears in the corpus or among RL prompts.
 """
-from dataclasses import dataclass
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+SPLIT_SALT = 'nano-r1-split-v1'  # changing it reshuffles which problems are held out
+TEST_PERCENT = 10                # share of canonical forms held out for evaluation
+
+# Table 1 of the paper, verbatim. {prompt} is the user's question.
+TEMPLATE = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant "
+    "solves it. The assistant first thinks about the reasoning process in the mind and then "
+    "provides the user with the answer. The reasoning process and answer are enclosed within "
+    "<think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning "
+    "process here </think> <answer> answer here </answer>. User: {prompt}. Assistant:")
 
 
 @dataclass(frozen=True)
@@ -16,4 +53,416 @@ class Problem:
     numbers: tuple = ()  # countdown: the numbers the expression must use
     entry: str = ''      # code: the function name the hidden tests call
     tests: tuple = ()    # code: hidden tests, ((args_tuple, expected), ...), JSON-able values
-    rubric: tuple = ()   # chat: what the hidden rubric checks (see chat_rubric)
+    rubric: tuple = ()   # chat: what the hidden rubric checks, ((kind, value), ...); see chat_rubric
+    expr: str = ''       # math: the canonical expression, e.g. '7+3-5'
+
+
+def render_prompt(problem):
+    """The R1-Zero training template (paper Table 1) around the problem's question."""
+    return TEMPLATE.format(prompt=problem.prompt)
+
+
+def _canon_id(family, canonical):
+    return hashlib.sha1(f'{SPLIT_SALT}:{family}:{canonical}'.encode()).hexdigest()[:12]
+
+
+def split_of(problem):
+    """'test' for held-out problems, else 'train'. Decided by the id, i.e. by the canonical form."""
+    return 'test' if int(problem.id, 16) % 100 < TEST_PERCENT else 'train'
+
+
+# ----------------------------------------------------------------------------------------------
+# Words of each language. Reasoning uses these, so the language-consistency reward (paper
+# section 2.3.2) has words to count, and a trace that switches language half-way is visible.
+
+WORDS = {
+    'en': dict(first='First,', then='Then', so='So the answer is', check='check:', ok='ok',
+               not_='not', wait='wait,', sep=' ', end='.', comma=', ', direct='The answer is',
+               compute='Compute', trying='try', dead='no, back up.', found='yes, it works.'),
+    'zh': dict(first='首先，', then='然后', so='所以答案是', check='检查：', ok='对', not_='不是',
+               wait='等等，', sep='', end='。', comma='，', direct='答案是', compute='计算',
+               trying='试试', dead='不行，退回。', found='对，成立。'),
+}
+NAMES = {'en': ['Tom', 'Anna', 'Bob', 'Lily', 'Sam', 'Mia', 'Max', 'Eva', 'Leo', 'Zoe'],
+         'zh': ['小明', '小红', '小刚', '小丽', '小华', '小军', '小云', '小东', '小芳', '小龙']}
+ITEMS = {'en': ['apples', 'books', 'coins', 'cards', 'pens'], 'zh': ['个苹果', '本书', '枚硬币', '张卡片', '支笔']}
+
+
+def other(lang):
+    return 'zh' if lang == 'en' else 'en'
+
+
+# ----------------------------------------------------------------------------------------------
+# math: a start value, then `difficulty` additions or subtractions of operands 1..max_operand.
+# A share of problems opens with a one-digit product ("3 * 2 + 4 - 1"). Running values stay >= 0.
+
+def gen_math(rng, difficulty, lang, max_operand=10, product_rate=0.1):
+    if rng.random() < product_rate:
+        a = rng.randint(2, 4)
+        b = rng.randint(2, 9 // a)
+        tokens, value = [f'{a} * {b}'], a * b
+    else:
+        value = rng.randint(1, max_operand)
+        tokens = [str(value)]
+    for _ in range(difficulty):
+        x = rng.randint(1, max_operand)
+        op = '-' if (x <= value and rng.random() < 0.5) else '+'
+        value = value + x if op == '+' else value - x
+        tokens += [op, str(x)]
+    expr = ' '.join(tokens)
+    words = WORDS[lang]
+    if rng.random() < 0.5 or tokens[0].count('*'):
+        prompt = f"{words['compute']} {expr}"
+    else:  # a one-line word problem over the same arithmetic
+        name, item = rng.choice(NAMES[lang]), rng.choice(ITEMS[lang])
+        prompt = _word_problem(lang, name, item, tokens)
+    canonical = expr.replace(' ', '')
+    return Problem(_canon_id('math', canonical), 'math', lang, difficulty, prompt, str(value), expr=canonical)
+
+
+def _word_problem(lang, name, item, tokens):
+    parts = []
+    for op, x in zip(tokens[1::2], tokens[2::2]):
+        if lang == 'en':
+            parts.append(f'gets {x} more' if op == '+' else f'gives away {x}')
+        else:
+            parts.append(f'又得到 {x} {item[0]}' if op == '+' else f'送出 {x} {item[0]}')
+    if lang == 'en':
+        return f"{name} has {tokens[0]} {item}, then {', then '.join(parts)}. How many {item} does {name} have now?"
+    return f"{name}有 {tokens[0]} {item}，然后{'，然后'.join(parts)}。{name}现在有多少{item}？"
+
+
+def math_steps(expr):
+    """The steps of a canonical expression: [(a, op, b, result), ...], products first."""
+    toks = expr.replace('+', ' + ').replace('-', ' - ').replace('*', ' * ').split()
+    steps = []
+    if len(toks) > 1 and toks[1] == '*':
+        a, b = int(toks[0]), int(toks[2])
+        steps.append((a, '*', b, a * b))
+        toks = [str(a * b)] + toks[3:]
+    value = int(toks[0])
+    for op, x in zip(toks[1::2], toks[2::2]):
+        x = int(x)
+        new = value + x if op == '+' else value - x
+        steps.append((value, op, x, new))
+        value = new
+    return steps
+
+
+def _slip(rng, value):
+    """A plausible arithmetic slip: off by one or two, or by ten."""
+    return max(0, value + rng.choice([-2, -1, 1, 2, 10, -10] if value >= 10 else [-2, -1, 1, 2]))
+
+
+def _inverse(a, op, b, c):
+    """Recompute a step another way: c - b should give back a for '+', c + b for '-', c / b for '*'."""
+    if op == '+':
+        return f'{c} - {b}', c - b
+    if op == '-':
+        return f'{c} + {b}', c + b
+    return (f'{c} / {b}', c // b) if b and c % b == 0 else (f'{b} * {a}', b * a)
+
+
+@dataclass
+class Trace:
+    text: str          # the reasoning (what goes inside <think>)
+    answer: str        # the final answer the trace commits to
+    correct: bool      # answer == gold
+    style: str         # 'careful' | 'sloppy' | 'direct' | 'search' | 'chat' | 'code'
+    reflective: bool = False  # contains a verification or correction
+    mixed: bool = False       # reasoning switches language part-way
+
+
+def solve_math(problem, rng, style, error_rate, catch_rate=0.9, switch_at=None):
+    """Write a trace for a math problem in one style. `error_rate` is the author's per-step slip
+    rate (for 'direct', the chance the one guess is wrong). A careful author checks each step by
+    its inverse and catches a slip with probability catch_rate ("wait, ..." and redo); a slip it
+    misses comes with a check that slipped too. switch_at: the step from which the reasoning's
+    words are in the other language (None = never): the language mixing of paper section 2.3.2."""
+    steps, gold, lang = math_steps(problem.expr), int(problem.answer), problem.lang
+    if style == 'direct':
+        guess = _slip(rng, gold) if rng.random() < error_rate else gold
+        w = WORDS[lang]
+        return Trace(f"{w['direct']} {guess}{w['end']}", str(guess), guess == gold, 'direct')
+    out, value = [], None
+    for i, (a, op, b, _) in enumerate(steps):
+        if value is not None:
+            a = value  # carry our own running value, wrong or not
+        c = a + b if op == '+' else a - b if op == '-' else a * b
+        w = WORDS[other(lang) if switch_at is not None and i >= switch_at else lang]
+        got = _slip(rng, c) if rng.random() < error_rate else c
+        line = f"{w['first'] if i == 0 else w['then']} {a} {op} {b} = {got}{w['end']}"
+        if style == 'careful':
+            if got != c and rng.random() < catch_rate:  # the check disagrees: say so and redo
+                inv, back = _inverse(a, op, b, got)
+                line += f" {w['check']} {inv} = {back}{w['comma']}{w['not_']} {a}{w['end']} {w['wait']} {a} {op} {b} = {c}{w['end']}"
+                got = c
+            line += f" {w['check']} {_inverse(a, op, b, got)[0]} = {a}{w['comma']}{w['ok']}{w['end']}"
+        out.append(line)
+        value = got
+    w = WORDS[other(lang) if switch_at is not None else lang]  # switch_at == len(steps): only this line
+    out.append(f"{w['so']} {value}{w['end']}")
+    return Trace(' '.join(out), str(value), value == gold, style, style == 'careful', switch_at is not None)
+
+
+# ----------------------------------------------------------------------------------------------
+# countdown: combine the given numbers (each at most once) with + - * into the target. The
+# oracle searches depth-first, writing its dead ends and backtracking (Stream of Search, 2024).
+
+def _reachable(nums):
+    """Every (value, expression) reachable left-to-right from some ordering of a subset of nums."""
+    out = []
+    def go(value, text, rest):
+        out.append((value, text))
+        for i, x in enumerate(rest):
+            nxt = rest[:i] + rest[i + 1:]
+            for op in '+-*':
+                v = value + x if op == '+' else value - x if op == '-' else value * x
+                if v >= 0:
+                    go(v, f'({text}) * {x}' if op == '*' and ' ' in text else f'{text} {op} {x}', nxt)
+    for i, x in enumerate(nums):
+        go(x, str(x), nums[:i] + nums[i + 1:])
+    return out
+
+
+def gen_countdown(rng, difficulty, lang, max_number=10):
+    """difficulty = how many numbers are given (3 on the cpu preset, 4 on gpu)."""
+    while True:
+        nums = [rng.randint(1, max_number) for _ in range(difficulty)]
+        full = [(v, e) for v, e in _reachable(nums) if e.count(' ') // 2 == difficulty - 1 and 10 <= v <= 99]
+        if full:
+            target, _ = rng.choice(full)
+            break
+    nums_txt = ', '.join(map(str, nums)) if lang == 'en' else '、'.join(map(str, nums))
+    prompt = (f'Using the numbers {nums_txt} once each, with + - *, make {target}' if lang == 'en'
+              else f'用数字 {nums_txt} 各一次，用 + - *，得到 {target}')
+    canonical = f"{sorted(nums)}->{target}"
+    return Problem(_canon_id('countdown', canonical), 'countdown', lang, difficulty, prompt, str(target),
+                   numbers=tuple(nums))
+
+
+def solve_countdown(problem, rng, max_dead_ends=2):
+    """A search trace: a few failed attempts ending in 'no, back up', then one that works."""
+    w, target = WORDS[problem.lang], int(problem.answer)
+    cands = [(v, e) for v, e in _reachable(list(problem.numbers)) if e.count(' ') // 2 == len(problem.numbers) - 1]
+    wins = [e for v, e in cands if v == target]
+    misses = [(v, e) for v, e in cands if v != target]
+    lines = []
+    for v, e in rng.sample(misses, min(len(misses), rng.randint(0, max_dead_ends))):
+        lines.append(f"{w['trying']} {e} = {v}{w['comma']}{w['not_']} {target}{w['end']} {w['dead']}")
+    win = rng.choice(wins)
+    lines.append(f"{w['trying']} {win} = {target}{w['comma']}{w['found']}")
+    return Trace(' '.join(lines), win, True, 'search', reflective=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# code: a one-line function from a spec. Difficulty 1 is one operation, 2 composes two.
+
+CODE_OPS = [  # (English spec, Chinese spec, body, argument kind)
+    ('returns x plus {k}', '返回 x 加 {k}', 'x + {k}', 'int'),
+    ('returns x times {k}', '返回 x 乘以 {k}', 'x * {k}', 'int'),
+    ('returns x minus {k}', '返回 x 减 {k}', 'x - {k}', 'int'),
+    ('returns the sum of the list xs', '返回列表 xs 的和', 'sum(xs)', 'list'),
+    ('returns the largest number in the list xs', '返回列表 xs 中最大的数', 'max(xs)', 'list'),
+    ('returns how many even numbers the list xs has', '返回列表 xs 中偶数的个数', 'len([v for v in xs if v % 2 == 0])', 'list'),
+    ('returns the list xs reversed', '返回反转后的列表 xs', 'xs[::-1]', 'list'),
+]
+CODE_THEN = [  # a second operation for difficulty 2, applied to an integer result
+    (', then adds {k}', '，再加 {k}', '{inner} + {k}'),
+    (', then multiplies by {k}', '，再乘以 {k}', '({inner}) * {k}'),
+    (', then subtracts {k}', '，再减 {k}', '{inner} - {k}'),
+]
+
+
+def gen_code(rng, difficulty, lang):
+    en, zh, body, kind = rng.choice(CODE_OPS[:3] if difficulty >= 2 else CODE_OPS)
+    k = rng.randint(2, 9)
+    en, zh, body = en.format(k=k), zh.format(k=k), body.format(k=k)
+    if difficulty >= 2:
+        en2, zh2, body2 = rng.choice(CODE_THEN)
+        k2 = rng.randint(2, 9)
+        en, zh, body = en + en2.format(k=k2), zh + zh2.format(k=k2), body2.format(inner=body, k=k2)
+    arg, entry = ('x' if kind == 'int' else 'xs'), 'f'
+    solution = f'def {entry}({arg}): return {body}'
+    scope = {}
+    exec(solution, scope)  # our own reference solution, never model output
+    if kind == 'int':
+        inputs = [(rng.randint(-20, 20),) for _ in range(4)]
+    else:
+        inputs = [([rng.randint(0, 20) for _ in range(rng.randint(1, 5))],) for _ in range(4)]
+    tests = tuple((args, scope[entry](*args)) for args in inputs)
+    prompt = (f'Write a Python function {entry}({arg}) that {en}' if lang == 'en'
+              else f'写一个 Python 函数 {entry}({arg})，{zh}')
+    return Problem(_canon_id('code', solution), 'code', lang, difficulty, prompt, solution,
+                   entry=entry, tests=tests)
+
+
+def solve_code(problem, rng, error_rate):
+    """A short plan, then the one-line solution; a sloppy author gets the constant wrong."""
+    code = problem.answer
+    if rng.random() < error_rate:
+        digits = [c for c in code if c.isdigit()]
+        if digits:
+            d = rng.choice(digits)
+            code = code.replace(d, str((int(d) + 1) % 10), 1)
+    plan = 'I write the function in one line.' if problem.lang == 'en' else '我用一行写出这个函数。'
+    return Trace(plan, code, code == problem.answer, 'code')
+
+
+# ----------------------------------------------------------------------------------------------
+# chat: open-ended requests. The hidden rubric is the gold metric (never the RL reward): the
+# reward model learns it from preference pairs (paper section 2.3.4).
+
+CHAT_KINDS = [  # (English request, Chinese request, what a good reply must contain)
+    ('Write a short greeting to {name}', '给{name}写一句简短的问候', ('hello', '你好')),
+    ('Say thank you to {name} for the gift', '感谢{name}送的礼物', ('thank', '谢谢')),
+    ('Wish {name} a good day', '祝{name}今天愉快', ('good day', '愉快')),
+    ('Say sorry to {name} for being late', '向{name}为迟到道歉', ('sorry', '对不起')),
+    ('Congratulate {name} on the new job', '祝贺{name}找到新工作', ('congratulations', '恭喜')),
+]
+
+
+def gen_chat(rng, difficulty, lang):
+    i = rng.randrange(len(CHAT_KINDS))
+    en, zh, kw = CHAT_KINDS[i]
+    name = rng.choice(NAMES[lang])
+    prompt = (en if lang == 'en' else zh).format(name=name)
+    rubric = (('name', name), ('keyword', kw[0] if lang == 'en' else kw[1]), ('lang', lang),
+              ('max_words', 12))
+    return Problem(_canon_id('chat', f'{i}:{name}:{lang}'), 'chat', lang, difficulty, prompt, rubric=rubric)
+
+
+def chat_rubric(problem, reply):
+    """Hidden rubric: the share of its checks a reply meets (name, keyword, language, brevity)."""
+    import rewards  # the language measure lives with the rewards (DESIGN.md section 2 layering)
+    checks = []
+    for kind, value in problem.rubric:
+        if kind in ('name', 'keyword'):
+            checks.append(value.lower() in reply.lower())
+        elif kind == 'lang':
+            checks.append(bool(reply.strip()) and rewards.language_consistency_reward(reply, value) == 1.0)
+        elif kind == 'max_words':
+            checks.append(0 < len(reply.split()) <= value and len(reply) <= 8 * value)
+    return sum(checks) / max(1, len(checks))
+
+
+def solve_chat(problem, rng, quality):
+    """A reply that meets each rubric check with probability `quality` (mixed-quality chat)."""
+    r = dict(problem.rubric)
+    lang, name, kw = problem.lang, r['name'], r['keyword']
+    parts = []
+    if rng.random() < quality:
+        parts.append(kw.capitalize() if lang == 'en' else kw)
+    if rng.random() < quality:
+        parts.append(name)
+    reply = (' '.join(parts) + ('!' if lang == 'en' else '！')) if parts else ('Ok.' if lang == 'en' else '好的。')
+    if rng.random() > quality:  # wrong language or rambling
+        reply += ' ' + ('这是我的回答。' if lang == 'en' else 'This is my reply, I hope it is what you wanted.')
+    if rng.random() > quality:
+        reply += ' ' + ' '.join(['and so on'] * rng.randint(4, 8) if lang == 'en' else ['还有还有'] * rng.randint(4, 8))
+    return Trace('', reply, chat_rubric(problem, reply) == 1.0, 'chat')
+
+
+# ----------------------------------------------------------------------------------------------
+# Problem sets. Every set is drawn from one side of the split, so held-out problems never reach
+# the corpus or the RL prompts, whatever the seed.
+
+GENERATORS = {'math': gen_math, 'countdown': gen_countdown, 'code': gen_code, 'chat': gen_chat}
+DIFFICULTY = {  # (lowest, highest) difficulty per family and preset
+    'cpu': {'math': (2, 3), 'countdown': (3, 3), 'code': (1, 2), 'chat': (1, 1)},
+    'gpu': {'math': (3, 5), 'countdown': (3, 4), 'code': (1, 2), 'chat': (1, 1)},
+}
+
+
+def draw_problem(family, rng, split='train', preset='cpu', lang=None, zh_share=0.3):
+    """One problem of `family` from the given side of the split ('train' or 'test')."""
+    if family not in GENERATORS:
+        raise ValueError(f'unknown task family {family!r}; expected one of {sorted(GENERATORS)}')
+    if split not in ('train', 'test'):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    lo, hi = DIFFICULTY[preset][family]
+    for _ in range(10_000):
+        lng = lang or ('zh' if rng.random() < zh_share else 'en')
+        p = GENERATORS[family](rng, rng.randint(lo, hi), lng)
+        if split_of(p) == split:
+            return p
+    raise RuntimeError(f'could not draw a {split} problem for {family}: the space is too small')
+
+
+def eval_set(family, n, seed=0, preset='cpu'):
+    """The fixed held-out evaluation set: n test-split problems, the same for a given seed."""
+    rng = random.Random(f'eval:{family}:{seed}:{preset}')
+    return [draw_problem(family, rng, 'test', preset) for _ in range(n)]
+
+
+# ----------------------------------------------------------------------------------------------
+# The pretraining corpus: this world's internet. Every rate is a named knob, printed at start.
+
+@dataclass
+class CorpusKnobs:
+    family_mix: dict = field(default_factory=lambda: {'math': 0.75, 'countdown': 0.05, 'code': 0.1, 'chat': 0.1})
+    zh_share: float = 0.3          # documents whose problem is in Chinese
+    template_share: float = 0.7    # documents in the R1-Zero template, with tags (the rest: "Answer: N" pages)
+    broken_tags: float = 0.35      # template documents whose tags are broken
+    direct: float = 0.25           # math solutions with no reasoning at all, often wrong
+    careful: float = 0.10          # math solutions in the long careful style that checks each step
+    direct_error: float = 0.6      # chance a direct answer is wrong
+    sloppy_error: float = 0.15     # per-step slip rate of the common, sloppy style
+    careful_error: float = 0.05    # per-step slip rate of careful authors (they slip less...)
+    catch_rate: float = 0.9        # ...and their checks catch most slips ("wait, ...")
+    switch_lang: float = 0.08      # reasoning that switches language part-way
+    code_error: float = 0.3        # code solutions with a wrong constant
+    chat_quality: float = 0.7      # chance a chat reply meets each rubric check
+    dead_ends: int = 2             # most failed attempts a countdown search trace shows
+
+
+def _tagged(think, answer, rng, broken):
+    """A response in the template's grammar, or one of its broken variants."""
+    if not broken:
+        return f' <think> {think} </think> <answer> {answer} </answer>'
+    kind = rng.randrange(4)
+    if kind == 0:
+        return f' <think> {think} <answer> {answer} </answer>'               # </think> missing
+    if kind == 1:
+        return f' <think> {think} </think> {answer}'                         # answer not tagged
+    if kind == 2:
+        return f' {think} <answer> {answer} </answer>'                       # no think block
+    return f' <think> {think} </think> <answer> {answer} </answer> <answer> {answer} </answer>'  # twice
+
+
+def solve(problem, rng, knobs):
+    """A trace for any family, its style drawn by the knobs."""
+    if problem.family == 'math':
+        r = rng.random()
+        style = 'direct' if r < knobs.direct else 'careful' if r < knobs.direct + knobs.careful else 'sloppy'
+        err = {'direct': knobs.direct_error, 'careful': knobs.careful_error, 'sloppy': knobs.sloppy_error}[style]
+        n = len(math_steps(problem.expr))
+        switch = rng.randint(1, n) if style != 'direct' and rng.random() < knobs.switch_lang else None
+        return solve_math(problem, rng, style, err, knobs.catch_rate, switch)
+    if problem.family == 'countdown':
+        return solve_countdown(problem, rng, knobs.dead_ends)
+    if problem.family == 'code':
+        return solve_code(problem, rng, knobs.code_error)
+    return solve_chat(problem, rng, knobs.chat_quality)
+
+
+def document(problem, rng, knobs):
+    """One corpus document: a problem and a solution, in the template or as a plain page."""
+    t = solve(problem, rng, knobs)
+    if rng.random() < knobs.template_share:
+        return render_prompt(problem) + _tagged(t.text, t.answer, rng, rng.random() < knobs.broken_tags)
+    if problem.lang == 'zh':
+        return f'问题：{problem.prompt}\n解答：{t.text}\n答案：{t.answer}'
+    return f'Question: {problem.prompt}\nSolution: {t.text}\nAnswer: {t.answer}'
+
+
+def build_corpus(n_docs, seed, knobs=None, preset='cpu'):
+    """n_docs documents drawn from the train split only. Deterministic for a seed."""
+    knobs = knobs or CorpusKnobs()
+    rng = random.Random(f'corpus:{seed}')
+    fams, weights = zip(*knobs.family_mix.items())
+    docs = []
+    for _ in range(n_docs):
+        fam = rng.choices(fams, weights)[0]
+        docs.append(document(draw_problem(fam, rng, 'train', preset, zh_share=knobs.zh_share), rng, knobs))
+    return docs

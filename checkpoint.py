@@ -1,0 +1,120 @@
+"""Run folders and checkpoints (DESIGN.md section 5), written once and shared by every stage.
+
+out/<stage>/ holds ckpt.pt (weights, model config, optimizer, step, RNG states, config),
+tokenizer.json, config.json, metrics.jsonl (one JSON object per step) and eval.json.
+
+Checkpoints are written to a temp file and renamed, so a crash never leaves half a file; they
+save the plain module (no `_orig_mod.` prefix from torch.compile) and load with
+weights_only=True, so a checkpoint cannot run code when it is opened.
+"""
+import json
+import os
+import random
+
+import numpy as np
+import torch
+
+from model import ModelConfig, Transformer
+from tokenizer import Tokenizer
+
+
+def rng_state():
+    """The global generators, as plain tensors and tuples so weights_only loading accepts them.
+    (Scripts draw from their own seeded random.Random / torch.Generator objects, saved the same
+    way; this is the safety net for library code that uses the globals.)"""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {'python': random.getstate(), 'torch': torch.get_rng_state(),
+            'numpy': (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
+
+
+def set_rng_state(state):
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state['torch'])
+    name, keys, pos, has_gauss, g = state['numpy']
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, g))
+
+
+def plain_state_dict(model):
+    """The module's weights without the prefixes torch.compile or DDP add."""
+    model = getattr(model, '_orig_mod', model)
+    model = getattr(model, 'module', model)
+    return model.state_dict()
+
+
+def save_checkpoint(path, model, **extra):
+    """Atomically write {'model', 'model_config', **extra} to path (temp file, then rename)."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    core = getattr(getattr(model, '_orig_mod', model), 'module', getattr(model, '_orig_mod', model))
+    blob = {'model': plain_state_dict(model), 'model_config': vars(core.config).copy(), **extra}
+    tmp = path + '.tmp'
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """Load a checkpoint dict, with a message that says what to do when it is missing or broken."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'no checkpoint at {path}; run the stage that writes it first')
+    try:
+        blob = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # truncated zip, wrong format, foreign pickle...
+        raise ValueError(f'checkpoint {path} is unreadable ({type(e).__name__}: {e}); '
+                         f'it may be truncated: delete it and rerun the stage') from e
+    for key in ('model', 'model_config'):
+        if key not in blob:
+            raise ValueError(f'checkpoint {path} has no {key!r} entry; it was not written by nano-r1')
+    return blob
+
+
+def load_model(run_dir, device='cpu', ckpt_name='ckpt.pt'):
+    """(model, tokenizer, checkpoint dict) from a run folder."""
+    blob = load_checkpoint(os.path.join(run_dir, ckpt_name))
+    tok = Tokenizer.load(os.path.join(run_dir, 'tokenizer.json'))
+    model = Transformer(ModelConfig(**blob['model_config']))
+    model.load_state_dict(blob['model'])
+    return model.to(device), tok, blob
+
+
+def write_json(path, obj):
+    """Write JSON atomically (eval.json, config.json)."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False)
+    os.replace(path + '.tmp', path)
+
+
+def read_json(path, default=None):
+    if not os.path.exists(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object per step, flushed each write so a crash keeps the rows."""
+
+    def __init__(self, path, resume=False, keep_below=None):
+        """resume=True keeps the rows of steps below keep_below (those the checkpoint covers)
+        and drops the rest, so a resumed run's log reads as if it never stopped."""
+        os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+        rows = []
+        if resume and os.path.exists(path):
+            with open(path) as f:
+                rows = [line for line in f if line.strip()
+                        and (keep_below is None or json.loads(line).get('step', -1) < keep_below)]
+        self.f = open(path, 'w')
+        self.f.writelines(rows)
+
+    def write(self, row):
+        self.f.write(json.dumps(row) + '\n')
+        self.f.flush()
+
+    def close(self):
+        self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,208 @@
+"""Evaluation as the paper does it (R1 section 3; DESIGN.md section 5).
+
+For each held-out problem we sample k responses under the R1-Zero template and report, per
+task family:
+
+  pass@1   mean correctness over the k samples (temperature 0.6, top-p 0.95 by default)
+  pass@k   share of problems with at least one correct sample
+  maj@k    correctness of the majority answer (the paper's cons@k)
+  format   share of wholly well-formed responses that ended with the end token
+  lang_consistency, lang_mixed   language-consistency reward (section 2.3.2), share mixed
+  mean_len, reflection_rate, direct_rate   tokens, share with a reflection marker, share with
+           no reasoning step
+  greedy   pass@1 of the greedy response, so sharpening alone cannot pass for reasoning
+
+Usage:
+  python eval.py --run=out/zero                  # evaluate out/zero/ckpt.pt, write its eval.json
+  python eval.py --compare=out/base,out/zero     # table of the models in those eval.json files
+  python eval.py --plot=out/zero                 # curves from metrics.jsonl, as PNG
+"""
+import json
+import os
+import sys
+import time
+from collections import Counter
+
+import torch
+
+import rewards
+import tasks
+from sample import sample
+
+FAMILIES = ('math', 'countdown', 'code', 'chat')
+
+
+def rollout_texts(model, tok, problems, k, *, temperature, top_p=None, max_new_tokens=128,
+                  seed=0, batch_prompts=32):
+    """k responses per problem: a list (per problem) of k (text, n_tokens, ended) triples."""
+    out = []
+    for i in range(0, len(problems), batch_prompts):
+        chunk = problems[i:i + batch_prompts]
+        prompts = [tok.encode(tasks.render_prompt(p)) for p in chunk]
+        s = sample(model, prompts, max_new_tokens, temperature=temperature, top_p=top_p,
+                   stop_ids=(tok.eot_id,), num_samples=k, seed=seed + i, pad_id=tok.pad_id)
+        rows = []
+        for r in range(len(prompts) * k):
+            ids = s.tokens[r][s.response_mask[r]].tolist()
+            ended = bool(s.stopped[r])
+            text = tok.decode(ids[:-1] if ended else ids)
+            rows.append((text, len(ids), ended))
+        out += [rows[j * k:(j + 1) * k] for j in range(len(chunk))]
+    return out
+
+
+def judge(text, ended, problem):
+    """Everything evaluation measures about one response."""
+    parsed = rewards.parse_response(text)
+    reasoning = parsed.think if parsed.think is not None else text
+    if problem.family == 'chat':  # the hidden rubric is the gold metric for open-ended replies
+        correct = tasks.chat_rubric(problem, parsed.answer) if parsed.well_formed else 0.0
+    else:
+        correct = rewards.accuracy_reward(text, problem)
+    return {
+        'correct': float(correct),
+        'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
+        'format': rewards.format_reward(text, ended),
+        'lang': rewards.language_consistency_reward(text, problem.lang),
+        'mixed': float(rewards.is_mixed(text, problem.lang)),
+        'reflect': float(rewards.has_reflection(reasoning)),
+        'direct': float('=' not in reasoning),  # no computation step at all
+    }
+
+
+def majority_correct(judged):
+    """cons@k: the most common answer among well-formed samples (ties: first seen) and its score."""
+    answers = [j['answer'] for j in judged if j['answer'] is not None]
+    if not answers:
+        return 0.0
+    top = Counter(answers).most_common(1)[0][0]
+    return next(j['correct'] for j in judged if j['answer'] == top)
+
+
+def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
+             greedy=True, seed=0):
+    """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block)."""
+    model.eval()
+    by_family = {}
+    for p in problems:
+        by_family.setdefault(p.family, []).append(p)
+    result = {}
+    for fam, probs in by_family.items():
+        t0 = time.time()
+        samples = rollout_texts(model, tok, probs, k, temperature=temperature, top_p=top_p,
+                                max_new_tokens=max_new_tokens, seed=seed)
+        judged = [[judge(t, e, p) for t, _, e in rows] for p, rows in zip(probs, samples)]
+        flat = [j for rows in judged for j in rows]
+        lens = [n for rows in samples for _, n, _ in rows]
+        mean = lambda key: sum(j[key] for j in flat) / len(flat)
+        block = {
+            'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p,
+            'pass@1': mean('correct'),
+            'pass@k': sum(max(j['correct'] for j in rows) for rows in judged) / len(probs),
+            'maj@k': sum(majority_correct(rows) for rows in judged) / len(probs),
+            'format': mean('format'), 'lang_consistency': mean('lang'), 'lang_mixed': mean('mixed'),
+            'mean_len': sum(lens) / len(lens), 'reflection_rate': mean('reflect'),
+            'direct_rate': mean('direct'),
+        }
+        if greedy:
+            g = rollout_texts(model, tok, probs, 1, temperature=0.0, max_new_tokens=max_new_tokens)
+            block['greedy'] = sum(judge(rows[0][0], rows[0][2], p)['correct']
+                                  for p, rows in zip(probs, g)) / len(probs)
+        block['seconds'] = round(time.time() - t0, 1)
+        result[fam] = block
+    return result
+
+
+def format_block(name, tasks_block):
+    """One line per family: the figures the README's results table shows."""
+    lines = []
+    for fam, b in tasks_block.items():
+        lines.append(f"{name:>12} {fam:>9} | pass@1 {b['pass@1']:.3f} | pass@{b['k']} {b['pass@k']:.3f} | "
+                     f"maj@{b['k']} {b['maj@k']:.3f} | greedy {b.get('greedy', float('nan')):.3f} | "
+                     f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
+                     f"reflect {b['reflection_rate']:.3f} | direct {b['direct_rate']:.3f}")
+    return '\n'.join(lines)
+
+
+def plot_run(run_dir):
+    """Curves of a run from metrics.jsonl: reward/accuracy, length and reflection against step
+    (paper Figures 2 and 3), written to run_dir/curves.png. Needs matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('plot skipped: matplotlib is not installed (pip install matplotlib)')
+        return None
+    rows = [json.loads(line) for line in open(os.path.join(run_dir, 'metrics.jsonl')) if line.strip()]
+    train = [r for r in rows if 'reward' in r]
+    ev = [r for r in rows if 'eval_pass@1' in r]
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    ax[0].plot([r['step'] for r in train], [r['accuracy'] for r in train], alpha=0.4, label='train accuracy')
+    for key, label in (('eval_pass@1', 'held-out pass@1'), ('eval_maj@k', 'held-out maj@k'),
+                       ('eval_greedy', 'held-out greedy')):
+        ax[0].plot([r['step'] for r in ev], [r[key] for r in ev], marker='o', label=label)
+    ax[0].set_title('accuracy (Figure 2)')
+    ax[1].plot([r['step'] for r in train], [r['mean_len'] for r in train], alpha=0.4, label='train')
+    ax[1].plot([r['step'] for r in ev], [r['eval_mean_len'] for r in ev], marker='o', label='held-out')
+    ax[1].set_title('response length in tokens (Figure 3)')
+    ax[2].plot([r['step'] for r in train], [r['reflection_rate'] for r in train], alpha=0.4, label='train')
+    ax[2].plot([r['step'] for r in ev], [r['eval_reflection_rate'] for r in ev], marker='o', label='held-out')
+    ax[2].set_title('share of responses that check their work')
+    for a in ax:
+        a.set_xlabel('GRPO step')
+        a.legend()
+    path = os.path.join(run_dir, 'curves.png')
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    print(f'wrote {path}')
+    return path
+
+
+# ---- command-line config: plain names, one comment each; override with --key=value ---------
+run = ''                 # run folder to evaluate (its ckpt.pt and tokenizer.json)
+name = ''                # model name in eval.json (default: the folder's name)
+families = 'math'        # comma-separated task families
+n = 200                  # held-out problems per family
+k = 8                    # samples per problem
+temperature = 0.6        # sampling temperature (the paper: 0.6)
+top_p = 0.95             # nucleus sampling (the paper: 0.95)
+max_new_tokens = 128     # longest response
+preset = 'cpu'           # difficulty preset of the held-out problems
+compare = ''             # comma-separated run folders: print their eval.json side by side
+plot = ''                # run folder: draw curves.png from its metrics.jsonl
+# -------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    from checkpoint import load_model, read_json, write_json
+    from config import configure, get_device
+    cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
+                                     'top_p': (0, 1), 'max_new_tokens': (1, None)},
+                    choices={'preset': ('cpu', 'gpu')})
+    if cfg['plot']:
+        plot_run(cfg['plot'])
+    for run in filter(None, cfg['compare'].split(',')):
+        for name, block in read_json(os.path.join(run, 'eval.json'), {'models': {}})['models'].items():
+            print(format_block(name, block['tasks']))
+    if cfg['run']:
+        model, tok, blob = load_model(cfg['run'], get_device())
+        fams = [f for f in cfg['families'].split(',') if f]
+        for f in fams:
+            if f not in FAMILIES:
+                print(f'config error: --families: unknown family {f!r}', file=sys.stderr)
+                sys.exit(2)
+        probs = [p for f in fams for p in tasks.eval_set(f, cfg['n'], preset=cfg['preset'])]
+        res = evaluate(model, tok, probs, cfg['k'], temperature=cfg['temperature'], top_p=cfg['top_p'],
+                       max_new_tokens=cfg['max_new_tokens'])
+        name = cfg['name'] or os.path.basename(os.path.normpath(cfg['run']))
+        path = os.path.join(cfg['run'], 'eval.json')
+        out = read_json(path, {'models': {}})
+        out['models'][name] = {'step': int(blob.get('step', 0)), 'checkpoint': os.path.join(cfg['run'], 'ckpt.pt'),
+                               'tasks': res}
+        write_json(path, out)
+        print(format_block(name, res))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,374 @@
+"""GRPO: the one RL loop every stage uses (R1 section 2.2.1; DeepSeekMath eq. 3-4).
+
+For each prompt, sample a group of G responses, score them with rule-based rewards, and
+push up the log-probability of the responses that beat their group's mean:
+
+    A_i    = (R_i - mean(R)) / (std(R) + eps)                   same on every token of i
+    r_t    = exp(logp_t - old_logp_t)
+    loss_t = -min(r_t A_i, clip(r_t, 1 - eps_low, 1 + eps_high) A_i) + beta * k3_t
+    k3_t   = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          (>= 0; Schulman's estimator)
+
+No value model: the group mean is the baseline. Aggregations (DESIGN.md section 6):
+'grpo' averages over each response's tokens, then over responses (DeepSeekMath eq. 3);
+'token' averages over all tokens of the batch (DAPO); 'dr_grpo' divides by a constant
+(the number of responses times the longest allowed response) and is used with std scaling
+off (Dr. GRPO). Options: clip-higher (eps_high > eps_low), dynamic sampling, an overlong
+penalty, beta = 0 (no reference model, no reference forward), a reference reset every N
+steps (the paper: 400), mu > 1 inner updates over minibatches.
+
+What we simplify: one process (no vLLM, no separate rollout workers). The loop is shaped for
+data parallelism (rollouts are rank-local, only gradients would be averaged; rank 0 logs,
+evaluates and saves), but torchrun is not wired in yet.
+"""
+import copy
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import torch
+
+from kernels.logprobs import selective_logprobs
+from checkpoint import MetricsLog, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from config import autocast_ctx
+from sample import sample
+
+
+# ----------------------------------------------------------------------------------------------
+# Advantages, with the guards of DESIGN.md section 6.
+
+def group_advantages(rewards, G, scale_std=True, eps=1e-4):
+    """rewards (P*G,) -> advantages (P*G,) and the mask of groups that carry signal (P,).
+
+    A group whose rewards are all equal teaches nothing and gets exactly zero advantage. We
+    compare the rewards themselves rather than testing std > 0: (r - mean) of equal floats
+    can be 1e-9, which divided by (std + eps) and renormalised by AdamW becomes a full-size
+    step in a random direction."""
+    if G < 2:
+        raise ValueError(f'GRPO needs at least 2 samples per prompt to compare them (got G={G})')
+    r = rewards.view(-1, G).float()  # (P, G)
+    signal_ = (r != r[:, :1]).any(dim=1)  # (P,)
+    adv = r - r.mean(dim=1, keepdim=True)
+    if scale_std:
+        adv = adv / (r.std(dim=1, keepdim=True) + eps)
+    adv = torch.where(signal_[:, None], adv, torch.zeros_like(adv))
+    return adv.reshape(-1), signal_
+
+
+def overlong_penalty(lengths, max_len, buffer):
+    """DAPO's soft overlong punishment: 0 up to max_len - buffer, then linear down to -1."""
+    if buffer <= 0:
+        return torch.zeros_like(lengths, dtype=torch.float32)
+    over = (lengths.float() - (max_len - buffer)).clamp(min=0)
+    return -(over / buffer).clamp(max=1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# The loss. The per-token part lives in kernels/ (a torch reference and a fused Triton kernel
+# behind one function); the aggregation over tokens and responses is here.
+
+def aggregate(loss_t, mask, agg, max_len=None):
+    """Reduce per-token values (N, T) over the response tokens (mask) to one number."""
+    m = mask.float()
+    if agg == 'grpo':
+        return ((loss_t * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+    if agg == 'token':
+        return (loss_t * m).sum() / m.sum().clamp(min=1)
+    if agg == 'dr_grpo':
+        return (loss_t * m).sum() / (loss_t.shape[0] * max_len)
+    raise ValueError(f"loss_agg must be 'grpo', 'token' or 'dr_grpo', got {agg!r}")
+
+
+def token_loss(logp, old_logp, ref_logp, adv, eps_low, eps_high, beta):
+    """Per-token GRPO loss (N, T) from log-probs; also the k3 KL and where the clip binds.
+    adv is (N,). ref_logp is None when beta == 0."""
+    a = adv[:, None]  # (N, 1): one advantage on every token of a response
+    ratio = torch.exp(logp - old_logp)  # (N, T)
+    clipped_ratio = ratio.clamp(1 - eps_low, 1 + eps_high)
+    loss = -torch.min(ratio * a, clipped_ratio * a)
+    clipped = (ratio * a) > (clipped_ratio * a)  # the clipped branch is the one in force
+    kl = torch.zeros_like(logp)
+    if beta > 0:
+        d = ref_logp - logp
+        kl = torch.exp(d) - d - 1
+        loss = loss + beta * kl
+    return loss, kl.detach(), clipped
+
+
+def logprobs_of(model, tokens, temperature, backend):
+    """log p(token_t | tokens_<t) for t >= 1: (N, L-1), through the one log-prob path."""
+    logits = model(tokens[:, :-1])  # (N, L-1, V)
+    return selective_logprobs(logits, tokens[:, 1:], temperature=temperature, backend=backend)
+
+
+# ----------------------------------------------------------------------------------------------
+# Rollouts: a generator that yields one padded batch per step.
+
+@dataclass
+class Batch:
+    tokens: torch.Tensor      # (N, L) [prompt, response, pad], N = prompts * G, prompt-major
+    mask: torch.Tensor        # (N, L-1) True where target token t+1 is a response token
+    rewards: torch.Tensor     # (N,)
+    advantages: torch.Tensor  # (N,)
+    sample_logp: torch.Tensor # (N, L-1) log-probs the sampler drew the targets with
+    signal: torch.Tensor      # (P,) groups whose rewards are not all equal
+    info: dict                # per-response components and texts, for logging
+    gen_s: float
+
+
+def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
+    """Yield the batch of every step from start_step on. draw_prompts(step, round) -> problems;
+    reward_fn(problems, texts, ended) -> list of dicts with 'reward' and its components.
+    Prompt order and sampling seeds are functions of the step, so a resumed run sees exactly
+    the prompts and samples an uninterrupted one would."""
+    from tasks import render_prompt
+    G, step = cfg['group_size'], start_step
+    while True:
+        t0 = time.time()
+        parts, rounds = [], 0
+        while True:  # dynamic sampling (DAPO) refills until enough groups carry signal
+            problems = draw_prompts(step, rounds)
+            prompts = [tok.encode(render_prompt(p)) for p in problems]
+            policy.eval()
+            s = sample(policy, prompts, cfg['max_new_tokens'], temperature=cfg['temperature'],
+                       stop_ids=(tok.eot_id,), num_samples=G, seed=cfg['seed'] * 100003 + step * 101 + rounds,
+                       pad_id=tok.pad_id)
+            texts = []
+            for r in range(s.tokens.shape[0]):
+                ids = s.tokens[r][s.response_mask[r]].tolist()
+                texts.append(tok.decode(ids[:-1] if s.stopped[r] else ids))
+            per = [p for p in problems for _ in range(G)]
+            scored = reward_fn(per, texts, s.stopped.tolist())
+            rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32)
+            if cfg['overlong_buffer'] > 0:
+                rewards += overlong_penalty(s.response_lens, cfg['max_new_tokens'], cfg['overlong_buffer'])
+            adv, signal_ = group_advantages(rewards, G, cfg['scale_std'])
+            keep = signal_ if cfg['dynamic_sampling'] else torch.ones_like(signal_)
+            parts.append((s, rewards, adv, signal_, keep, scored, texts))
+            rounds += 1
+            kept = sum(int(p[4].sum()) for p in parts)
+            if not cfg['dynamic_sampling'] or kept >= len(problems) or rounds >= cfg['max_refill'] + 1:
+                break
+        yield _assemble(parts, G, cfg, time.time() - t0)
+        step += 1
+
+
+def _assemble(parts, G, cfg, gen_s):
+    """Concatenate the kept groups of every sampling round into one right-padded batch."""
+    rows, rew, adv, sig, info = [], [], [], [], {'texts': [], 'scored': [], 'lens': []}
+    n_groups = parts[0][3].numel()  # the batch keeps at most as many groups as one round draws
+    for s, rewards, a, signal_, keep, scored, texts in parts:
+        sig.append(signal_)
+        for g in keep.nonzero().flatten().tolist():
+            if len(rows) >= n_groups * G:
+                break
+            for r in range(g * G, (g + 1) * G):
+                n = int(s.prompt_lens[r] + s.response_lens[r])
+                rows.append((s.tokens[r, :n], s.response_mask[r, :n], s.logprobs[r, :n]))
+                rew.append(rewards[r]); adv.append(a[r])
+                info['texts'].append(texts[r]); info['scored'].append(scored[r])
+                info['lens'].append(int(s.response_lens[r]))
+    L = max((len(t) for t, _, _ in rows), default=2)
+    N = len(rows)
+    tokens = torch.zeros(N, L, dtype=torch.long)
+    mask = torch.zeros(N, L, dtype=torch.bool)
+    logp = torch.zeros(N, L)
+    for i, (t, m, lp) in enumerate(rows):
+        tokens[i, :len(t)], mask[i, :len(t)], logp[i, :len(t)] = t, m, lp
+    return Batch(tokens, mask[:, 1:], torch.stack(rew) if rew else torch.zeros(0),
+                 torch.stack(adv) if adv else torch.zeros(0), logp[:, 1:], torch.cat(sig), info, gen_s)
+
+
+# ----------------------------------------------------------------------------------------------
+# One optimizer update per minibatch; mu passes over the batch (DeepSeekMath Algorithm 1).
+
+def optimize(policy, ref, opt, batch, cfg, step):
+    """Run the GRPO updates on one batch. Returns stats; skips a step with no signal or a
+    non-finite loss or gradient, leaving the weights untouched."""
+    stats = {'kl': 0.0, 'clip_frac': 0.0, 'grad_norm': 0.0, 'skipped': ''}
+    N = batch.tokens.shape[0]
+    if N == 0 or not bool((batch.advantages != 0).any()):
+        stats['skipped'] = 'no_signal'  # nothing to learn: all groups scored alike
+        return stats
+    temp, backend, dt = cfg['temperature'], cfg['kernels'], cfg['dtype']
+    ref_logp = old_logp = None
+    with torch.no_grad(), autocast_ctx(cfg['device'], dt):
+        if cfg['beta'] > 0:
+            ref_logp = _chunked_logprobs(ref, batch.tokens, temp, backend, cfg['micro_batch'])
+        if cfg['mu'] > 1:  # the policy before this batch's updates; with mu = 1 the ratio is 1
+            old_logp = _chunked_logprobs(policy, batch.tokens, temp, backend, cfg['micro_batch'])
+    mb_size = math.ceil(N / cfg['minibatches'])
+    g = torch.Generator().manual_seed(cfg['seed'] * 100003 + step)  # minibatch order, a function of the step
+    n_updates = 0
+    for _ in range(cfg['mu']):
+        order = torch.randperm(N, generator=g) if cfg['minibatches'] > 1 else torch.arange(N)
+        for start in range(0, N, mb_size):
+            idx = order[start:start + mb_size]
+            opt.zero_grad(set_to_none=True)
+            m = batch.mask[idx]
+            denom = {'grpo': len(idx), 'token': m.sum().clamp(min=1).item(),
+                     'dr_grpo': len(idx) * cfg['max_new_tokens']}[cfg['loss_agg']]
+            total, ok = 0.0, True
+            for mstart in range(0, len(idx), cfg['micro_batch']):
+                sub = idx[mstart:mstart + cfg['micro_batch']]
+                with autocast_ctx(cfg['device'], dt):
+                    logp = logprobs_of(policy, batch.tokens[sub], temp, backend)  # (n, L-1)
+                old = old_logp[sub] if old_logp is not None else logp.detach()
+                ref_ = ref_logp[sub] if ref_logp is not None else None
+                loss_t, kl, clipped = token_loss(logp, old, ref_, batch.advantages[sub],
+                                                 cfg['eps_low'], cfg['eps_high'], cfg['beta'])
+                mm = batch.mask[sub].float()
+                if cfg['loss_agg'] == 'grpo':
+                    part = ((loss_t * mm).sum(1) / mm.sum(1).clamp(min=1)).sum() / denom
+                else:
+                    part = (loss_t * mm).sum() / denom
+                if not torch.isfinite(part):
+                    ok = False
+                    break
+                part.backward()
+                total += part.item()
+                n_tok = mm.sum().clamp(min=1)
+                stats['kl'] += ((kl * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
+                stats['clip_frac'] += ((clipped.float() * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
+            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg['grad_clip'] or float('inf'))
+            if not ok or not torch.isfinite(norm):
+                opt.zero_grad(set_to_none=True)
+                stats['skipped'] = 'nonfinite'  # never let one bad batch write NaN into the weights
+                continue
+            opt.step()
+            n_updates += 1
+            stats['grad_norm'] = norm.item()
+            stats['loss'] = total
+    stats['updates'] = n_updates
+    return stats
+
+
+def _chunked_logprobs(model, tokens, temperature, backend, chunk):
+    out = torch.cat([logprobs_of(model, tokens[i:i + chunk], temperature, backend)
+                     for i in range(0, tokens.shape[0], chunk)])
+    return out.float()
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
+
+RL_KEYS = ('steps', 'n_prompts', 'group_size', 'max_new_tokens', 'temperature', 'lr', 'warmup_steps',
+           'lr_decay', 'weight_decay', 'grad_clip', 'beta', 'eps_low', 'eps_high', 'loss_agg', 'scale_std',
+           'mu', 'minibatches', 'micro_batch', 'dynamic_sampling', 'max_refill', 'overlong_buffer',
+           'ref_reset', 'eval_interval', 'ckpt_interval', 'seed', 'dtype', 'kernels', 'out_dir', 'resume')
+
+
+def lr_at(step, cfg):
+    """Linear warmup, then constant or cosine decay to 10% (cfg['lr_decay'])."""
+    if step < cfg['warmup_steps']:
+        return cfg['lr'] * (step + 1) / cfg['warmup_steps']
+    if not cfg['lr_decay']:
+        return cfg['lr']
+    frac = (step - cfg['warmup_steps']) / max(1, cfg['steps'] - cfg['warmup_steps'])
+    return cfg['lr'] * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'):
+    """Run GRPO on `policy` in place for cfg['steps'] steps; write out_dir/ckpt.pt and
+    metrics.jsonl. evaluate(policy, step) -> dict of scalars, called every eval_interval
+    steps and at the end; its values join that step's metrics row."""
+    out_dir = cfg['out_dir']
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt_path = os.path.join(out_dir, 'ckpt.pt')
+    opt = torch.optim.AdamW(policy.parameters(), lr=cfg['lr'], betas=(0.9, 0.99),
+                            weight_decay=cfg['weight_decay'])
+    ref = None
+    if cfg['beta'] > 0:  # the reference model; beta = 0 drops it and its forward pass
+        ref = copy.deepcopy(policy).eval().requires_grad_(False)
+    start = 0
+    if cfg['resume'] and os.path.exists(ckpt_path):
+        blob = load_checkpoint(ckpt_path)
+        policy.load_state_dict(blob['model'])
+        opt.load_state_dict(blob['optimizer'])
+        if ref is not None:
+            ref.load_state_dict(blob['ref_model'])
+        set_rng_state(blob['rng'])
+        start = blob['step'] + 1
+        print(f'{name}: resumed from {ckpt_path} at step {start}')
+    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl'), resume=start > 0, keep_below=start)
+
+    def save(step):
+        save_checkpoint(ckpt_path, policy, optimizer=opt.state_dict(), step=step, config=cfg,
+                        rng=rng_state(), **({'ref_model': ref.state_dict()} if ref is not None else {}))
+
+    stop = {'now': False}  # Ctrl-C: finish the step, save, exit; a second Ctrl-C aborts at once
+    def on_sigint(*_):
+        if stop['now']:
+            raise KeyboardInterrupt
+        stop['now'] = True
+        print(f'\n{name}: Ctrl-C, saving after this step (press again to abort)')
+    old_handler = signal.signal(signal.SIGINT, on_sigint)
+
+    batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
+    t_start, recent_signal, step = time.time(), [], start - 1
+    try:
+        for step in range(start, cfg['steps']):
+            lr_now = lr_at(step, cfg)
+            for group in opt.param_groups:
+                group['lr'] = lr_now
+            row = {'step': step}
+            if evaluate is not None and cfg['eval_interval'] and step % cfg['eval_interval'] == 0:
+                row.update(evaluate(policy, step))
+            if ref is not None and cfg['ref_reset'] and step > 0 and step % cfg['ref_reset'] == 0:
+                ref.load_state_dict(policy.state_dict())  # the paper replaces the reference every 400 steps
+
+            batch = next(batches)
+            t0 = time.time()
+            stats = optimize(policy, ref, opt, batch, cfg, step)
+            train_s = time.time() - t0
+            row.update(_step_metrics(batch, stats, lr_now, train_s))
+            log.write(row)
+            recent_signal = (recent_signal + [row['signal']])[-5:]
+            elapsed = time.time() - t_start
+            eta = elapsed / (step - start + 1) * (cfg['steps'] - step - 1)
+            print(f"{name} {step:4d} | reward {row['reward']:.3f} | acc {row['accuracy']:.3f} | "
+                  f"fmt {row['format']:.2f} | len {row['mean_len']:5.1f} | refl {row['reflection_rate']:.2f} | "
+                  f"kl {row['kl']:.4f} | signal {row['signal']:.2f} | {row['tok_s']:,.0f} tok/s | "
+                  f"{elapsed:6.0f}s | ETA {eta:5.0f}s" + (f" | skipped: {stats['skipped']}" if stats['skipped'] else ''))
+            if len(recent_signal) == 5 and max(recent_signal) < 0.1:
+                print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
+                      f'learning almost nothing. The base may be too weak for these prompts (DESIGN.md section 3).')
+            if cfg['ckpt_interval'] and (step + 1) % cfg['ckpt_interval'] == 0:
+                save(step)
+            if stop['now']:
+                break
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
+        if step >= start:
+            save(step)
+        log.close()
+    if stop['now']:
+        raise SystemExit(f'{name}: stopped by Ctrl-C after step {step}; rerun with --resume to continue')
+    if evaluate is not None and cfg['eval_interval']:  # the curves' last point, after the last step
+        with MetricsLog(os.path.join(out_dir, 'metrics.jsonl'), resume=True) as final:
+            final.write({'step': cfg['steps'], **evaluate(policy, cfg['steps'])})
+    return policy
+
+
+def _step_metrics(batch, stats, lr_now, train_s):
+    """The metrics.jsonl row of one step (DESIGN.md section 5)."""
+    import rewards
+    scored, lens = batch.info['scored'], batch.info['lens']
+    n = max(1, len(scored))
+    mean = lambda k: sum(x.get(k, 0.0) for x in scored) / n
+    mask = batch.mask.float()
+    n_tok = mask.sum().item()
+    return {
+        'reward': batch.rewards.mean().item() if len(batch.rewards) else 0.0,
+        'accuracy': mean('accuracy'), 'format': mean('format'), 'language': mean('language'),
+        'mean_len': sum(lens) / n,
+        'reflection_rate': sum(rewards.has_reflection(rewards.parse_response(t).think or '')
+                               for t in batch.info['texts']) / n,
+        'kl': stats['kl'], 'clip_frac': stats['clip_frac'], 'grad_norm': stats['grad_norm'],
+        # entropy estimated from the sampled tokens: E[-log p] over the policy's own samples
+        'entropy': -(batch.sample_logp * mask).sum().item() / max(1.0, n_tok),
+        'signal': batch.signal.float().mean().item(), 'lr': lr_now, 'gen_s': batch.gen_s,
+        'train_s': train_s, 'tok_s': (batch.tokens.numel()) / max(1e-9, batch.gen_s + train_s),
+        'skipped': stats['skipped'],
+    }

@@ -1,0 +1,189 @@
+"""Pretrain the tiny base model that stands in for DeepSeek-V3-Base.
+
+R1-Zero starts from a pretrained base, and RL can only amplify what that base already does
+(DESIGN.md section 3). We cannot download one, so this script makes one from scratch:
+
+  1. build the corpus from tasks.py (this world's internet: careful and sloppy traces, direct
+     answers, slips and fixes, language switches, broken tags, chat; train split only),
+  2. train our own byte-level BPE tokenizer on it (tokenizer.py),
+  3. pretrain a small Llama-style transformer (model.py) on next-token prediction,
+  4. measure the base's behaviour under the R1-Zero template on held-out math (k samples at
+     temperature 1.0) and write it to out/base/eval.json.
+
+  python pretrain.py                    # cpu preset: a few minutes on a 2-core laptop
+  python pretrain.py --preset=gpu       # tens of millions of parameters, harder problems
+  python pretrain.py --max_iters=20 --n_docs=500 --out_dir=/tmp/b   # a quick smoke run
+"""
+import math
+import os
+import time
+
+import numpy as np
+import torch
+
+import eval as evaluation
+import tasks
+from checkpoint import MetricsLog, save_checkpoint, write_json
+from config import autocast_ctx, configure, get_device, print_config
+from model import ModelConfig, Transformer
+from tokenizer import train_tokenizer
+
+# ---- config: plain names, one comment each; override with --key=value -------------------
+preset = 'auto'          # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
+out_dir = 'out/base'     # run folder: ckpt.pt, tokenizer.json, config.json, metrics.jsonl, eval.json
+seed = 1337              # seeds the corpus, the initial weights and the batch order
+n_docs = 60000           # corpus documents, drawn from the train split only
+vocab_size = 1024        # BPE vocabulary, special tokens included
+tok_docs = 6000          # documents the tokenizer is trained on
+n_layer = 4              # transformer blocks
+n_head = 4               # attention heads
+n_kv_head = 2            # key/value heads (grouped-query attention)
+n_embd = 192             # model width
+block_size = 256         # context length in tokens
+batch_size = 32          # sequences per step
+max_iters = 900          # optimizer steps
+lr = 3e-3                # peak learning rate (small models like large ones)
+min_lr = 3e-4            # learning rate at the end of the cosine decay
+warmup_iters = 50        # linear warmup steps
+weight_decay = 0.1       # AdamW weight decay on matrices
+grad_clip = 1.0          # clip the global gradient norm (0 = off)
+dtype = 'auto'           # 'float32', 'bfloat16', or 'auto' (bfloat16 on GPUs that have it, else float32)
+log_interval = 10        # print a line every this many steps
+eval_n = 100             # held-out math problems in the behaviour report (0 = skip it)
+eval_k = 8               # samples per problem in the behaviour report
+eval_temperature = 1.0   # sampling temperature of the behaviour report
+max_new_tokens = 128     # longest response sampled in the report
+# -------------------------------------------------------------------------------------------
+
+PRESETS = {
+    'cpu': {},
+    'gpu': dict(n_docs=400000, vocab_size=4096, tok_docs=20000, n_layer=8, n_head=8, n_kv_head=4,
+                n_embd=512, block_size=512, batch_size=64, max_iters=6000, lr=1e-3, min_lr=1e-4,
+                eval_n=200, max_new_tokens=256),
+}
+BOUNDS = {'n_docs': (1, None), 'vocab_size': (260, 65536), 'tok_docs': (1, None), 'n_layer': (1, None),
+          'n_head': (1, None), 'n_kv_head': (1, None), 'n_embd': (8, None), 'block_size': (8, None),
+          'batch_size': (1, None), 'max_iters': (1, None), 'lr': (0, 1), 'min_lr': (0, 1),
+          'warmup_iters': (0, None), 'weight_decay': (0, None), 'grad_clip': (0, None),
+          'log_interval': (1, None), 'eval_n': (0, None), 'eval_k': (1, None),
+          'eval_temperature': (0, 10), 'max_new_tokens': (1, None)}
+CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloat16')}
+
+
+def lr_at(it, cfg):
+    """Linear warmup, then cosine decay to min_lr (nanoGPT's schedule)."""
+    if it < cfg['warmup_iters']:
+        return cfg['lr'] * (it + 1) / cfg['warmup_iters']
+    frac = (it - cfg['warmup_iters']) / max(1, cfg['max_iters'] - cfg['warmup_iters'])
+    return cfg['min_lr'] + 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))) * (cfg['lr'] - cfg['min_lr'])
+
+
+def make_optimizer(model, lr, weight_decay):
+    """AdamW with decay on matrices only (norm weights and biases are not decayed)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{'params': decay, 'weight_decay': weight_decay}, {'params': rest, 'weight_decay': 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def resolve_dtype(name, device):
+    if name != 'auto':
+        return name
+    return 'bfloat16' if device == 'cuda' and torch.cuda.is_bf16_supported() else 'float32'
+
+
+def build_data(cfg):
+    """Corpus -> tokenizer -> one long token stream (documents separated by the end token)."""
+    t0 = time.time()
+    knobs = tasks.CorpusKnobs()
+    print('corpus knobs:', ', '.join(f'{k}={v}' for k, v in vars(knobs).items()))
+    docs = tasks.build_corpus(cfg['n_docs'], cfg['seed'], knobs, cfg['preset'])
+    tok = train_tokenizer(docs[:cfg['tok_docs']], cfg['vocab_size'])
+    ids = tok.encode_batch(docs)
+    stream = np.fromiter((t for d in ids for t in d + [tok.eot_id]), dtype=np.int32)
+    print(f'corpus: {len(docs)} docs, {len(stream) / 1e6:.2f}M tokens '
+          f'({sum(map(len, docs)) / len(stream):.2f} chars/token), built in {time.time() - t0:.1f}s')
+    return tok, torch.from_numpy(stream.astype(np.int64))
+
+
+def main(argv=None):
+    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    print_config(cfg)
+    device = get_device()
+    dt = resolve_dtype(cfg['dtype'], device)
+    torch.manual_seed(cfg['seed'])
+    os.makedirs(cfg['out_dir'], exist_ok=True)
+    write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
+
+    tok, data = build_data(cfg)
+    tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
+    n_val = max(cfg['block_size'] + 1, len(data) // 50)  # last 2% of the stream: unseen train docs
+    train, val = data[:-n_val], data[-n_val:]
+    if len(train) <= cfg['block_size'] + 1:
+        raise SystemExit(f'corpus too small for block_size={cfg["block_size"]}: raise n_docs')
+
+    mcfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=cfg['n_layer'], n_head=cfg['n_head'],
+                       n_kv_head=cfg['n_kv_head'], n_embd=cfg['n_embd'], block_size=cfg['block_size'])
+    model = Transformer(mcfg).to(device)
+    print(f'model: {model.num_params() / 1e6:.2f}M parameters, dtype {dt}, device {device}')
+    opt = make_optimizer(model, cfg['lr'], cfg['weight_decay'])
+    gen = torch.Generator().manual_seed(cfg['seed'])
+    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'))
+
+    def batch(split):
+        src = train if split == 'train' else val
+        ix = torch.randint(len(src) - cfg['block_size'] - 1, (cfg['batch_size'],), generator=gen)
+        x = torch.stack([src[i:i + cfg['block_size']] for i in ix])  # (B, T)
+        y = torch.stack([src[i + 1:i + 1 + cfg['block_size']] for i in ix])  # (B, T)
+        return x.to(device), y.to(device)
+
+    t_start = time.time()
+    for it in range(cfg['max_iters']):
+        lr_now = lr_at(it, cfg)
+        for group in opt.param_groups:
+            group['lr'] = lr_now
+        x, y = batch('train')
+        with autocast_ctx(device, dt):
+            logits = model(x)  # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg['grad_clip'] > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'])
+        opt.step()
+        elapsed = time.time() - t_start
+        tok_s = (it + 1) * cfg['batch_size'] * cfg['block_size'] / elapsed
+        log.write({'step': it, 'loss': loss.item(), 'lr': lr_now, 'tok_s': tok_s, 'elapsed': elapsed})
+        if it % cfg['log_interval'] == 0 or it == cfg['max_iters'] - 1:
+            eta = elapsed / (it + 1) * (cfg['max_iters'] - it - 1)
+            print(f'step {it:5d} | loss {loss.item():.4f} | lr {lr_now:.2e} | {tok_s:,.0f} tok/s | '
+                  f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
+    log.close()
+
+    model.eval()
+    with torch.no_grad():
+        x, y = batch('val')
+        val_loss = torch.nn.functional.cross_entropy(model(x).float().view(-1, tok.vocab_size), y.view(-1)).item()
+    ckpt = os.path.join(cfg['out_dir'], 'ckpt.pt')
+    save_checkpoint(ckpt, model, step=cfg['max_iters'], config=cfg, val_loss=val_loss)
+    print(f'val loss {val_loss:.4f}; saved {ckpt} after {time.time() - t_start:.0f}s of training')
+
+    if cfg['eval_n'] > 0:
+        report = behaviour_report(model, tok, cfg)
+        write_json(os.path.join(cfg['out_dir'], 'eval.json'),
+                   {'models': {'base': {'step': cfg['max_iters'], 'checkpoint': ckpt, 'tasks': report}}})
+    return model, tok
+
+
+def behaviour_report(model, tok, cfg):
+    """The base under the R1-Zero template on held-out math: what RL will have to work with."""
+    probs = tasks.eval_set('math', cfg['eval_n'], preset=cfg['preset'])
+    report = evaluation.evaluate(model, tok, probs, k=cfg['eval_k'], temperature=cfg['eval_temperature'],
+                                 top_p=None, max_new_tokens=cfg['max_new_tokens'])
+    print(f"behaviour of the base (held-out math, k={cfg['eval_k']}, T={cfg['eval_temperature']}):")
+    print(evaluation.format_block('base', report))
+    return report
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,216 @@
+"""GRPO: the loss by hand, its guards, resume, and every option on a tiny model.
+
+Run: pytest tests/test_grpo.py
+"""
+import math
+import random
+
+import pytest
+import torch
+
+import grpo
+import tasks
+from model import ModelConfig, Transformer
+from tokenizer import train_tokenizer
+
+
+# ---------------------------------------------------------------------------- advantages
+
+def test_advantages_by_hand():
+    r = torch.tensor([1.0, 0.0, 0.0, 1.0, 2.0, 2.0, 2.0, 2.0])
+    adv, signal = grpo.group_advantages(r, G=4, scale_std=True, eps=0.0)
+    std = torch.tensor([1.0, 0.0, 0.0, 1.0]).std().item()  # sample std, as torch.std
+    assert torch.allclose(adv[:4], torch.tensor([0.5, -0.5, -0.5, 0.5]) / std)
+    assert signal.tolist() == [True, False]
+    adv2, _ = grpo.group_advantages(r, G=4, scale_std=False)
+    assert torch.allclose(adv2[:4], torch.tensor([0.5, -0.5, -0.5, 0.5]))
+
+
+def test_all_equal_groups_get_exactly_zero_advantage():
+    # floats whose mean differs from each element by a rounding residue
+    r = torch.tensor([0.1 + 0.2, 0.3, 0.1 + 0.2, 0.3, 0.7, 0.7, 0.7, 0.7], dtype=torch.float32)
+    r[:4] = 0.1 + 0.2  # all equal in float32
+    adv, signal = grpo.group_advantages(r, G=4)
+    assert torch.equal(adv, torch.zeros(8))
+    assert not signal.any()
+    assert torch.isfinite(adv).all()
+
+
+def test_group_of_one_is_refused():
+    with pytest.raises(ValueError, match='at least 2 samples'):
+        grpo.group_advantages(torch.tensor([1.0, 0.0]), G=1)
+
+
+def test_overlong_penalty():
+    lens = torch.tensor([10, 80, 90, 100])
+    assert grpo.overlong_penalty(lens, 100, 20).tolist() == pytest.approx([0.0, 0.0, -0.5, -1.0])
+    assert grpo.overlong_penalty(lens, 100, 0).tolist() == [0.0] * 4
+
+
+# ---------------------------------------------------------------------------- the loss
+
+def test_token_loss_by_hand_clipping_both_sides_and_k3():
+    old = torch.zeros(1, 4)
+    logp = torch.log(torch.tensor([[1.5, 0.5, 1.1, 0.9]]))  # ratios 1.5, 0.5, 1.1, 0.9
+    ref = torch.log(torch.tensor([[1.0, 1.0, 1.0, 1.0]]))
+    # positive advantage: the high side clips (1.5 -> 1.2); negative: the low side (0.5 -> 0.8)
+    loss, kl, clipped = grpo.token_loss(logp, old, ref, torch.tensor([2.0]), 0.2, 0.2, beta=0.0)
+    assert loss.tolist()[0] == pytest.approx([-2.4, -1.0, -2.2, -1.8])
+    assert clipped.tolist()[0] == [True, False, False, False]
+    loss, _, clipped = grpo.token_loss(logp, old, ref, torch.tensor([-2.0]), 0.2, 0.2, beta=0.0)
+    assert loss.tolist()[0] == pytest.approx([3.0, 1.6, 2.2, 1.8])
+    assert clipped.tolist()[0] == [False, True, False, False]
+    # clip-higher: eps_high 0.6 lets 1.5 through
+    loss, _, _ = grpo.token_loss(logp, old, ref, torch.tensor([2.0]), 0.2, 0.6, beta=0.0)
+    assert loss[0, 0].item() == pytest.approx(-3.0)
+    # k3 = exp(ref - logp) - (ref - logp) - 1, added with weight beta
+    _, kl, _ = grpo.token_loss(logp, old, ref, torch.tensor([0.0]), 0.2, 0.2, beta=0.5)
+    d = (ref - logp)[0]
+    assert kl[0].tolist() == pytest.approx((torch.exp(d) - d - 1).tolist())
+    assert (kl >= 0).all()
+
+
+@pytest.mark.parametrize('agg', ['grpo', 'token', 'dr_grpo'])
+def test_aggregations_by_hand(agg):
+    loss_t = torch.tensor([[1.0, 2.0, 3.0, 0.0], [4.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    want = {'grpo': (2.0 + 4.0) / 2, 'token': 10.0 / 4, 'dr_grpo': 10.0 / (2 * 5)}[agg]
+    assert grpo.aggregate(loss_t, mask, agg, max_len=5).item() == pytest.approx(want)
+
+
+def naive_grpo_objective(logits, targets, old, ref, adv, mask, eps_low, eps_high, beta):
+    """DeepSeekMath eq. 3 written out directly, token by token, for gradient checking."""
+    total = 0.0
+    for i in range(logits.shape[0]):
+        n = int(mask[i].sum())
+        acc = 0.0
+        for t in range(logits.shape[1]):
+            if not mask[i, t]:
+                continue
+            lp = torch.log_softmax(logits[i, t], -1)[targets[i, t]]
+            r = torch.exp(lp - old[i, t])
+            surr = torch.min(r * adv[i], torch.clamp(r, 1 - eps_low, 1 + eps_high) * adv[i])
+            k3 = torch.exp(ref[i, t] - lp) - (ref[i, t] - lp) - 1
+            acc = acc + (-surr + beta * k3)
+        total = total + acc / n
+    return total / logits.shape[0]
+
+
+def test_loss_gradient_matches_autograd_of_the_naive_formula():
+    torch.manual_seed(0)
+    N, T, V = 3, 5, 7
+    logits = torch.randn(N, T, V, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, V, (N, T))
+    old = torch.log_softmax(torch.randn(N, T, V, dtype=torch.float64), -1).gather(-1, targets[..., None])[..., 0]
+    ref = old + 0.1 * torch.randn(N, T, dtype=torch.float64)
+    adv = torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64)
+    mask = torch.ones(N, T, dtype=torch.bool)
+    mask[1, 3:] = False
+    logp = torch.log_softmax(logits, -1).gather(-1, targets[..., None])[..., 0]
+    loss_t, _, _ = grpo.token_loss(logp, old, ref, adv, 0.2, 0.3, beta=0.04)
+    ours = grpo.aggregate(loss_t, mask, 'grpo')
+    g_ours, = torch.autograd.grad(ours, logits)
+    naive = naive_grpo_objective(logits, targets, old, ref, adv, mask, 0.2, 0.3, 0.04)
+    g_naive, = torch.autograd.grad(naive, logits)
+    assert ours.item() == pytest.approx(naive.item(), rel=1e-10)
+    assert torch.allclose(g_ours, g_naive, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- the loop
+
+@pytest.fixture(scope='module')
+def tiny_world():
+    docs = tasks.build_corpus(200, 0)
+    tok = train_tokenizer(docs, 300)
+    return tok
+
+
+def tiny_policy(tok, seed=0):
+    torch.manual_seed(seed)
+    return Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1,
+                                   n_embd=32, block_size=512))
+
+
+def rl_cfg(tmp_path, **over):
+    cfg = dict(steps=3, n_prompts=2, group_size=3, max_new_tokens=6, temperature=1.0, lr=1e-3,
+               warmup_steps=1, lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=0.0, eps_low=0.2,
+               eps_high=0.2, loss_agg='token', scale_std=True, mu=1, minibatches=1, micro_batch=4,
+               dynamic_sampling=False, max_refill=1, overlong_buffer=0, ref_reset=0, eval_interval=0,
+               ckpt_interval=1, seed=0, dtype='float32', kernels='torch', out_dir=str(tmp_path), resume=False,
+               device='cpu')
+    cfg.update(over)
+    return cfg
+
+
+def draw(step, round_):
+    rng = random.Random(f'{step}:{round_}')
+    return [tasks.draw_problem('math', rng) for _ in range(2)]
+
+
+def length_reward(problems, texts, ended):
+    """A reward with signal even for an untrained model: shorter responses score higher."""
+    return [{'reward': -float(len(t)), 'accuracy': 0.0, 'format': 0.0} for t in texts]
+
+
+@pytest.mark.parametrize('over', [
+    {}, {'loss_agg': 'grpo'}, {'loss_agg': 'dr_grpo', 'scale_std': False}, {'beta': 0.05},
+    {'beta': 0.05, 'ref_reset': 2}, {'mu': 2, 'minibatches': 2}, {'dynamic_sampling': True},
+    {'overlong_buffer': 3}, {'eps_high': 0.28}, {'lr_decay': True}, {'micro_batch': 1},
+])
+def test_every_option_runs_a_few_steps(tmp_path, tiny_world, over):
+    tok = tiny_world
+    policy = tiny_policy(tok)
+    before = [p.detach().clone() for p in policy.parameters()]
+    grpo.train(policy, tok, rl_cfg(tmp_path, **over), draw_prompts=draw, reward_fn=length_reward, name='t')
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+    rows = [l for l in open(tmp_path / 'metrics.jsonl')]
+    assert len(rows) == 3
+    for key in ('step', 'reward', 'accuracy', 'format', 'mean_len', 'reflection_rate', 'kl', 'clip_frac',
+                'entropy', 'lr', 'gen_s', 'train_s', 'tok_s', 'signal'):
+        assert key in rows[0]
+
+
+def test_no_signal_step_skips_the_optimizer(tmp_path, tiny_world):
+    tok = tiny_world
+    policy = tiny_policy(tok)
+    before = [p.detach().clone() for p in policy.parameters()]
+    flat = lambda problems, texts, ended: [{'reward': 1.0} for _ in texts]
+    grpo.train(policy, tok, rl_cfg(tmp_path, steps=2), draw_prompts=draw, reward_fn=flat, name='t')
+    assert all(torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+
+
+def test_nonfinite_loss_leaves_weights_bit_equal(tmp_path, tiny_world):
+    tok = tiny_world
+    policy = tiny_policy(tok)
+    opt = torch.optim.AdamW(policy.parameters(), lr=1e-2)
+    cfg = rl_cfg(tmp_path)
+    batch = next(grpo.rollouts(policy, tok, draw, length_reward, cfg, 0))
+    batch.advantages[0] = float('nan')
+    before = [p.detach().clone() for p in policy.parameters()]
+    stats = grpo.optimize(policy, None, opt, batch, cfg, 0)
+    assert stats['skipped'] == 'nonfinite'
+    assert all(torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+    assert not opt.state  # AdamW's moments were never touched either
+
+
+def test_resume_continues_bit_identically(tmp_path, tiny_world):
+    tok = tiny_world
+    full = tiny_policy(tok)
+    grpo.train(full, tok, rl_cfg(tmp_path / 'a', steps=4, beta=0.05), draw_prompts=draw,
+               reward_fn=length_reward, name='t')
+    part = tiny_policy(tok)
+    grpo.train(part, tok, rl_cfg(tmp_path / 'b', steps=2, beta=0.05), draw_prompts=draw,
+               reward_fn=length_reward, name='t')
+    resumed = tiny_policy(tok, seed=99)  # different init: everything must come from the checkpoint
+    grpo.train(resumed, tok, rl_cfg(tmp_path / 'b', steps=4, beta=0.05, resume=True), draw_prompts=draw,
+               reward_fn=length_reward, name='t')
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+    a = torch.load(tmp_path / 'a' / 'ckpt.pt', weights_only=True)
+    b = torch.load(tmp_path / 'b' / 'ckpt.pt', weights_only=True)
+    for k in a['optimizer']['state']:
+        for name in ('exp_avg', 'exp_avg_sq'):
+            assert torch.equal(a['optimizer']['state'][k][name], b['optimizer']['state'][k][name])
+    rows_a = [l.split('"gen_s"')[0] for l in open(tmp_path / 'a' / 'metrics.jsonl')]
+    rows_b = [l.split('"gen_s"')[0] for l in open(tmp_path / 'b' / 'metrics.jsonl')]
+    assert rows_a == rows_b  # same prompts, samples, rewards and losses, step by step
