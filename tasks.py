@@ -206,7 +206,7 @@ def solve_math(problem, rng, style, error_rate, catch_rate=0.9, switch_at=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# countdown: combine the given numbers (each at most once) with + - * into the target. The
+# countdown: combine the given numbers (each exactly once) with + - * into the target. The
 # oracle searches depth-first, writing its dead ends and backtracking (Stream of Search, 2024).
 
 def _reachable(nums):

@@ -1,0 +1,379 @@
+"""Rewards: rule-based accuracy and format (R1 2.2.2), language consistency (R1 2.3.2) and
+reflection markers. Code answers are run against hidden tests by sandbox.py.
+
+    from rewards import score, parse_response, has_reflection
+    rows = score(responses, problems, stage='zero', ended=ended)   # one dict per response
+    rows[0]  # {'reward': 1.1, 'accuracy': 1.0, 'format': 1.0, 'language': 1.0}
+
+A response is the decoded model output after "Assistant:". The grammar (DESIGN.md 5):
+optional whitespace, exactly one <think>...</think>, optional whitespace, exactly one
+<answer>...</answer>, then nothing but whitespace and at most one end token. No tag and no
+end token may appear anywhere else. parse_response is the one parser the project uses.
+
+Rules, chosen to be hard to game:
+- accuracy counts only the single answer block of a WELL-FORMED response, so nothing
+  outside the grammar can earn reward: not an answer inside <think>, not the second of two
+  answer blocks, not text after </answer>.
+- math: the answer block must be one integer and nothing else (see parse_int).
+- countdown: an expression of + - * / and parentheses over the given numbers, each used
+  exactly once (as TinyZero's Countdown reward does; an unused number makes the puzzle
+  easier), equal to the target in exact rational arithmetic (fractions allowed on the
+  way). Parsed by our own recursive-descent parser, never eval.
+- code: all-or-nothing. The code must pass every hidden test; a share-passed reward
+  would pay for special-casing the easy tests (the paper runs the tests, R1 2.2.2).
+- chat: 0.0 here; chat is scored by the reward model (R1 2.3.4), not by rules.
+format_reward pays only for a wholly well-formed response that ended on the end token
+(DESIGN 6). language_consistency_reward is the share of the reasoning's words in the
+prompt's language (R1 2.3.2). REFLECTION_MARKERS / has_reflection define "reflection" for
+evaluation. STAGE_WEIGHTS combines the terms per stage; score() applies them.
+The code sandbox (run_code, run_code_batch) lives in sandbox.py; rewards.run_code is the
+same function, imported.
+
+Responses are untrusted: for any str every reward returns a value in its range and never
+raises or hangs. A response that is not a str raises TypeError: it is a caller bug (token
+ids, None), and scoring it 0 would make a broken pipeline look like a model that cannot
+learn. Problems are our own data: a malformed one raises ValueError naming its id.
+
+Run the tests: /tmp/venv/bin/pytest tests/test_rewards.py tests/test_rewards_fuzz.py tests/test_sandbox.py
+"""
+import re
+from fractions import Fraction
+from typing import NamedTuple, Optional
+
+import regex
+
+from sandbox import check_tests, run_code, run_code_batch
+from tasks import Problem
+
+EOT = '<|endoftext|>'
+TAGS = ('<think>', '</think>', '<answer>', '</answer>')
+
+
+def _need_str(x, what='response'):
+    if not isinstance(x, str):
+        raise TypeError(f'{what} must be a str, got {type(x).__name__}')
+
+
+# ----------------------------------------------------------------------------- parsing
+
+class Parsed(NamedTuple):
+    think: str             # the reasoning: the think block, or the best guess when malformed
+    answer: Optional[str]  # the answer block's content; None unless well_formed
+    well_formed: bool
+    reason: str            # why not well formed ('' when it is)
+
+
+def _reasoning(text):
+    # For malformed responses too, so that evaluation can measure language and
+    # reflection on them: from the first <think> to </think> (or to <answer>, or the end,
+    # when never closed); with no <think>, everything before the first <answer>.
+    start = text.find('<think>')
+    if start >= 0:
+        start += len('<think>')
+        end = text.find('</think>', start)
+        if end < 0:
+            end = text.find('<answer>', start)
+    else:
+        start, end = 0, text.find('<answer>')
+    return text[start:] if end < 0 else text[start:end]
+
+
+def parse_response(response):
+    """Parsed(think, answer, well_formed, reason) of a response (the text after
+    "Assistant:", with or without the end token). The answer is set only when the whole
+    response follows the grammar, so no reward can read an answer from outside it."""
+    _need_str(response)
+    think = _reasoning(response)
+
+    def bad(reason):
+        return Parsed(think, None, False, reason)
+    body = response.strip()
+    if body.endswith(EOT):
+        body = body[:-len(EOT)].rstrip()
+    if EOT in body:
+        return bad('end token before the end')
+    for tag in TAGS:
+        n = body.count(tag)
+        if n != 1:
+            return bad(f'{n} x {tag}, need exactly one')
+    if not body.startswith('<think>'):
+        return bad('text before <think>')
+    close_think, open_answer = body.index('</think>'), body.index('<answer>')
+    close_answer = body.index('</answer>')
+    if not close_think < open_answer < close_answer:
+        return bad('tags out of order')
+    if body[close_think + len('</think>'):open_answer].strip():
+        return bad('text between </think> and <answer>')
+    if close_answer + len('</answer>') != len(body):
+        return bad('text after </answer>')
+    return Parsed(think, body[open_answer + len('<answer>'):close_answer], True, '')
+
+
+def format_reward(response, ended=True):
+    """1.0 iff the response is wholly well-formed and generation stopped on the end token
+    (`ended`, known to the sampler; a textual end token at the end counts too), DESIGN 6."""
+    return _format(parse_response(response), response, ended)
+
+
+def _format(parsed, response, ended):
+    return 1.0 if parsed.well_formed and (ended or response.rstrip().endswith(EOT)) else 0.0
+
+
+# ----------------------------------------------------------------------------- math
+
+# One integer, ASCII digits only, optional sign, optional correctly grouped thousands
+# separators, optional ".0" tail. Not accepted: words or units ("42 apples", "x = 42"),
+# several candidates ("3 or 4"), full-width digits (our corpus writes ASCII, and one
+# canonical form is harder to game), zero-width characters, "\boxed{}".
+_INT = re.compile(r'[+-]?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.0+)?')
+_INT_MAX_CHARS = 64  # longer is never one of our answers; also keeps int() cheap
+
+
+def parse_int(text):
+    """The integer an answer block states, or None if it is not exactly one integer."""
+    text = text.strip()
+    if len(text) > _INT_MAX_CHARS or not _INT.fullmatch(text):
+        return None
+    return int(text.split('.')[0].replace(',', ''))
+
+
+# ----------------------------------------------------------------------------- countdown
+
+_EXPR_MAX_CHARS = 200
+_EXPR_MAX_DEPTH = 16
+
+
+class _Invalid(Exception):
+    pass
+
+
+class _Expression:
+    """expr := term (('+'|'-') term)* ; term := atom (('*'|'/') atom)* ;
+    atom := integer | '(' expr ')'. No unary minus, no other operators."""
+
+    def __init__(self, text):
+        self.tokens = re.findall(r'[0-9]+|\S', text)
+        self.pos, self.depth, self.used = 0, 0, []
+
+    def peek(self):
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self):
+        token = self.peek()
+        self.pos += 1
+        return token
+
+    def expr(self):
+        value = self.term()
+        while self.peek() in ('+', '-'):
+            value = value + self.term() if self.take() == '+' else value - self.term()
+        return value
+
+    def term(self):
+        value = self.atom()
+        while self.peek() in ('*', '/'):
+            op, right = self.take(), self.atom()
+            if op == '/' and right == 0:
+                raise _Invalid('division by zero')
+            value = value * right if op == '*' else value / right
+        return value
+
+    def atom(self):
+        token = self.take()
+        if token is not None and token.isascii() and token.isdigit() and len(token) <= 9:
+            self.used.append(int(token))
+            return Fraction(int(token))
+        if token != '(':
+            raise _Invalid(f'unexpected {token!r}')
+        self.depth += 1
+        if self.depth > _EXPR_MAX_DEPTH:
+            raise _Invalid('nested too deep')
+        value = self.expr()
+        if self.take() != ')':
+            raise _Invalid('unclosed (')
+        self.depth -= 1
+        return value
+
+
+def eval_countdown(text):
+    """(value, numbers used) of an expression, or None if it is not a valid expression."""
+    if len(text) > _EXPR_MAX_CHARS:
+        return None
+    parser = _Expression(text)
+    try:
+        value = parser.expr()
+    except _Invalid:
+        return None
+    if parser.pos != len(parser.tokens):
+        return None  # trailing tokens such as "= 24"
+    return value, parser.used
+
+
+def _countdown_accuracy(answer, problem):
+    result = eval_countdown(answer)
+    if result is None:
+        return 0.0
+    value, used = result
+    return 1.0 if value == int(problem.answer) and sorted(used) == sorted(problem.numbers) else 0.0
+
+
+# ----------------------------------------------------------------------------- code
+
+def code_of(answer):
+    """The code inside an answer block: the body of one ``` fence, else the text itself."""
+    m = re.fullmatch(r'\s*```[A-Za-z0-9_+-]*[ \t]*\n(.*?)\n?```\s*', answer, re.S)
+    return m.group(1) if m and '```' not in m.group(1) else answer
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+FAMILIES = ('math', 'countdown', 'code', 'chat')
+
+
+def _check_problem(problem):
+    if not isinstance(problem, Problem):
+        raise TypeError(f'problem must be a tasks.Problem, got {type(problem).__name__}')
+    bad = None
+    if problem.family not in FAMILIES:
+        bad = f'unknown family {problem.family!r}'
+    elif problem.lang not in LANGS:
+        bad = f'unknown lang {problem.lang!r}'
+    elif problem.family in ('math', 'countdown') and not re.fullmatch(r'-?[0-9]{1,18}', problem.answer):
+        bad = f'gold answer {problem.answer!r} is not an integer'
+    elif problem.family == 'countdown' and not (
+            problem.numbers and all(type(n) is int and n >= 0 for n in problem.numbers)):
+        bad = f'numbers {problem.numbers!r} are not non-negative integers'
+    elif problem.family == 'code' and not problem.entry.isidentifier():
+        bad = f'entry {problem.entry!r} is not a function name'
+    elif problem.family == 'code' and isinstance(check_tests(problem.tests), str):
+        bad = check_tests(problem.tests)
+    if bad:
+        raise ValueError(f'problem {problem.id}: {bad}')
+
+
+def accuracy_reward(response, problem):
+    """1.0 if the answer block of a well-formed response is correct, else 0.0."""
+    _check_problem(problem)
+    return _accuracy(parse_response(response), problem)
+
+
+def _accuracy(parsed, problem):
+    if problem.family == 'chat' or not parsed.well_formed:
+        return 0.0
+    if problem.family == 'math':
+        return 1.0 if parse_int(parsed.answer) == int(problem.answer) else 0.0
+    if problem.family == 'countdown':
+        return _countdown_accuracy(parsed.answer, problem)
+    result = run_code(code_of(parsed.answer), problem.tests, problem.entry)
+    return 1.0 if result.status == 'passed' else 0.0
+
+
+# ----------------------------------------------------------------------------- language
+
+# A word: one Han character (Chinese is not written with spaces, so a character is the
+# unit), or a run of other letters. Digits, symbols, punctuation count as nothing. A run
+# of Latin letters is English, a Han character Chinese, anything else (Cyrillic, kana...)
+# neither, so it counts against both.
+_WORD = regex.compile(r'\p{Han}|[\p{L}--\p{Han}]+', regex.V1)
+_LATIN = regex.compile(r'\p{Latin}+')
+_HAN = regex.compile(r'\p{Han}')
+LANGS = ('en', 'zh')
+
+
+def language_consistency_reward(response, lang):
+    """Share of the reasoning's words in `lang` (R1 2.3.2: target-language words / all
+    words in the CoT). The reasoning is Parsed.think. No words at all gives 1.0: nothing
+    is mixed (and the accuracy reward, not this one, decides whether reasoning helps)."""
+    if lang not in LANGS:
+        raise ValueError(f'lang must be one of {LANGS}, got {lang!r}')
+    return _language(parse_response(response), lang)
+
+
+def _language(parsed, lang):
+    text = parsed.think
+    for tag in TAGS + (EOT,):
+        text = text.replace(tag, ' ')
+    words = _WORD.findall(text)
+    if not words:
+        return 1.0
+    if lang == 'zh':
+        hits = sum(1 for w in words if _HAN.match(w))
+    else:
+        hits = sum(1 for w in words if not _HAN.match(w) and _LATIN.fullmatch(w))
+    return hits / len(words)
+
+
+def is_mixed(response, lang):
+    """True if any word of the reasoning is not in `lang` (eval's lang_mixed)."""
+    return language_consistency_reward(response, lang) < 1.0
+
+
+# ----------------------------------------------------------------------------- reflection
+
+# Matched case-insensitively; English markers on word boundaries ("waiting" is not
+# "wait"). The corpus writes its checks as "check:" / "wait," and "检查：" / "等等，".
+REFLECTION_MARKERS = ('wait', 'recheck', 're-check', 'check again', 'let me check',
+                      'let me verify', 'double-check', 'double check', 'check:', 'verify:',
+                      '等等', '等一下', '检查', '验算', '验证', '再算一遍')
+
+
+def _marker_pattern(marker):
+    body = r'\s+'.join(map(re.escape, marker.split()))
+    if marker[0].isascii() and marker[0].isalpha():
+        body = r'(?<![A-Za-z])' + body
+    if marker[-1].isascii() and marker[-1].isalpha():
+        body += r'(?![A-Za-z])'
+    return body
+
+
+_REFLECTION = re.compile('|'.join(map(_marker_pattern, REFLECTION_MARKERS)), re.IGNORECASE)
+
+
+def has_reflection(text):
+    """True if `text` has a reflection marker. Evaluation passes the reasoning,
+    parse_response(response).think, so a marker in the answer does not count."""
+    _need_str(text, 'text')
+    return _REFLECTION.search(text) is not None
+
+
+# ----------------------------------------------------------------------------- combined
+
+# The one place rewards are combined; the weights are data. Accuracy already requires a
+# well-formed response. The format term is small, and GRPO normalises rewards inside each
+# group: where no sample is correct, any format difference becomes a full-size advantage,
+# and a loose format bonus then teaches tags and nothing else (DESIGN 6). Ours is strict
+# (the whole grammar plus the end token). Set it to 0 to reward only a correct answer in
+# a well-formed response, as the DESIGN 3 probe did. The reasoning stage sums accuracy and
+# language consistency with equal weight, as R1 2.3.2 does. Chat prompts get their reward
+# from the reward model (R1 2.3.4), added by a later stage.
+STAGE_WEIGHTS = {
+    'zero': {'accuracy': 1.0, 'format': 0.1, 'language': 0.0},
+    'reasoning': {'accuracy': 1.0, 'format': 0.1, 'language': 1.0},
+}
+
+
+def score(responses, problems, stage='zero', ended=True):
+    """One dict per response: 'reward' (the weighted sum) and each component, for the RL
+    loop to log. `ended` is one bool for all, or one per response. Code responses run in
+    one batch, sandbox.CODE_WORKERS sandboxes at a time."""
+    if stage not in STAGE_WEIGHTS:
+        raise ValueError(f'stage must be one of {sorted(STAGE_WEIGHTS)}, got {stage!r}')
+    responses, problems = list(responses), list(problems)
+    ended = list(ended) if hasattr(ended, '__len__') else [ended] * len(responses)
+    if not len(responses) == len(problems) == len(ended):
+        raise ValueError(f'{len(responses)} responses, {len(problems)} problems, {len(ended)} ended flags')
+    for problem in problems:
+        _check_problem(problem)
+    parsed = [parse_response(r) for r in responses]
+    accuracy = [0.0 if p.family == 'code' else _accuracy(pr, p) for pr, p in zip(parsed, problems)]
+    runs = [i for i, (pr, p) in enumerate(zip(parsed, problems)) if p.family == 'code' and pr.well_formed]
+    results = run_code_batch([(code_of(parsed[i].answer), problems[i].tests, problems[i].entry)
+                              for i in runs])
+    for i, result in zip(runs, results):
+        accuracy[i] = 1.0 if result.status == 'passed' else 0.0
+    weights, rows = STAGE_WEIGHTS[stage], []
+    for r, pr, p, e, acc in zip(responses, parsed, problems, ended, accuracy):
+        row = {'accuracy': acc, 'format': _format(pr, r, e), 'language': _language(pr, p.lang)}
+        row['reward'] = sum(weights[k] * row[k] for k in weights)
+        rows.append(row)
+    return rows
