@@ -67,13 +67,14 @@ def load_checkpoint(path):
     return blob
 
 
-def load_model(run_dir, device='cpu', ckpt_name='ckpt.pt'):
-    """(model, tokenizer, checkpoint dict) from a run folder."""
-    blob = load_checkpoint(os.path.join(run_dir, ckpt_name))
+def load_model(path, device='cpu'):
+    """(model, tokenizer, checkpoint dict) from a run folder or a ckpt.pt inside one."""
+    run_dir, ckpt = (path, os.path.join(path, 'ckpt.pt')) if os.path.isdir(path) else (os.path.dirname(path), path)
+    blob = load_checkpoint(ckpt)
     tok = Tokenizer.load(os.path.join(run_dir, 'tokenizer.json'))
     model = Transformer(ModelConfig(**blob['model_config']))
     model.load_state_dict(blob['model'])
-    return model.to(device), tok, blob
+    return model.to(device).eval(), tok, blob
 
 
 def write_json(path, obj):

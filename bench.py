@@ -1,0 +1,192 @@
+"""Micro-benchmarks (DESIGN.md section 8), each a subcommand; results print as a table and go
+to out/bench/<name>.json. Ratios within one run are the numbers to trust: machines are noisy.
+
+    python bench.py sampler          # KV cache vs none, per-step decode time, batch scaling
+    python bench.py dtype            # bf16 autocast vs fp32: a training step and the sampler
+    python bench.py sampler --tiny   # a few-second smoke run (used by the tests)
+
+Adding a benchmark: write `def bench_x(cfg) -> dict` and add it to BENCHES at the bottom.
+"""
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+from config import autocast_ctx, configure, get_device
+from model import KVCache, ModelConfig, Transformer
+from sample import generate, sample
+
+tiny = False          # tiny sizes: a smoke test whose numbers mean nothing
+device = 'auto'       # 'auto' = cuda, then mps, then cpu
+out_dir = 'out/bench' # where <name>.json is written
+seed = 0              # seed for the random-init model and the prompts
+threads = 0           # torch CPU threads; 0 = torch's default (on a shared machine, 1 avoids thread thrashing)
+
+
+def _model(tiny, seed, n_layer=8, n_embd=256, vocab=2048, device='cpu'):
+    """A random-init model: the sampler's cost does not depend on what the weights learned."""
+    torch.manual_seed(seed)
+    if tiny:
+        cfg = ModelConfig(vocab_size=64, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64)
+    else:
+        cfg = ModelConfig(vocab_size=vocab, n_layer=n_layer, n_head=8, n_kv_head=4, n_embd=n_embd, block_size=512)
+    return Transformer(cfg).to(device).eval()
+
+
+def _sync(device):
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device):
+    _sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - t0
+
+
+def _prompts(B, T, vocab, g):
+    return torch.randint(0, vocab, (B, T), generator=g).tolist()
+
+
+def _table(rows):
+    width = max(len(r[0]) for r in rows)
+    for name, value, target in rows:
+        print(f'{name:<{width}} | {value:>12} | {target}')
+
+
+def bench_sampler(cfg):
+    """Tokens/s with and without the KV cache, decode step time vs position, batch scaling."""
+    dev, tiny = cfg['device'], cfg['tiny']
+    model = _model(tiny, cfg['seed'], device=dev)
+    V = model.config.vocab_size
+    B, T0, new = (8, 8, 16) if tiny else (8, 64, 256)
+    g = torch.Generator().manual_seed(cfg['seed'])
+    prompts = _prompts(B, T0, V, g)
+    generate(model, prompts, 4, temperature=0)  # warm-up (allocator, kernels)
+
+    # greedy, so the two timed runs also tell whether the cache changes the output
+    cached, t_cache = _timed(lambda: generate(model, prompts, new, temperature=0), dev)
+    plain, t_plain = _timed(lambda: generate(model, prompts, new, temperature=0, use_cache=False), dev)
+
+    # time single decode steps (cache) and single full forwards (no cache) at two positions
+    p_lo, p_hi = T0, T0 + new  # 64 and 320
+    step_ms = {}
+    with torch.inference_mode():
+        for _ in range(2):  # two passes, the faster per position: a busy machine only ever adds time
+            cache = KVCache.for_model(model, B, p_hi + 16)
+            model(torch.tensor(prompts, device=dev), kv_cache=cache)
+            tok = torch.zeros(B, 1, dtype=torch.long, device=dev)
+            while cache.pos < p_hi + 16:
+                pos = cache.pos
+                _, dt = _timed(lambda: model(tok, kv_cache=cache), dev)
+                step_ms[pos] = min(step_ms.get(pos, float('inf')), dt * 1e3)
+        full_ms = {}
+        for n in (p_lo, p_hi):
+            x = torch.randint(0, V, (B, n), generator=g).to(dev)
+            full_ms[n] = statistics.median(_timed(lambda: model(x), dev)[1] for _ in range(3)) * 1e3
+    at_lo = statistics.median(step_ms[p] for p in range(p_lo, p_lo + 16))
+    at_hi = statistics.median(step_ms[p] for p in range(p_hi, p_hi + 16))
+
+    batch_tok_s = {}
+    for b in (1, 4, 16, 64):
+        ps = _prompts(b, T0, V, g)
+        _, dt = _timed(lambda: sample(model, ps, new, seed=0), dev)
+        batch_tok_s[str(b)] = b * new / dt
+
+    res = {
+        'model': dict(vars(model.config), params=model.num_params()),
+        'device': dev, 'batch': B, 'prompt_len': T0, 'new_tokens': new, 'threads': torch.get_num_threads(),
+        'cache_tok_s': B * new / t_cache, 'no_cache_tok_s': B * new / t_plain, 'cache_speedup': t_plain / t_cache,
+        'step_ms': {str(p_lo): at_lo, str(p_hi): at_hi}, 'step_ratio': at_hi / at_lo,
+        'full_forward_ms': {str(k): v for k, v in full_ms.items()},
+        'batch_tok_s': batch_tok_s, 'batch16_over_1': batch_tok_s['16'] / batch_tok_s['1'],
+        'greedy_identical': cached == plain,
+    }
+    print(f"model: {res['model']['params'] / 1e6:.2f}M params, {model.config.n_layer} layers, "
+          f"d {model.config.n_embd}, vocab {V}; batch {B}, prompt {T0}, {new} new tokens, device {dev}")
+    _table([
+        ('tokens/s with KV cache', f"{res['cache_tok_s']:.0f}", ''),
+        ('tokens/s without cache', f"{res['no_cache_tok_s']:.0f}", ''),
+        ('cache speedup', f"{res['cache_speedup']:.1f}x", 'target >= 8x'),
+        (f'decode step ms at pos {p_lo}', f'{at_lo:.2f}', ''),
+        (f'decode step ms at pos {p_hi}', f'{at_hi:.2f}', ''),
+        (f'step time {p_hi} / {p_lo}', f"{res['step_ratio']:.2f}", 'target <= 1.5'),
+        (f'no-cache forward ms at len {p_lo} / {p_hi}', f'{full_ms[p_lo]:.1f} / {full_ms[p_hi]:.1f}', 'grows with length'),
+        *[(f'tokens/s at B={b}', f'{v:.0f}', '') for b, v in batch_tok_s.items()],
+        ('B=16 / B=1 throughput', f"{res['batch16_over_1']:.1f}x", 'target >= 4x'),
+        ('greedy identical with/without cache', str(res['greedy_identical']), 'must be True'),
+    ])
+    return res
+
+
+def bench_dtype(cfg):
+    """Is bf16 autocast faster than fp32 here? A training step (fwd + bwd + AdamW) and the sampler."""
+    dev, tiny = cfg['device'], cfg['tiny']
+    model = _model(tiny, cfg['seed'], n_layer=4, n_embd=256, device=dev)
+    V = model.config.vocab_size
+    B, T, steps = (2, 16, 2) if tiny else (16, 256, 5)
+    g = torch.Generator().manual_seed(cfg['seed'])
+    x = torch.randint(0, V, (B, T + 1), generator=g).to(dev)
+    prompts = _prompts(8, 8 if tiny else 64, V, g)
+    new = 8 if tiny else 128
+    res = {'model_params': model.num_params(), 'train_batch': [B, T], 'device': dev}
+    for dtype in ('float32', 'bfloat16'):
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        times, losses = [], []
+        for i in range(steps + 2):  # the first two are warm-up
+            def step():
+                with autocast_ctx(dev, dtype):
+                    logits = model(x[:, :-1])
+                loss = torch.nn.functional.cross_entropy(logits.view(-1, V), x[:, 1:].reshape(-1))
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                return loss.item()
+            loss, dt = _timed(step, dev)
+            losses.append(loss)
+            if i >= 2:
+                times.append(dt)
+        with autocast_ctx(dev, dtype):
+            sample(model, prompts, 4, seed=0)  # warm-up
+            _, t_s = _timed(lambda: sample(model, prompts, new, seed=0), dev)
+        res[dtype] = {'train_step_ms': statistics.median(times) * 1e3, 'first_loss': losses[0],
+                      'sampler_tok_s': len(prompts) * new / t_s}
+        model = _model(tiny, cfg['seed'], n_layer=4, n_embd=256, device=dev)  # same init for the other dtype
+    f32, b16 = res['float32'], res['bfloat16']
+    res['train_speedup'] = f32['train_step_ms'] / b16['train_step_ms']
+    res['sampler_speedup'] = b16['sampler_tok_s'] / f32['sampler_tok_s']
+    print(f"model: {res['model_params'] / 1e6:.2f}M params; train batch {B}x{T}; sampler batch 8, {new} new tokens")
+    _table([
+        ('train step ms fp32 / bf16', f"{f32['train_step_ms']:.0f} / {b16['train_step_ms']:.0f}", f"{res['train_speedup']:.2f}x"),
+        ('first loss fp32 / bf16', f"{f32['first_loss']:.4f} / {b16['first_loss']:.4f}", ''),
+        ('sampler tok/s fp32 / bf16', f"{f32['sampler_tok_s']:.0f} / {b16['sampler_tok_s']:.0f}", f"{res['sampler_speedup']:.2f}x"),
+    ])
+    return res
+
+
+BENCHES = {
+    'sampler': bench_sampler,
+    'dtype': bench_dtype,
+}
+
+if __name__ == '__main__':
+    args = sys.argv[1:]
+    _name = args.pop(0) if args and not args[0].startswith('-') else None
+    cfg = configure(globals(), args, bounds={'threads': (0, None)})
+    if _name not in BENCHES:
+        print(f"usage: python bench.py {{{'|'.join(BENCHES)}}} [--key=value ...] (--help for keys)", file=sys.stderr)
+        sys.exit(2)
+    cfg['device'] = get_device() if cfg['device'] == 'auto' else cfg['device']
+    if cfg['threads'] > 0:
+        torch.set_num_threads(cfg['threads'])
+    result = BENCHES[_name](cfg)
+    os.makedirs(cfg['out_dir'], exist_ok=True)
+    path = os.path.join(cfg['out_dir'], f'{_name}.json')
+    with open(path, 'w') as f:
+        json.dump(result, f, indent=2)
+    print(f'wrote {path}')

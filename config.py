@@ -1,0 +1,162 @@
+"""Configuration shared by every script (DESIGN.md section 5), in nanoGPT's style.
+
+A script writes its defaults as plain names at the top, one comment each, then calls
+
+    cfg = configure(globals(), presets={'cpu': {...}, 'gpu': {...}},
+                    bounds={'lr': (0, 1)}, choices={'preset': ('auto', 'cpu', 'gpu')})
+
+Precedence: defaults < the chosen preset < `--key=value` on the command line. The script's
+plain names then hold the final values, and `cfg` is a plain dict of them (for config.json).
+`--help` prints the script's docstring and every key with its default and comment. A bad
+key or value prints one `config error: ...` line naming the key and exits with status 2
+(a plain check, not an `assert`, which `python -O` would remove).
+"""
+import contextlib
+import difflib
+import re
+import sys
+
+_TYPES = (bool, int, float, str, type(None))
+_TRUE, _FALSE = ('true', '1', 'yes'), ('false', '0', 'no')
+
+
+def _fail(msg):
+    print(f'config error: {msg}', file=sys.stderr)
+    sys.exit(2)
+
+
+def _parse(key, text, default):
+    """Turn the command-line string for `key` into a value of its default's type."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if text.lower() in _TRUE + _FALSE:
+                return text.lower() in _TRUE
+            raise ValueError
+        if kind is int:
+            return int(text)  # int('3.5') raises: an int knob never silently truncates
+        if kind is float:
+            return float(text)
+    except ValueError:
+        _fail(f'--{key} expects {kind.__name__}, got {text!r}')
+    if default is None and text == 'None':
+        return None
+    return text  # str keys, and None-default keys, which take any string
+
+
+def _check(key, value, default, bounds, choices, where, shown=None):
+    """Validate a value from a preset or the command line (type, range, allowed set)."""
+    kind = type(default)
+    shown = repr(value) if shown is None else shown  # the command line echoes what was typed
+    ok = (default is None and (value is None or isinstance(value, str))
+          or kind is float and type(value) in (int, float)
+          or type(value) is kind)
+    if not ok:
+        _fail(f'{where}{key} expects {kind.__name__}, got {value!r}')
+    if key in bounds and value is not None:
+        lo, hi = bounds[key]
+        if not ((lo is None or value >= lo) and (hi is None or value <= hi)):  # NaN fails too
+            lo_s = '-inf' if lo is None else lo
+            hi_s = 'inf' if hi is None else hi
+            _fail(f'{where}{key}={shown} is out of range [{lo_s}, {hi_s}]')
+    if key in choices and value not in choices[key]:
+        _fail(f'{where}{key}={shown} is not one of {", ".join(map(repr, choices[key]))}')
+    return float(value) if kind is float else value
+
+
+def _unknown(key, keys, where=''):
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ''
+    _fail(f'unknown key {key!r}{where}{hint}')
+
+
+def _help(g, defaults, presets):
+    """Print the docstring's first paragraph, then `--key=default  comment` for every key."""
+    comments = {}
+    try:
+        with open(g.get('__file__') or '', encoding='utf-8') as f:
+            for line in f:  # `name = value  # comment` lines (indented too: a script's __main__ block)
+                m = re.match(r'\s*(\w+)\s*=(?!=)[^#]*#\s*(.*)$', line)
+                if m and m.group(1) not in comments:
+                    comments[m.group(1)] = m.group(2).strip()
+    except OSError:
+        pass  # no source file (e.g. an interactive session): print keys without comments
+    doc = (g.get('__doc__') or '').strip().split('\n\n')[0]
+    if doc:
+        print(doc + '\n')
+    print('options (--key=value):')
+    width = max((len(f'{k}={v!r}') for k, v in defaults.items()), default=0) + 4
+    for k, v in defaults.items():
+        print(f'  --{f"{k}={v!r}":<{width}}{comments.get(k, "")}')
+    for name, values in (presets or {}).items():
+        print(f'preset {name}: ' + ' '.join(f'{k}={v!r}' for k, v in values.items()))
+    sys.exit(0)
+
+
+def configure(g, argv=None, *, presets=None, bounds=None, choices=None):
+    """Apply the preset and `--key=value` overrides to the script's globals `g`; return the config."""
+    bounds, choices = bounds or {}, choices or {}
+    defaults = {k: v for k, v in g.items() if not k.startswith('_') and type(v) in _TYPES}
+    for k in list(bounds) + list(choices) + (['preset'] if presets else []):
+        if k not in defaults:  # a mistake in the script itself, not in the user's input
+            raise ValueError(f'configure: {k!r} is not a config key of this script')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if '--help' in argv or '-h' in argv:
+        _help(g, defaults, presets)
+    overrides = {}
+    for arg in argv:
+        if not arg.startswith('--'):
+            _fail(f'expected --key=value, got {arg!r}')
+        key, eq, text = arg[2:].partition('=')
+        if key not in defaults:
+            _unknown(key, defaults)
+        if not eq:
+            if type(defaults[key]) is not bool:
+                _fail(f'--{key} needs a value: --{key}=...')
+            text = 'true'  # a bare --flag switches a bool on
+        value = _parse(key, text, defaults[key])
+        overrides[key] = _check(key, value, defaults[key], bounds, choices, '--', text)
+    cfg = dict(defaults)
+    if presets:
+        name = overrides.get('preset', defaults['preset'])
+        if name == 'auto' and 'auto' not in presets:
+            import torch  # imported here so that configure() stays cheap for scripts without presets
+            name = 'gpu' if torch.cuda.is_available() else 'cpu'
+        if name not in presets:
+            _fail(f"--preset={name} is not one of {', '.join(map(repr, presets))}")
+        for k, v in presets[name].items():
+            if k not in defaults:
+                _unknown(k, defaults, where=f' in preset {name!r}')
+            cfg[k] = _check(k, v, defaults[k], bounds, choices, f'preset {name!r}: ')
+        overrides['preset'] = name  # the resolved name, never 'auto', is what gets recorded
+    cfg.update(overrides)
+    g.update(cfg)
+    return cfg
+
+
+def print_config(cfg):
+    """One `key = value` line per key, names aligned."""
+    width = max(map(len, cfg), default=0)
+    for k, v in cfg.items():
+        print(f'{k:<{width}} = {v!r}')
+
+
+def get_device():
+    """The best available device, in the order cuda, mps, cpu (DESIGN.md section 4)."""
+    import torch
+    if torch.cuda.is_available():
+        return 'cuda'
+    if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
+        return 'mps'
+    return 'cpu'
+
+
+def autocast_ctx(device, dtype_name):
+    """Mixed precision context for 'bfloat16'/'float16'; a no-op for 'float32'."""
+    import torch
+    if dtype_name == 'float32':
+        return contextlib.nullcontext()
+    if dtype_name not in ('bfloat16', 'float16'):
+        raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {dtype_name!r}")
+    device_type = str(device).split(':')[0]  # 'cuda:0' -> 'cuda'
+    return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype_name))

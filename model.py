@@ -1,0 +1,273 @@
+"""A decoder-only transformer from scratch, in the Llama / Qwen2 family.
+
+RMSNorm, rotary position embeddings (the "rotate_half" convention of Llama and Qwen2),
+grouped-query attention through `scaled_dot_product_attention`, a SwiGLU MLP, optional
+q/k/v biases (Qwen2 has them), optional tied input/output embeddings, no dropout. Modules
+are named as in Hugging Face's Qwen2 (`embed_tokens`, `layers.N.self_attn.q_proj`,
+`layers.N.mlp.gate_proj`, `input_layernorm`, `norm`, `lm_head`, ...), so a real Qwen2
+state dict loads after stripping its `model.` prefix; that is what makes "point it at a
+real base model" a change of inputs, not of code (DESIGN.md section 1).
+
+`KVCache` lives here because attention writes into it. It is preallocated for a batch and
+a maximum length, supports left-padded ragged prompts (each row's rotary position counts
+only its real tokens), and can be expanded from P prompts to P*G rows so each prompt is
+prefilled once and copied to its G samples (sample.py).
+
+    cfg = ModelConfig(vocab_size=2048, n_layer=4, n_head=4, n_kv_head=2, n_embd=128, block_size=256)
+    model = Transformer(cfg)
+    logits = model(idx)  # (B, T, vocab), plain causal attention at positions 0..T-1
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int
+    n_layer: int
+    n_head: int              # query heads
+    n_kv_head: int           # key/value heads; n_head // n_kv_head query heads share each (GQA)
+    n_embd: int
+    block_size: int          # longest sequence the model is meant to see
+    mlp_hidden: int = None   # SwiGLU width; None = 8/3 * n_embd rounded up to a multiple of 32
+    rope_theta: float = 10000.0
+    qkv_bias: bool = False
+    tie_embeddings: bool = True
+    norm_eps: float = 1e-5
+
+    def __post_init__(self):
+        for name in ('vocab_size', 'n_layer', 'n_head', 'n_kv_head', 'n_embd', 'block_size'):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f'ModelConfig.{name} must be a positive int, got {getattr(self, name)!r}')
+        if self.n_embd % self.n_head:
+            raise ValueError(f'ModelConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})')
+        if self.n_head % self.n_kv_head:
+            raise ValueError(f'ModelConfig.n_head ({self.n_head}) must be divisible by n_kv_head ({self.n_kv_head})')
+        if (self.n_embd // self.n_head) % 2:
+            raise ValueError(f'ModelConfig.n_embd // n_head (head_dim {self.n_embd // self.n_head}) must be even for rotary embeddings')
+        if self.mlp_hidden is None:
+            # 8/3 keeps SwiGLU's three matrices at the parameter count of a 4x GELU MLP (Shazeer 2020)
+            self.mlp_hidden = 32 * math.ceil(8 * self.n_embd / 3 / 32)
+        elif self.mlp_hidden < 1:
+            raise ValueError(f'ModelConfig.mlp_hidden must be positive, got {self.mlp_hidden}')
+
+    @property
+    def head_dim(self):
+        return self.n_embd // self.n_head
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        # normalise in fp32 (as Llama/Qwen2 do): the mean of squares loses precision in bf16
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.type_as(x)
+
+
+def rope_cos_sin(pos, head_dim, theta):
+    """cos and sin tables for positions `pos` (B, T), each (B, 1, T, head_dim), in fp32.
+
+    Computed per call from integer positions rather than kept as a buffer, so `model.to(bf16)`
+    cannot round the frequencies, and ragged rows can each have their own positions."""
+    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=pos.device).float() / head_dim)
+    freqs = pos.float()[..., None] * inv_freq  # (B, T, head_dim/2)
+    emb = torch.cat((freqs, freqs), dim=-1)  # (B, T, head_dim): the half-split layout of Llama/Qwen2
+    return emb.cos()[:, None], emb.sin()[:, None]
+
+
+def apply_rope(x, cos, sin):
+    """Rotate pairs (x[i], x[i + d/2]) by angle pos * theta^(-2i/d); x is (B, H, T, d)."""
+    xf = x.float()
+    x1, x2 = xf.chunk(2, dim=-1)
+    rotated = torch.cat((-x2, x1), dim=-1)  # "rotate_half"
+    return (xf * cos + rotated * sin).type_as(x)
+
+
+class KVCache:
+    """Preallocated keys and values for every layer, plus which columns hold real tokens.
+
+    k, v: (n_layer, B, n_kv_head, max_len, head_dim). `pos` columns are filled (the same for
+    every row); `valid` (B, max_len) marks real tokens, so prompts of different lengths can
+    be left-padded into one prefill; `n_real` (B,) counts real tokens per row, which is the
+    rotary position of that row's next token."""
+
+    def __init__(self, n_layer, batch_size, n_kv_head, max_len, head_dim, dtype, device):
+        shape = (n_layer, batch_size, n_kv_head, max_len, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.valid = torch.zeros(batch_size, max_len, dtype=torch.bool, device=device)
+        self.n_real = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.pos = 0
+        self.max_len = max_len
+
+    @classmethod
+    def for_model(cls, model, batch_size, max_len):
+        cfg = model.config
+        if max_len > cfg.block_size:
+            raise ValueError(f'KVCache max_len {max_len} exceeds the model block_size {cfg.block_size}')
+        p = model.embed_tokens.weight
+        # under autocast, store what attention computes (e.g. bf16): half the memory, no casts
+        dtype = torch.get_autocast_dtype(p.device.type) if torch.is_autocast_enabled(p.device.type) else p.dtype
+        return cls(cfg.n_layer, batch_size, cfg.n_kv_head, max_len, cfg.head_dim, dtype, p.device)
+
+    def expand(self, g):
+        """Repeat each row g times (row i -> rows i*g .. i*g+g-1): P prefilled prompts -> P*G samples."""
+        self.k = self.k.repeat_interleave(g, dim=1)
+        self.v = self.v.repeat_interleave(g, dim=1)
+        self.valid = self.valid.repeat_interleave(g, dim=0)
+        self.n_real = self.n_real.repeat_interleave(g, dim=0)
+
+    def start(self, pad_mask):
+        """Register T new columns (pad_mask (B, T), True = real); return their positions and the attention mask."""
+        B, T = pad_mask.shape
+        if self.pos + T > self.max_len:
+            raise ValueError(f'KVCache is full: {self.pos} + {T} new tokens > max_len {self.max_len}')
+        self.valid[:, self.pos:self.pos + T] = pad_mask
+        # a row's positions skip its pads, so a left-padded row computes what it would alone
+        # (rotary scores depend only on offsets, but the absolute angles decide the rounding)
+        pos = self.n_real[:, None] + pad_mask.cumsum(1) - pad_mask.long()  # (B, T) real tokens before each
+        self.n_real += pad_mask.sum(1)
+        mask = _attn_mask(self.valid[:, :self.pos + T], self.pos)  # (B, 1, T, pos+T)
+        return pos, mask
+
+    def write(self, layer, k, v):
+        """Store the new (B, n_kv_head, T, hd) keys/values of `layer`; return all filled columns."""
+        end = self.pos + k.shape[2]
+        self.k[layer, :, :, self.pos:end] = k
+        self.v[layer, :, :, self.pos:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, n_kv_head, end, hd)
+
+
+def _attn_mask(valid, start):
+    """Boolean mask (B, 1, T, S) for queries at columns start..S-1 over keys 0..S-1.
+
+    A query sees real keys at or before its own column. It always sees its own column, so
+    a pad query never has an all-masked row (NaN in some attention backends); its output is ignored."""
+    B, S = valid.shape
+    q_col = torch.arange(start, S, device=valid.device)[:, None]  # (T, 1)
+    k_col = torch.arange(S, device=valid.device)[None, :]  # (1, S)
+    mask = (k_col <= q_col) & valid[:, None, :]  # (B, T, S)
+    return (mask | (k_col == q_col))[:, None]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.n_embd, cfg.n_head * cfg.head_dim, bias=cfg.qkv_bias)
+        self.k_proj = nn.Linear(cfg.n_embd, cfg.n_kv_head * cfg.head_dim, bias=cfg.qkv_bias)
+        self.v_proj = nn.Linear(cfg.n_embd, cfg.n_kv_head * cfg.head_dim, bias=cfg.qkv_bias)
+        self.o_proj = nn.Linear(cfg.n_head * cfg.head_dim, cfg.n_embd, bias=False)
+
+    def forward(self, x, cos, sin, mask, kv_cache, layer):
+        B, T, C = x.shape
+        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hd)
+        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
+        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if kv_cache is not None:
+            k, v = kv_cache.write(layer, k, v)  # (B, nkv, S, hd), S = filled columns
+            k, v = k.to(q.dtype), v.to(q.dtype)
+        gqa = self.n_kv_head != self.n_head
+        if mask is None:  # training: right-padded rows, plain causal attention (fast path)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # (B, T, nh*hd)
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.n_embd, cfg.mlp_hidden, bias=False)
+        self.up_proj = nn.Linear(cfg.n_embd, cfg.mlp_hidden, bias=False)
+        self.down_proj = nn.Linear(cfg.mlp_hidden, cfg.n_embd, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # SwiGLU
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.n_embd, cfg.norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.n_embd, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin, mask, kv_cache, layer):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, kv_cache, layer)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.n_embd)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.norm = RMSNorm(config.n_embd, config.norm_eps)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+                if getattr(module, 'bias', None) is not None:
+                    nn.init.zeros_(module.bias)
+        # GPT-2's scaled init: each block adds two residual branches, so shrink their output
+        # projections by 1/sqrt(2 * n_layer) to keep the residual stream's variance flat with depth
+        for name, p in self.named_parameters():
+            if name.endswith(('o_proj.weight', 'down_proj.weight')):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def num_params(self, non_embedding=False):
+        """Parameter count (tied weights once); non_embedding leaves out the token embedding and an untied lm_head."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.embed_tokens.weight.numel()
+            if not self.config.tie_embeddings:
+                n -= self.lm_head.weight.numel()
+        return n
+
+    def forward(self, idx, *, kv_cache=None, pad_mask=None, return_hidden=False):
+        """idx (B, T) -> float logits (B, T, vocab), or the final normed hidden states (B, T, C).
+
+        No cache, no pad_mask: causal attention at positions 0..T-1 (rows right-padded).
+        pad_mask (B, T), True = real token: rows may be LEFT-padded; each token's position
+        counts the real tokens before it. With kv_cache: idx holds the next T tokens of every
+        row; they are appended at column kv_cache.pos and attend to the filled columns only."""
+        B, T = idx.shape
+        if pad_mask is not None and pad_mask.shape != idx.shape:
+            raise ValueError(f'pad_mask shape {tuple(pad_mask.shape)} does not match idx {tuple(idx.shape)}')
+        if kv_cache is not None:
+            if pad_mask is None:
+                pad_mask = torch.ones_like(idx, dtype=torch.bool)
+            pos, mask = kv_cache.start(pad_mask)
+        elif pad_mask is not None:
+            pos = pad_mask.cumsum(1) - pad_mask.long()  # (B, T)
+            mask = _attn_mask(pad_mask, 0)  # (B, 1, T, T)
+        else:
+            if T > self.config.block_size:
+                raise ValueError(f'sequence length {T} exceeds block_size {self.config.block_size}')
+            pos, mask = torch.arange(T, device=idx.device)[None], None  # (1, T)
+        cos, sin = rope_cos_sin(pos, self.config.head_dim, self.config.rope_theta)
+        x = self.embed_tokens(idx)  # (B, T, C)
+        for i, block in enumerate(self.layers):
+            x = block(x, cos, sin, mask, kv_cache, i)
+        if kv_cache is not None:
+            kv_cache.pos += T
+        x = self.norm(x)  # (B, T, C)
+        if return_hidden:
+            return x
+        return self.lm_head(x).float()  # (B, T, vocab)

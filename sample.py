@@ -1,0 +1,188 @@
+"""Batched sampling with a preallocated KV cache: the rollouts of RL and the decoding of evaluation.
+
+How `sample` works (as nanochat's engine): the distinct prompts are left-padded into one
+batch and prefilled once; the cache is then copied to each prompt's G samples; decoding
+goes one token per step for all rows, each row stopping at its own stop token. All
+randomness comes from an explicit `torch.Generator`, never the global RNG, so rollouts
+are reproducible from a seed and do not disturb the training RNG.
+
+    from sample import generate
+    outs = generate(model, [tok.encode('1 + 2 =')], 32, num_samples=4, seed=0, stop_ids=(tok.eot_id,))
+
+From the command line (the tokenizer.json beside the checkpoint is used):
+
+    python sample.py --ckpt=out/zero/ckpt.pt --prompt="What is 3 + 4?" --num_samples=4
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from model import KVCache
+
+
+@dataclass
+class Samples:
+    tokens: torch.Tensor         # (N, L) long: [prompt, response, pad...], N = prompts * num_samples, prompt-major
+    response_mask: torch.Tensor  # (N, L) bool: True on response tokens (a stop token included)
+    logprobs: torch.Tensor       # (N, L) float32: log-prob of each sampled response token, 0 elsewhere
+    prompt_lens: torch.Tensor    # (N,) long
+    response_lens: torch.Tensor  # (N,) long
+    stopped: torch.Tensor        # (N,) bool: ended with a stop token, not the length limit
+
+
+def filter_logits(logits, top_k=None, top_p=None):
+    """Set logits outside the top-k, then outside the top-p nucleus, to -inf. logits (N, V)."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        kept = torch.full_like(logits, float('-inf'))
+        idx = logits.topk(top_k, dim=-1).indices  # (N, k): exactly k kept, even with ties
+        logits = kept.scatter(-1, idx, logits.gather(-1, idx))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)  # (N, V)
+        probs = sorted_logits.softmax(-1)
+        # keep the smallest prefix whose mass reaches top_p: drop a token once the mass
+        # before it already does; the top token (mass before it = 0) always stays
+        drop = probs.cumsum(-1) - probs >= top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float('-inf')))
+    return logits
+
+
+def _pick(logits, temperature, top_k, top_p, generator):
+    """Choose the next token of every row; return it and its log-prob. logits (N, V) float32."""
+    if temperature == 0:  # greedy; its log-prob is reported under the plain (temperature 1) distribution
+        tok = logits.argmax(-1)  # (N,)
+        logp = logits.log_softmax(-1)
+    else:
+        scaled = logits / temperature
+        logp = scaled.log_softmax(-1)  # the full distribution, before filtering: what the trainer recomputes
+        probs = filter_logits(scaled, top_k, top_p).softmax(-1)
+        tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (N,)
+    return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
+
+
+def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
+           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True):
+    """Sample `num_samples` continuations of each prompt (lists of token ids); return `Samples`.
+
+    use_cache=False recomputes the whole sequence every step (for tests and bench.py)."""
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError('sample needs at least one prompt, and every prompt at least one token')
+    if max_new_tokens < 1 or num_samples < 1:
+        raise ValueError(f'max_new_tokens ({max_new_tokens}) and num_samples ({num_samples}) must be >= 1')
+    if temperature < 0 or (top_k is not None and top_k < 1) or (top_p is not None and not 0 < top_p <= 1):
+        raise ValueError(f'bad sampling settings: temperature={temperature} top_k={top_k} top_p={top_p}')
+    if seed is not None and generator is not None:
+        raise ValueError('pass seed or generator, not both')
+    device = model.embed_tokens.weight.device
+    if generator is None:
+        generator = torch.Generator(device)
+        if seed is None:
+            generator.seed()  # fresh entropy from the OS, still without touching the global RNG
+        else:
+            generator.manual_seed(seed)
+    P, G = len(prompts), num_samples
+    N = P * G
+    plens = torch.tensor([len(p) for p in prompts], device=device)  # (P,)
+    Lp = int(plens.max())
+    if Lp + max_new_tokens > model.config.block_size:
+        raise ValueError(f'longest prompt ({Lp}) + max_new_tokens ({max_new_tokens}) exceeds block_size {model.config.block_size}')
+    x = torch.full((P, Lp), pad_id, dtype=torch.long, device=device)  # left-padded prompts
+    for i, p in enumerate(prompts):
+        x[i, Lp - len(p):] = torch.tensor(p, dtype=torch.long)
+    real = torch.arange(Lp, device=device)[None] >= (Lp - plens)[:, None]  # (P, Lp) True = prompt token
+    stop = torch.tensor(list(stop_ids), dtype=torch.long, device=device)
+
+    out = torch.full((N, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    out_lp = torch.zeros(N, max_new_tokens, device=device)
+    out_mask = torch.zeros(N, max_new_tokens, dtype=torch.bool, device=device)
+    finished = torch.zeros(N, dtype=torch.bool, device=device)
+    stopped = torch.zeros(N, dtype=torch.bool, device=device)
+    with torch.inference_mode():
+        if use_cache:
+            cache = KVCache.for_model(model, P, Lp + max_new_tokens)
+            logits = model(x, kv_cache=cache, pad_mask=real)[:, -1]  # (P, V): each prompt prefilled once
+            cache.expand(G)  # copy each prompt's cache to its G samples
+            logits = logits.repeat_interleave(G, dim=0)  # (N, V)
+        else:
+            seq, seq_real = x.repeat_interleave(G, dim=0), real.repeat_interleave(G, dim=0)  # (N, Lp)
+            logits = model(seq, pad_mask=seq_real)[:, -1]
+        for t in range(max_new_tokens):
+            tok, lp = _pick(logits, temperature, top_k, top_p, generator)
+            tok = tok.masked_fill(finished, pad_id)  # a finished row keeps emitting pad
+            out[:, t], out_lp[:, t], out_mask[:, t] = tok, lp.masked_fill(finished, 0.0), ~finished
+            hit = torch.isin(tok, stop) & ~finished
+            stopped |= hit
+            finished |= hit
+            if t == max_new_tokens - 1 or bool(finished.all()):
+                break
+            if use_cache:  # finished rows feed pad marked not-real: nobody reads their outputs
+                logits = model(tok[:, None], kv_cache=cache, pad_mask=~finished[:, None])[:, -1]
+            else:
+                seq = torch.cat([seq, tok[:, None]], 1)  # (N, Lp + t + 1)
+                seq_real = torch.cat([seq_real, ~finished[:, None]], 1)
+                logits = model(seq, pad_mask=seq_real)[:, -1]
+
+    # assemble right-padded rows [prompt, response, pad] (outside inference mode, so the
+    # tensors can be used by autograd later, e.g. as gather indices in the GRPO loss)
+    steps = t + 1
+    prompt_lens = plens.repeat_interleave(G)  # (N,)
+    response_lens = out_mask[:, :steps].sum(1)  # (N,)
+    L = int((prompt_lens + response_lens).max())
+    tokens = torch.full((N, L), pad_id, dtype=torch.long, device=device)
+    response_mask = torch.zeros(N, L, dtype=torch.bool, device=device)
+    logprobs = torch.zeros(N, L, device=device)
+    for i in range(N):
+        pl, rl = int(prompt_lens[i]), int(response_lens[i])
+        tokens[i, :pl] = torch.tensor(prompts[i // G], dtype=torch.long)
+        tokens[i, pl:pl + rl] = out[i, :rl]
+        response_mask[i, pl:pl + rl] = True
+        logprobs[i, pl:pl + rl] = out_lp[i, :rl]
+    return Samples(tokens, response_mask, logprobs, prompt_lens, response_lens, stopped)
+
+
+def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
+             num_samples=1, seed=None, use_cache=True):
+    """Each sample's new tokens (a stop token included if emitted), prompt-major."""
+    s = sample(model, prompts, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+               stop_ids=stop_ids, num_samples=num_samples, seed=seed, use_cache=use_cache)
+    return [s.tokens[i, pl:pl + rl].tolist()
+            for i, (pl, rl) in enumerate(zip(s.prompt_lens.tolist(), s.response_lens.tolist()))]
+
+
+if __name__ == '__main__':
+    import os
+    import sys
+    import time
+
+    from checkpoint import load_model
+    from config import autocast_ctx, configure, get_device
+
+    ckpt = 'out/zero/ckpt.pt'  # checkpoint to sample from; tokenizer.json must sit in the same folder
+    prompt = 'Compute 3 + 4'   # the question
+    template = True            # wrap the question in the R1-Zero template (paper Table 1)
+    num_samples = 4            # samples of the prompt
+    max_new_tokens = 256       # length limit of each sample
+    temperature = 1.0          # 0 = greedy
+    top_k = 0                  # keep only the k most likely tokens; 0 = off
+    top_p = 1.0                # nucleus sampling mass; 1.0 = off
+    seed = 1337                # sampling seed
+    device = 'auto'            # 'auto' = cuda, then mps, then cpu
+    dtype = 'float32'          # 'float32', 'bfloat16' or 'float16' (autocast)
+    configure(globals(), bounds={'num_samples': (1, None), 'max_new_tokens': (1, None), 'temperature': (0, None),
+                                 'top_k': (0, None), 'top_p': (0, 1)},
+              choices={'dtype': ('float32', 'bfloat16', 'float16')})
+    device = get_device() if device == 'auto' else device
+    try:
+        model, tok, _ = load_model(ckpt, device)
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f'error: {e}')
+    if template:
+        from tasks import TEMPLATE
+        prompt = TEMPLATE.format(prompt=prompt)
+    t0 = time.time()
+    with autocast_ctx(device, dtype):
+        outs = generate(model, [tok.encode(prompt)], max_new_tokens, temperature=temperature,
+                        top_k=top_k or None, top_p=top_p, stop_ids=(tok.eot_id,), num_samples=num_samples, seed=seed)
+    for i, o in enumerate(outs):
+        print(f'--- sample {i} ({len(o)} tokens)\n{prompt}{tok.decode(o)}')
+    print(f'--- {sum(map(len, outs))} tokens in {time.time() - t0:.2f}s')
