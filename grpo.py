@@ -130,7 +130,6 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
         while True:  # dynamic sampling (DAPO) refills until enough groups carry signal
             problems = draw_prompts(step, rounds)
             prompts = [tok.encode(render_prompt(p)) for p in problems]
-            policy.eval()
             s = sample(policy, prompts, cfg['max_new_tokens'], temperature=cfg['temperature'],
                        stop_ids=(tok.eot_id,), num_samples=G, seed=cfg['seed'] * 100003 + step * 101 + rounds,
                        pad_id=tok.pad_id)
