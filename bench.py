@@ -3,6 +3,8 @@ to out/bench/<name>.json. Ratios within one run are the numbers to trust: machin
 
     python bench.py sampler          # KV cache vs none, per-step decode time, batch scaling
     python bench.py dtype            # bf16 autocast vs fp32: a training step and the sampler
+    python bench.py logprobs         # our log-prob kernels vs the naive path: time, peak memory
+    python bench.py grpo             # the share of a GRPO step in generation, log-probs, loss, optimizer
     python bench.py sampler --tiny   # a few-second smoke run (used by the tests)
 
 Adding a benchmark: write `def bench_x(cfg) -> dict` and add it to BENCHES at the bottom.
@@ -169,9 +171,66 @@ def bench_dtype(cfg):
     return res
 
 
+def bench_logprobs(cfg):
+    """Ours vs the naive log_softmax(logits.float()) + gather: time and peak memory (kernels/)."""
+    from kernels import benchmark as kb
+    size = dict(B=1, T=16, V=512, repeats=1) if cfg['tiny'] else dict(B=8, T=512, V=32768)
+    res = kb.bench_logprobs(device=cfg['device'], **size)
+    kb.print_table(res)
+    if cfg['device'] == 'cuda' and not cfg['tiny']:  # bandwidth against the HBM bound
+        res['gpu'] = kb.bench_logprobs_gpu()
+        kb.print_gpu_table(res['gpu'])
+    return res
+
+
+def bench_grpo(cfg):
+    """Where a GRPO step's time goes: generation, the no-grad log-prob pass (old/reference),
+    the loss forward + backward, and the optimizer. cpu-preset model (random init), 16 prompts
+    of 107 tokens (the R1-Zero template's typical length), G = 8, 50 new tokens each (the
+    base's mean response length)."""
+    import grpo
+    P, G, Lp, new = (2, 2, 16, 8) if cfg['tiny'] else (16, 8, 107, 50)
+    torch.manual_seed(cfg['seed'])
+    model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192, block_size=256))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(cfg['seed'])
+    prompts = _prompts(P, Lp, 1024, g)
+    dt = 'bfloat16' if cfg['device'] == 'cpu' else 'float32'
+    t = {}
+    for rep in range(2):  # the first pass warms up; the second is reported
+        t0 = time.time()
+        s = sample(model, prompts, new, num_samples=G, seed=rep)
+        t['generation'] = time.time() - t0
+        tokens, mask = s.tokens, s.response_mask[:, 1:]
+        adv = torch.randn(tokens.shape[0])
+        t0 = time.time()
+        with torch.no_grad(), autocast_ctx(cfg['device'], dt):
+            old = grpo.logprobs_of(model, tokens, 1.0, 'auto').float()
+        t['logprobs_nograd'] = time.time() - t0
+        t0 = time.time()
+        with autocast_ctx(cfg['device'], dt):
+            logp = grpo.logprobs_of(model, tokens, 1.0, 'auto')
+        loss_t, _, _ = grpo.token_loss(logp, old, None, adv, 0.2, 0.2, 0.0)
+        grpo.aggregate(loss_t, mask, 'token').backward()
+        t['loss_fwd_bwd'] = time.time() - t0
+        t0 = time.time()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        t['optimizer'] = time.time() - t0
+    total = sum(t.values())
+    res = {'prompts': P, 'group_size': G, 'prompt_tokens': Lp, 'new_tokens': new, 'dtype': dt,
+           'seconds': t, 'share': {k: v / total for k, v in t.items()}}
+    print(f'one GRPO step: {P} prompts x G={G}, {Lp}-token prompts, {new} new tokens, train dtype {dt}')
+    _table([(k, f'{v * 1000:.0f} ms', f'{v / total:.0%}') for k, v in t.items()])
+    print('(the no-grad pass runs only with beta > 0 or mu > 1; with mu = 1 and beta = 0 it is skipped)')
+    return res
+
+
 BENCHES = {
     'sampler': bench_sampler,
     'dtype': bench_dtype,
+    'logprobs': bench_logprobs,
+    'grpo': bench_grpo,
 }
 
 if __name__ == '__main__':

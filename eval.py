@@ -79,6 +79,21 @@ def majority_correct(judged):
     return next(j['correct'] for j in judged if j['answer'] == top)
 
 
+def summarize(judged, lens):
+    """The metrics of one family from judged samples: judged[i][j] is judge() of sample j of
+    problem i, lens[i][j] its length in tokens."""
+    flat = [j for rows in judged for j in rows]
+    mean = lambda key: sum(j[key] for j in flat) / len(flat)
+    return {
+        'pass@1': mean('correct'),
+        'pass@k': sum(max(j['correct'] for j in rows) for rows in judged) / len(judged),
+        'maj@k': sum(majority_correct(rows) for rows in judged) / len(judged),
+        'format': mean('format'), 'lang_consistency': mean('lang'), 'lang_mixed': mean('mixed'),
+        'mean_len': sum(map(sum, lens)) / len(flat), 'reflection_rate': mean('reflect'),
+        'direct_rate': mean('direct'),
+    }
+
+
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
              greedy=True, seed=0):
     """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block)."""
@@ -92,18 +107,8 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
         samples = rollout_texts(model, tok, probs, k, temperature=temperature, top_p=top_p,
                                 max_new_tokens=max_new_tokens, seed=seed)
         judged = [[judge(t, e, p) for t, _, e in rows] for p, rows in zip(probs, samples)]
-        flat = [j for rows in judged for j in rows]
-        lens = [n for rows in samples for _, n, _ in rows]
-        mean = lambda key: sum(j[key] for j in flat) / len(flat)
-        block = {
-            'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p,
-            'pass@1': mean('correct'),
-            'pass@k': sum(max(j['correct'] for j in rows) for rows in judged) / len(probs),
-            'maj@k': sum(majority_correct(rows) for rows in judged) / len(probs),
-            'format': mean('format'), 'lang_consistency': mean('lang'), 'lang_mixed': mean('mixed'),
-            'mean_len': sum(lens) / len(lens), 'reflection_rate': mean('reflect'),
-            'direct_rate': mean('direct'),
-        }
+        lens = [[n for _, n, _ in rows] for rows in samples]
+        block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p, **summarize(judged, lens)}
         if greedy:
             g = rollout_texts(model, tok, probs, 1, temperature=0.0, max_new_tokens=max_new_tokens)
             block['greedy'] = sum(judge(rows[0][0], rows[0][2], p)['correct']

@@ -19,8 +19,9 @@ A math problem and its traces, as the pretraining corpus holds them:
 
   prompt   Compute 7 + 3 - 5.
   sloppy   First, 7 + 3 = 10. Then 10 - 5 = 5. So the answer is 5.
-  careful  First, 7 + 3 = 11. check: 11 - 3 = 8, not 7. wait, 7 + 3 = 10. check: 10 - 3 = 7, ok.
-           Then 10 - 5 = 5. check: 5 + 5 = 10, ok. So the answer is 5.
+  careful  I will check every step. The sum is 7 + 3 - 5. First, 7 + 3 = 11. check: 11 - 3 = 8,
+           not 7. wait, 7 + 3 = 10. check: 10 - 3 = 7, ok. Then 10 - 5 = 5. check: 5 + 5 = 10, ok.
+           So the answer is 5.
   direct   The answer is 6.
 
 Held-out problems: a problem's split is a hash of its canonical form (the arithmetic, not its
@@ -78,10 +79,11 @@ def split_of(problem):
 WORDS = {
     'en': dict(first='First,', then='Then', so='So the answer is', check='check:', ok='ok',
                not_='not', wait='wait,', sep=' ', end='.', comma=', ', direct='The answer is',
-               compute='Compute', trying='try', dead='no, back up.', found='yes, it works.'),
+               compute='Compute', trying='try', dead='no, back up.', found='yes, it works.',
+               careful='I will check every step.', restate='The sum is'),
     'zh': dict(first='首先，', then='然后', so='所以答案是', check='检查：', ok='对', not_='不是',
                wait='等等，', sep='', end='。', comma='，', direct='答案是', compute='计算',
-               trying='试试', dead='不行，退回。', found='对，成立。'),
+               trying='试试', dead='不行，退回。', found='对，成立。', careful='我会检查每一步。', restate='算式是'),
 }
 NAMES = {'en': ['Tom', 'Anna', 'Bob', 'Lily', 'Sam', 'Mia', 'Max', 'Eva', 'Leo', 'Zoe'],
          'zh': ['小明', '小红', '小刚', '小丽', '小华', '小军', '小云', '小东', '小芳', '小龙']}
@@ -173,18 +175,25 @@ class Trace:
     mixed: bool = False       # reasoning switches language part-way
 
 
-def solve_math(problem, rng, style, error_rate, catch_rate=0.9, switch_at=None):
+def solve_math(problem, rng, style, error_rate, catch_rate=0.9, switch_at=None, skip_rate=0.0):
     """Write a trace for a math problem in one style. `error_rate` is the author's per-step slip
     rate (for 'direct', the chance the one guess is wrong). A careful author checks each step by
     its inverse and catches a slip with probability catch_rate ("wait, ..." and redo); a slip it
-    misses comes with a check that slipped too. switch_at: the step from which the reasoning's
-    words are in the other language (None = never): the language mixing of paper section 2.3.2."""
+    misses comes with a check that slipped too. A sloppy author skips a step with probability
+    skip_rate. switch_at: the step from which the reasoning's words are in the other language
+    (None = never): the language mixing of paper section 2.3.2."""
     steps, gold, lang = math_steps(problem.expr), int(problem.answer), problem.lang
     if style == 'direct':
         guess = _slip(rng, gold) if rng.random() < error_rate else gold
         w = WORDS[lang]
         return Trace(f"{w['direct']} {guess}{w['end']}", str(guess), guess == gold, 'direct')
     out, value = [], None
+    if style == 'careful':  # announce the habit (the style is fixed from the first token) and
+        w = WORDS[lang]     # write the problem down as one expression, so no step misreads it
+        spaced = problem.expr.replace('+', ' + ').replace('-', ' - ').replace('*', ' * ')
+        out.append(f"{w['careful']} {w['restate']} {spaced}{w['end']}")
+    elif len(steps) > 1 and rng.random() < skip_rate:  # a sloppy author may skip a step
+        del steps[rng.randrange(1, len(steps))]
     for i, (a, op, b, _) in enumerate(steps):
         if value is not None:
             a = value  # carry our own running value, wrong or not
@@ -400,15 +409,17 @@ def eval_set(family, n, seed=0, preset='cpu'):
 
 @dataclass
 class CorpusKnobs:
-    family_mix: dict = field(default_factory=lambda: {'math': 0.75, 'countdown': 0.05, 'code': 0.1, 'chat': 0.1})
+    family_mix: dict = field(default_factory=lambda: {'math': 0.8, 'countdown': 0.04, 'code': 0.08, 'chat': 0.08})
+    drills: float = 0.15           # documents that are plain tables of one-step sums ("7 + 3 = 10")
     zh_share: float = 0.3          # documents whose problem is in Chinese
-    template_share: float = 0.7    # documents in the R1-Zero template, with tags (the rest: "Answer: N" pages)
+    template_share: float = 0.6    # documents in the R1-Zero template, with tags (the rest: "Answer: N" pages)
     broken_tags: float = 0.35      # template documents whose tags are broken
     direct: float = 0.25           # math solutions with no reasoning at all, often wrong
     careful: float = 0.10          # math solutions in the long careful style that checks each step
     direct_error: float = 0.6      # chance a direct answer is wrong
-    sloppy_error: float = 0.15     # per-step slip rate of the common, sloppy style
-    careful_error: float = 0.05    # per-step slip rate of careful authors (they slip less...)
+    sloppy_error: float = 0.2      # per-step slip rate of the common, sloppy style
+    sloppy_skip: float = 0.1       # sloppy solutions that skip a step altogether
+    careful_error: float = 0.02    # per-step slip rate of careful authors (they slip less...)
     catch_rate: float = 0.9        # ...and their checks catch most slips ("wait, ...")
     switch_lang: float = 0.08      # reasoning that switches language part-way
     code_error: float = 0.3        # code solutions with a wrong constant
@@ -438,7 +449,7 @@ def solve(problem, rng, knobs):
         err = {'direct': knobs.direct_error, 'careful': knobs.careful_error, 'sloppy': knobs.sloppy_error}[style]
         n = len(math_steps(problem.expr))
         switch = rng.randint(1, n) if style != 'direct' and rng.random() < knobs.switch_lang else None
-        return solve_math(problem, rng, style, err, knobs.catch_rate, switch)
+        return solve_math(problem, rng, style, err, knobs.catch_rate, switch, knobs.sloppy_skip)
     if problem.family == 'countdown':
         return solve_countdown(problem, rng, knobs.dead_ends)
     if problem.family == 'code':
@@ -456,6 +467,16 @@ def document(problem, rng, knobs):
     return f'Question: {problem.prompt}\nSolution: {t.text}\nAnswer: {t.answer}'
 
 
+def drill(rng, n=12, max_value=40, max_operand=10):
+    """A table of correct one-step sums and differences: cheap arithmetic practice. One step can
+    never be a held-out problem (those have two or more), so drills need no split check."""
+    lines = []
+    for _ in range(n):
+        a, b = rng.randint(0, max_value), rng.randint(1, max_operand)
+        lines.append(f'{a} + {b} = {a + b}' if rng.random() < 0.5 or b > a else f'{a} - {b} = {a - b}')
+    return '\n'.join(lines)
+
+
 def build_corpus(n_docs, seed, knobs=None, preset='cpu'):
     """n_docs documents drawn from the train split only. Deterministic for a seed."""
     knobs = knobs or CorpusKnobs()
@@ -463,6 +484,9 @@ def build_corpus(n_docs, seed, knobs=None, preset='cpu'):
     fams, weights = zip(*knobs.family_mix.items())
     docs = []
     for _ in range(n_docs):
+        if rng.random() < knobs.drills:
+            docs.append(drill(rng))
+            continue
         fam = rng.choices(fams, weights)[0]
         docs.append(document(draw_problem(fam, rng, 'train', preset, zh_share=knobs.zh_share), rng, knobs))
     return docs

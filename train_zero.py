@@ -37,12 +37,13 @@ from config import configure, get_device, print_config
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
 base_dir = 'out/base'      # the base model; pretrain.py makes it when it is missing
+pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 out_dir = 'out/zero'       # run folder of this stage
 family = 'math'            # task family of the RL prompts and the evaluation
 steps = 300                # GRPO steps
 n_prompts = 16             # prompts per step
 group_size = 8             # G: responses sampled per prompt
-max_new_tokens = 96        # longest response
+max_new_tokens = 128       # longest response (prompt + response must fit the base's 256-token context)
 temperature = 1.0          # rollout temperature (the paper: 1.0)
 lr = 1e-4                  # AdamW learning rate (tiny models want far more than the paper's 3e-6)
 warmup_steps = 10          # linear warmup steps
@@ -94,7 +95,7 @@ def ensure_base(cfg):
     """The base model, pretrained first when the run folder has none (DESIGN.md section 4)."""
     if not os.path.exists(os.path.join(cfg['base_dir'], 'ckpt.pt')):
         print(f"no base model in {cfg['base_dir']}: pretraining one first (python pretrain.py)")
-        pretrain.main([f"--preset={cfg['preset']}", f"--out_dir={cfg['base_dir']}"])
+        pretrain.main([f"--preset={cfg['preset']}", f"--out_dir={cfg['base_dir']}", *cfg['pretrain_args'].split()])
     return load_model(cfg['base_dir'], cfg['device'])
 
 

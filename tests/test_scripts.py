@@ -1,0 +1,90 @@
+"""Smoke tests: every script runs a few steps of a tiny config on CPU, end to end, and writes
+its run folder in the shape DESIGN.md section 5 gives. Also the gpu presets start.
+
+Run: pytest tests/test_scripts.py   (about a minute)
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
+TINY_BASE = ['--n_docs=300', '--tok_docs=200', '--vocab_size=300', '--n_layer=1', '--n_embd=32', '--n_head=2',
+             '--n_kv_head=1', '--block_size=320', '--batch_size=4', '--max_iters=3', '--eval_n=2', '--eval_k=2',
+             '--max_new_tokens=8', '--dtype=float32']
+TINY_RL = ['--steps=2', '--n_prompts=2', '--group_size=2', '--max_new_tokens=8', '--eval_interval=1',
+           '--curve_n=2', '--curve_k=2', '--eval_n=2', '--eval_k=2', '--ckpt_interval=1', '--dtype=float32']
+
+
+def run(*args, timeout=300):
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def check_eval_json(path, models):
+    data = json.load(open(path))
+    assert set(data['models']) == set(models)
+    for block in data['models'].values():
+        assert isinstance(block['step'], int) and block['checkpoint'].endswith('ckpt.pt')
+        m = block['tasks']['math']
+        for key in ('n', 'k', 'pass@1', 'pass@k', 'maj@k', 'format', 'lang_consistency', 'lang_mixed',
+                    'mean_len', 'reflection_rate', 'direct_rate'):
+            assert key in m
+        for key in ('pass@1', 'pass@k', 'maj@k', 'format', 'lang_consistency', 'lang_mixed', 'reflection_rate',
+                    'direct_rate'):
+            assert 0.0 <= m[key] <= 1.0
+
+
+@pytest.fixture(scope='module')
+def base_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp('base')
+    text = run('pretrain.py', *TINY_BASE, f'--out_dir={out}')
+    assert 'corpus knobs:' in text and 'behaviour of the base' in text
+    return out
+
+
+def test_pretrain_writes_its_run_folder(base_dir):
+    for name in ('ckpt.pt', 'tokenizer.json', 'config.json', 'metrics.jsonl', 'eval.json'):
+        assert (base_dir / name).exists(), name
+    check_eval_json(base_dir / 'eval.json', ['base'])
+    rows = [json.loads(l) for l in open(base_dir / 'metrics.jsonl')]
+    assert [r['step'] for r in rows] == [0, 1, 2]
+
+
+def test_train_zero_runs_and_resumes(base_dir, tmp_path):
+    out = tmp_path / 'zero'
+    text = run('train_zero.py', *TINY_RL, f'--base_dir={base_dir}', f'--out_dir={out}')
+    assert 'zero    1 |' in text and 'evaluating R1-Zero' in text
+    check_eval_json(out / 'eval.json', ['base', 'zero'])
+    rows = [json.loads(l) for l in open(out / 'metrics.jsonl')]
+    assert [r['step'] for r in rows] == [0, 1, 2]  # two steps, then the curves' last point
+    text = run('train_zero.py', *TINY_RL, '--steps=3', '--resume', f'--base_dir={base_dir}', f'--out_dir={out}')
+    assert 'resumed from' in text and 'at step 2' in text
+
+
+def test_train_zero_pretrains_a_base_when_none_exists(tmp_path):
+    # the gpu presets, sizes shrunk: they must start and run on CPU
+    text = run('train_zero.py', '--preset=gpu', *TINY_RL, f'--base_dir={tmp_path / "base"}',
+               f'--out_dir={tmp_path / "zero"}', '--micro_batch=2', '--pretrain_args=' + ' '.join(TINY_BASE))
+    assert 'no base model in' in text and 'pretraining one first' in text
+    assert "preset           = 'gpu'" in text and 'zero    1 |' in text
+    check_eval_json(tmp_path / 'zero' / 'eval.json', ['base', 'zero'])
+
+
+def test_eval_cli_and_compare(base_dir, tmp_path):
+    text = run('eval.py', f'--run={base_dir}', '--name=again', '--n=2', '--k=2', '--max_new_tokens=8')
+    assert 'again' in text
+    data = json.load(open(base_dir / 'eval.json'))
+    assert {'base', 'again'} <= set(data['models'])
+    assert 'pass@1' in run('eval.py', f'--compare={base_dir}')
+
+
+def test_bad_config_exits_2_naming_the_key():
+    for script in ('pretrain.py', 'train_zero.py', 'eval.py'):
+        r = subprocess.run([sys.executable, script, '--no_such_key=1'], cwd=ROOT, env=ENV, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 2 and 'no_such_key' in r.stderr
