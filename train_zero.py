@@ -40,7 +40,7 @@ base_dir = 'out/base'      # the base model; pretrain.py makes it when it is mis
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 out_dir = 'out/zero'       # run folder of this stage
 family = 'math'            # task family of the RL prompts and the evaluation
-steps = 300                # GRPO steps
+steps = 200                # GRPO steps
 n_prompts = 16             # prompts per step
 group_size = 8             # G: responses sampled per prompt
 max_new_tokens = 128       # longest response (prompt + response must fit the base's 256-token context)

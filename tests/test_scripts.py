@@ -13,7 +13,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
 TINY_BASE = ['--n_docs=300', '--tok_docs=200', '--vocab_size=300', '--n_layer=1', '--n_embd=32', '--n_head=2',
-             '--n_kv_head=1', '--block_size=320', '--batch_size=4', '--max_iters=3', '--eval_n=2', '--eval_k=2',
+             '--n_kv_head=1', '--block_size=512', '--batch_size=4', '--max_iters=3', '--eval_n=2', '--eval_k=2',
              '--max_new_tokens=8', '--dtype=float32']
 TINY_RL = ['--steps=2', '--n_prompts=2', '--group_size=2', '--max_new_tokens=8', '--eval_interval=1',
            '--curve_n=2', '--curve_k=2', '--eval_n=2', '--eval_k=2', '--ckpt_interval=1', '--dtype=float32']

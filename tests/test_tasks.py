@@ -150,6 +150,7 @@ def _rates(docs):
         'well_formed': sum(rewards.format_reward(r) for r in resp) / len(resp),
         'zh': sum(bool(re.search(r'[\u4e00-\u9fff]', d.split('User:')[-1])) for d in docs) / len(docs),
         'template': len(resp) / len(docs),
+        'drill': sum(d[0].isdigit() for d in docs) / len(docs),
     }
 
 
@@ -158,7 +159,7 @@ def test_knobs_move_the_measured_rates_in_the_corpus():
     lo = _rates(tasks.build_corpus(3000, 0, base))
     for knob, value, rate, direction in [('careful', 0.4, 'careful', +1), ('direct', 0.6, 'direct', +1),
                                          ('broken_tags', 0.9, 'well_formed', -1), ('zh_share', 0.8, 'zh', +1),
-                                         ('template_share', 0.2, 'template', -1)]:
+                                         ('template_share', 0.2, 'template', -1), ('drills', 0.5, 'drill', +1)]:
         knobs = tasks.CorpusKnobs(**{**vars(base), knob: value})
         hi = _rates(tasks.build_corpus(3000, 0, knobs))
         assert (hi[rate] - lo[rate]) * direction > 0.15, (knob, lo[rate], hi[rate])
@@ -166,7 +167,7 @@ def test_knobs_move_the_measured_rates_in_the_corpus():
 
 def test_switch_lang_knob_moves_language_mixing():
     def mixed(share):
-        knobs = tasks.CorpusKnobs(switch_lang=share, direct=0.0, family_mix={'math': 1.0}, template_share=1.0,
+        knobs = tasks.CorpusKnobs(switch_lang=share, direct=0.0, family_mix={'math': 1.0}, template_share=1.0, drills=0.0,
                                   broken_tags=0.0)
         docs = tasks.build_corpus(1500, 1, knobs)
         probs_lang = ['zh' if re.search(r'[\u4e00-\u9fff]', d.split('User:')[-1].split('Assistant:')[0]) else 'en'
