@@ -91,7 +91,16 @@ def summarize(judged, lens):
         'format': mean('format'), 'lang_consistency': mean('lang'), 'lang_mixed': mean('mixed'),
         'mean_len': sum(map(sum, lens)) / len(flat), 'reflection_rate': mean('reflect'),
         'direct_rate': mean('direct'),
+        # accuracy by style: does the model's own checking pay? (None when a style is absent)
+        'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
+        'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
+        'acc_direct': _mean_where(flat, lambda j: j['direct']),
     }
+
+
+def _mean_where(judged, keep):
+    picked = [j['correct'] for j in judged if keep(j)]
+    return sum(picked) / len(picked) if picked else None
 
 
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,

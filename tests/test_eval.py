@@ -41,6 +41,10 @@ def test_pass_at_1_pass_at_k_and_majority_on_hand_made_samples():
     assert m['format'] == pytest.approx(11 / 12)
     assert m['mean_len'] == pytest.approx(25.0)
     assert m['reflection_rate'] == 0.0 and m['direct_rate'] == pytest.approx(1 / 12)
+    assert m['acc_reflective'] is None and m['acc_direct'] == 0.0
+    assert m['acc_stepwise'] == pytest.approx(3 / 11)
+    checked = evaluation.judge(resp('2 + 3 = 5. check: 5 - 3 = 2, ok.', '5'), True, P)
+    assert evaluation.summarize([[checked]], [[9]])['acc_reflective'] == 1.0
 
 
 def test_majority_ignores_malformed_answers_and_handles_none():
