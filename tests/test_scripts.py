@@ -88,3 +88,25 @@ def test_bad_config_exits_2_naming_the_key():
         r = subprocess.run([sys.executable, script, '--no_such_key=1'], cwd=ROOT, env=ENV, capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 2 and 'no_such_key' in r.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_picks_it_up(base_dir, tmp_path):
+    import signal
+    out = tmp_path / 'zero'
+    proc = subprocess.Popen([sys.executable, 'train_zero.py', *TINY_RL, '--steps=500', '--eval_interval=0',
+                             '--ckpt_interval=0', f'--base_dir={base_dir}', f'--out_dir={out}'],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # wait until RL is really stepping
+            if line.startswith('zero    2 |'):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and 'stopped by Ctrl-C' in err
+    import torch
+    step = torch.load(out / 'ckpt.pt', weights_only=True)['step']
+    assert 2 <= step < 499
+    text = run('train_zero.py', *TINY_RL, f'--steps={step + 2}', '--resume', f'--base_dir={base_dir}', f'--out_dir={out}')
+    assert f'at step {step + 1}' in text
