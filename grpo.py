@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels.logprobs import selective_logprobs
+from kernels.grpo_loss import grpo_token_loss
+from kernels.logprobs import resolve_backend, selective_logprobs
 from checkpoint import MetricsLog, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from config import autocast_ctx
 from sample import sample
@@ -96,6 +97,26 @@ def token_loss(logp, old_logp, ref_logp, adv, eps_low, eps_high, beta):
         kl = torch.exp(d) - d - 1
         loss = loss + beta * kl
     return loss, kl.detach(), clipped
+
+
+def per_token_loss(model, tokens, mask, old_logp, ref_logp, adv, cfg):
+    """Forward the policy and return the per-token (loss, kl, clipped), each (N, L-1).
+
+    On CUDA (or with kernels='triton') one fused kernel reads the logits once for log-probs,
+    ratio, clip and k3 (kernels/grpo_loss.py); elsewhere the selective log-softmax path plus
+    token_loss above, the plain torch of the same maths."""
+    backend = resolve_backend(cfg['kernels'], tokens.device)
+    with autocast_ctx(cfg['device'], cfg['dtype']):
+        logits = model(tokens[:, :-1])  # (N, L-1, V)
+    if backend == 'triton':
+        adv_t = adv[:, None].expand(mask.shape).float().contiguous()  # (N, L-1)
+        loss_t, _, kl, clipped = grpo_token_loss(
+            logits, tokens[:, 1:], old_logp, ref_logp, adv_t, mask, eps_low=cfg['eps_low'],
+            eps_high=cfg['eps_high'], beta=cfg['beta'], temperature=cfg['temperature'], backend='triton')
+        return loss_t, kl.detach(), clipped.bool()
+    logp = selective_logprobs(logits, tokens[:, 1:], temperature=cfg['temperature'], backend=backend)
+    old = old_logp if old_logp is not None else logp.detach()  # mu = 1: the ratio is exactly 1
+    return token_loss(logp, old, ref_logp, adv, cfg['eps_low'], cfg['eps_high'], cfg['beta'])
 
 
 def logprobs_of(model, tokens, temperature, backend):
@@ -212,12 +233,9 @@ def optimize(policy, ref, opt, batch, cfg, step):
             total, ok = 0.0, True
             for mstart in range(0, len(idx), cfg['micro_batch']):
                 sub = idx[mstart:mstart + cfg['micro_batch']]
-                with autocast_ctx(cfg['device'], dt):
-                    logp = logprobs_of(policy, batch.tokens[sub], temp, backend)  # (n, L-1)
-                old = old_logp[sub] if old_logp is not None else logp.detach()
-                ref_ = ref_logp[sub] if ref_logp is not None else None
-                loss_t, kl, clipped = token_loss(logp, old, ref_, batch.advantages[sub],
-                                                 cfg['eps_low'], cfg['eps_high'], cfg['beta'])
+                loss_t, kl, clipped = per_token_loss(
+                    policy, batch.tokens[sub], batch.mask[sub], None if old_logp is None else old_logp[sub],
+                    None if ref_logp is None else ref_logp[sub], batch.advantages[sub], cfg)
                 mm = batch.mask[sub].float()
                 part = aggregate(loss_t, mm, cfg['loss_agg'], cfg['max_new_tokens'], denom)
                 if not torch.isfinite(part):
