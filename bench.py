@@ -174,7 +174,7 @@ def bench_dtype(cfg):
 def bench_logprobs(cfg):
     """Ours vs the naive log_softmax(logits.float()) + gather: time and peak memory (kernels/)."""
     from kernels import benchmark as kb
-    size = dict(B=1, T=16, V=512, repeats=1) if cfg['tiny'] else dict(B=8, T=512, V=32768)
+    size = dict(B=1, T=64, V=4096, repeats=1) if cfg['tiny'] else dict(B=8, T=512, V=32768)
     res = kb.bench_logprobs(device=cfg['device'], **size)
     kb.print_table(res)
     if cfg['device'] == 'cuda' and not cfg['tiny']:  # bandwidth against the HBM bound

@@ -178,7 +178,7 @@ def bench_logprobs(B=8, T=512, V=32768, device="cpu", dtype=torch.float32, repea
         result[name] = row
     ours, naive = result["ours"], result["naive"]
     if ours["fwd_peak_bytes"] is not None:
-        result["fwd_peak_ratio"] = ours["fwd_peak_bytes"] / naive["fwd_peak_bytes"]
+        result["fwd_peak_ratio"] = ours["fwd_peak_bytes"] / max(1, naive["fwd_peak_bytes"])  # 0 at toy sizes
         result["fwdbwd_peak_over_grad"] = ours["fwdbwd_peak_bytes"] / result["grad_bytes"]
     result["fwd_time_ratio"] = ours["fwd_s"] / naive["fwd_s"]
     result["fwdbwd_time_ratio"] = ours["fwdbwd_s"] / naive["fwdbwd_s"]

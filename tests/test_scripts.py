@@ -110,3 +110,13 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_picks_it_up(base_dir, tmp_path):
     assert 2 <= step < 499
     text = run('train_zero.py', *TINY_RL, f'--steps={step + 2}', '--resume', f'--base_dir={base_dir}', f'--out_dir={out}')
     assert f'at step {step + 1}' in text
+
+
+@pytest.mark.parametrize('name', ['grpo', 'logprobs'])
+def test_bench_smoke(name, tmp_path):
+    run('bench.py', name, '--tiny', f'--out_dir={tmp_path}')
+    data = json.load(open(tmp_path / f'{name}.json'))
+    if name == 'grpo':
+        assert sum(data['share'].values()) == pytest.approx(1.0)
+    else:
+        assert data['ours']['fwd_s'] > 0 and data['naive']['fwd_s'] > 0
