@@ -35,18 +35,17 @@ def set_rng_state(state):
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, g))
 
 
-def plain_state_dict(model):
-    """The module's weights without the prefixes torch.compile or DDP add."""
+def unwrap(model):
+    """The plain module under torch.compile (_orig_mod) or DDP (module) wrappers."""
     model = getattr(model, '_orig_mod', model)
-    model = getattr(model, 'module', model)
-    return model.state_dict()
+    return getattr(model, 'module', model)
 
 
 def save_checkpoint(path, model, **extra):
     """Atomically write {'model', 'model_config', **extra} to path (temp file, then rename)."""
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    core = getattr(getattr(model, '_orig_mod', model), 'module', getattr(model, '_orig_mod', model))
-    blob = {'model': plain_state_dict(model), 'model_config': vars(core.config).copy(), **extra}
+    core = unwrap(model)  # saved without the prefixes compile or DDP add
+    blob = {'model': core.state_dict(), 'model_config': vars(core.config).copy(), **extra}
     tmp = path + '.tmp'
     torch.save(blob, tmp)
     os.replace(tmp, path)

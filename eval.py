@@ -23,11 +23,9 @@ import sys
 import time
 from collections import Counter
 
-import torch
-
 import rewards
 import tasks
-from sample import sample
+from sample import response_texts, sample
 
 FAMILIES = ('math', 'countdown', 'code', 'chat')
 
@@ -41,12 +39,7 @@ def rollout_texts(model, tok, problems, k, *, temperature, top_p=None, max_new_t
         prompts = [tok.encode(tasks.render_prompt(p)) for p in chunk]
         s = sample(model, prompts, max_new_tokens, temperature=temperature, top_p=top_p,
                    stop_ids=(tok.eot_id,), num_samples=k, seed=seed + i, pad_id=tok.pad_id)
-        rows = []
-        for r in range(len(prompts) * k):
-            ids = s.tokens[r][s.response_mask[r]].tolist()
-            ended = bool(s.stopped[r])
-            text = tok.decode(ids[:-1] if ended else ids)
-            rows.append((text, len(ids), ended))
+        rows = list(zip(response_texts(s, tok), s.response_lens.tolist(), s.stopped.tolist()))
         out += [rows[j * k:(j + 1) * k] for j in range(len(chunk))]
     return out
 

@@ -33,7 +33,7 @@ from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend, selective_logprobs
 from checkpoint import MetricsLog, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from config import autocast_ctx
-from sample import sample
+from sample import response_texts, sample
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,10 +156,7 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
             s = sample(policy, prompts, cfg['max_new_tokens'], temperature=cfg['temperature'],
                        stop_ids=(tok.eot_id,), num_samples=G, seed=cfg['seed'] * 100003 + step * 101 + rounds,
                        pad_id=tok.pad_id)
-            texts = []
-            for r in range(s.tokens.shape[0]):
-                ids = s.tokens[r][s.response_mask[r]].tolist()
-                texts.append(tok.decode(ids[:-1] if s.stopped[r] else ids))
+            texts = response_texts(s, tok)
             per = [p for p in problems for _ in range(G)]
             scored = reward_fn(per, texts, s.stopped.tolist())
             rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32)

@@ -16,7 +16,6 @@ From the command line (the tokenizer.json beside the checkpoint is used):
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from model import KVCache
 
@@ -140,6 +139,15 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
     return Samples(tokens, response_mask, logprobs, prompt_lens, response_lens, stopped)
 
 
+def response_texts(samples, tok):
+    """Each sample's response as text, without the end token, for the rewards and evaluation."""
+    texts = []
+    for r in range(samples.tokens.shape[0]):
+        ids = samples.tokens[r][samples.response_mask[r]].tolist()
+        texts.append(tok.decode(ids[:-1] if samples.stopped[r] else ids))
+    return texts
+
+
 def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
              num_samples=1, seed=None, use_cache=True):
     """Each sample's new tokens (a stop token included if emitted), prompt-major."""
@@ -150,7 +158,6 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
 
 
 if __name__ == '__main__':
-    import os
     import sys
     import time
 

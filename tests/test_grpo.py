@@ -3,7 +3,6 @@
 Run: pytest tests/test_grpo.py
 """
 import json
-import math
 import os
 import random
 
