@@ -37,12 +37,14 @@ learn. Problems are our own data: a malformed one raises ValueError naming its i
 Run the tests: /tmp/venv/bin/pytest tests/test_rewards.py tests/test_rewards_fuzz.py tests/test_sandbox.py
 """
 import re
+import textwrap
 from fractions import Fraction
 from typing import NamedTuple, Optional
 
 import regex
 
 from sandbox import check_tests, run_code, run_code_batch
+import tasks
 from tasks import Problem
 
 EOT = '<|endoftext|>'
@@ -220,9 +222,11 @@ def _countdown_accuracy(answer, problem):
 # ----------------------------------------------------------------------------- code
 
 def code_of(answer):
-    """The code inside an answer block: the body of one ``` fence, else the text itself."""
+    """The code inside an answer block: the body of one ``` fence, else the text itself,
+    dedented and stripped (the template puts a space after <answer>, which Python would
+    read as an indent)."""
     m = re.fullmatch(r'\s*```[A-Za-z0-9_+-]*[ \t]*\n(.*?)\n?```\s*', answer, re.S)
-    return m.group(1) if m and '```' not in m.group(1) else answer
+    return m.group(1) if m and '```' not in m.group(1) else textwrap.dedent(answer).strip()
 
 
 # ----------------------------------------------------------------------------- accuracy
@@ -268,6 +272,15 @@ def _accuracy(parsed, problem):
     return 1.0 if result.status == 'passed' else 0.0
 
 
+def chat_score(response, problem):
+    """The hidden rubric's score of a chat response (0 unless well-formed): the gold metric
+    for open-ended prompts, which evaluation reports and the reward model learns from pairs.
+    Never an RL reward: RL sees only the reward model (R1 2.3.4)."""
+    _check_problem(problem)
+    parsed = parse_response(response)
+    return tasks.chat_rubric(problem, parsed.answer) if parsed.well_formed else 0.0
+
+
 # ----------------------------------------------------------------------------- language
 
 # A word: one Han character (Chinese is not written with spaces, so a character is the
@@ -306,6 +319,24 @@ def _language(parsed, lang):
 def is_mixed(response, lang):
     """True if any word of the reasoning is not in `lang` (eval's lang_mixed)."""
     return language_consistency_reward(response, lang) < 1.0
+
+
+def is_repetitive(response, n=4, max_repeats=3):
+    """True if some run of n words occurs more than max_repeats times: the loops a policy
+    falls into ("and so on and so on ...") that rejection sampling drops (R1 2.3.3). Words
+    as the language measure counts them (a Han character is a word), numbers included."""
+    _need_str(response, 'response')
+    words = _NGRAM_WORD.findall(response)
+    counts = {}
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        counts[gram] = counts.get(gram, 0) + 1
+        if counts[gram] > max_repeats:
+            return True
+    return False
+
+
+_NGRAM_WORD = regex.compile(r'\p{Han}|[\p{L}\p{N}]+', regex.V1)
 
 
 # ----------------------------------------------------------------------------- reflection
@@ -352,12 +383,16 @@ STAGE_WEIGHTS = {
 }
 
 
-def score(responses, problems, stage='zero', ended=True):
+def score(responses, problems, stage='zero', ended=True, weights=None):
     """One dict per response: 'reward' (the weighted sum) and each component, for the RL
-    loop to log. `ended` is one bool for all, or one per response. Code responses run in
+    loop to log. `ended` is one bool for all, or one per response. `weights` overrides
+    entries of STAGE_WEIGHTS[stage] (an ablation: {'language': 0.0}). Code responses run in
     one batch, sandbox.CODE_WORKERS sandboxes at a time."""
     if stage not in STAGE_WEIGHTS:
         raise ValueError(f'stage must be one of {sorted(STAGE_WEIGHTS)}, got {stage!r}')
+    unknown = set(weights or {}) - set(STAGE_WEIGHTS[stage])
+    if unknown:
+        raise ValueError(f'unknown reward weights {sorted(unknown)}; expected some of {sorted(STAGE_WEIGHTS[stage])}')
     responses, problems = list(responses), list(problems)
     ended = list(ended) if hasattr(ended, '__len__') else [ended] * len(responses)
     if not len(responses) == len(problems) == len(ended):
@@ -371,7 +406,7 @@ def score(responses, problems, stage='zero', ended=True):
                               for i in runs])
     for i, result in zip(runs, results):
         accuracy[i] = 1.0 if result.status == 'passed' else 0.0
-    weights, rows = STAGE_WEIGHTS[stage], []
+    weights, rows = {**STAGE_WEIGHTS[stage], **(weights or {})}, []
     for r, pr, p, e, acc in zip(responses, parsed, problems, ended, accuracy):
         row = {'accuracy': acc, 'format': _format(pr, r, e), 'language': _language(pr, p.lang)}
         row['reward'] = sum(weights[k] * row[k] for k in weights)

@@ -126,6 +126,19 @@ def test_malformed_problems_raise_naming_the_problem():
         accuracy_reward(wrap('1'), Problem('k', 'code', 'en', 1, 'x', '', entry='', tests=(((1,), 1),)))
 
 
+def test_code_answers_as_the_template_spaces_them_pass():
+    """The template writes '<answer> def f(x): ... </answer>': the space after the tag must not
+    reach Python as an indent (it did once, and every code answer failed)."""
+    import random
+    import tasks
+    rng = random.Random(0)
+    for _ in range(5):
+        p = tasks.draw_problem('code', rng)
+        assert accuracy_reward(f' <think> ok </think> <answer> {p.answer} </answer>', p) == 1.0
+        assert accuracy_reward(f'<think>ok</think><answer>\n    {p.answer}\n</answer>', p) == 1.0
+        assert accuracy_reward(f' <think> ok </think> <answer> {p.answer} + 1 </answer>', p) == 0.0
+
+
 def test_chat_is_not_scored_by_rules():
     chat = Problem('h1', 'chat', 'en', 1, 'Say hi to Ann', rubric=(('name', 'Ann'),))
     assert accuracy_reward(wrap('Hi Ann!'), chat) == 0.0
