@@ -5,6 +5,7 @@ to out/bench/<name>.json. Ratios within one run are the numbers to trust: machin
     python bench.py dtype            # bf16 autocast vs fp32: a training step and the sampler
     python bench.py logprobs         # our log-prob kernels vs the naive path: time, peak memory
     python bench.py grpo             # the share of a GRPO step in generation, log-probs, loss, optimizer
+    python bench.py curve            # a tiny GRPO run twice, torch path vs Triton kernels: same curve?
     python bench.py sampler --tiny   # a few-second smoke run (used by the tests)
 
 Adding a benchmark: write `def bench_x(cfg) -> dict` and add it to BENCHES at the bottom.
@@ -25,6 +26,7 @@ tiny = False          # tiny sizes: a smoke test whose numbers mean nothing
 device = 'auto'       # 'auto' = cuda, then mps, then cpu
 out_dir = 'out/bench' # where <name>.json is written
 seed = 0              # seed for the random-init model and the prompts
+steps = 36            # curve: GRPO steps per run (the kernels run in Triton's interpreter on CPU: slow)
 threads = 0           # torch CPU threads; 0 = torch's default (on a shared machine, 1 avoids thread thrashing)
 
 
@@ -226,17 +228,69 @@ def bench_grpo(cfg):
     return res
 
 
+def bench_curve(cfg):
+    """Issue 6: the same tiny GRPO run (seeded, beta > 0, mu = 2 so every log-prob path runs)
+    once on the torch path and once on the fused Triton kernels; reports the largest
+    per-step difference in reward, KL and clip fraction, and in the final weights. On CPU the
+    kernels run through Triton's interpreter (TRITON_INTERPRET=1 is set here)."""
+    if cfg['device'] == 'cpu':
+        os.environ.setdefault('TRITON_INTERPRET', '1')  # before grpo's kernels first import triton
+    import random
+    import tempfile
+    import grpo
+    import tasks
+    from tokenizer import train_tokenizer
+    steps = 2 if cfg['tiny'] else cfg['steps']
+    tok = train_tokenizer(tasks.build_corpus(200, cfg['seed']), 300)
+
+    def draw(step, round_):
+        rng = random.Random(f'{step}:{round_}')
+        return [tasks.draw_problem('math', rng) for _ in range(2)]
+
+    def reward(problems, texts, ended):  # signal even for a random model: shorter is better
+        return [{'reward': -float(len(t)), 'accuracy': 0.0, 'format': 0.0} for t in texts]
+
+    runs, t = {}, {}
+    for backend in ('torch', 'triton'):
+        torch.manual_seed(cfg['seed'])
+        policy = Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1,
+                                         n_embd=32, block_size=512))
+        with tempfile.TemporaryDirectory() as d:
+            rl = dict(steps=steps, n_prompts=2, group_size=3, max_new_tokens=6, temperature=1.0, lr=1e-3,
+                      warmup_steps=1, lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=0.05, eps_low=0.2,
+                      eps_high=0.2, loss_agg='token', scale_std=True, mu=2, minibatches=1, micro_batch=6,
+                      dynamic_sampling=False, max_refill=1, overlong_buffer=0, ref_reset=0, eval_interval=0,
+                      ckpt_interval=0, seed=cfg['seed'], dtype='float32', kernels=backend, out_dir=d,
+                      resume=False, device=cfg['device'])
+            t0 = time.time()
+            grpo.train(policy, tok, rl, draw_prompts=draw, reward_fn=reward, name=backend)
+            t[backend] = time.time() - t0
+            rows = [json.loads(line) for line in open(os.path.join(d, 'metrics.jsonl'))]
+        runs[backend] = (policy, rows)
+    (pa, ra), (pb, rb) = runs['torch'], runs['triton']
+    diff = {k: max(abs(a[k] - b[k]) for a, b in zip(ra, rb)) for k in ('reward', 'kl', 'clip_frac', 'loss')
+            if k in ra[0]}
+    diff['weights'] = max((a - b).abs().max().item() for a, b in zip(pa.parameters(), pb.parameters()))
+    res = {'steps': steps, 'max_abs_diff': diff, 'seconds': t,
+           'reward_curve': {'torch': [r['reward'] for r in ra], 'triton': [r['reward'] for r in rb]}}
+    print(f'{steps} GRPO steps, tiny model, same seed: torch path vs Triton kernels')
+    _table([(f'max |diff| {k}', f'{v:.2e}', '') for k, v in diff.items()]
+           + [(f'{k} seconds', f'{v:.1f}', '') for k, v in t.items()])
+    return res
+
+
 BENCHES = {
     'sampler': bench_sampler,
     'dtype': bench_dtype,
     'logprobs': bench_logprobs,
     'grpo': bench_grpo,
+    'curve': bench_curve,
 }
 
 if __name__ == '__main__':
     args = sys.argv[1:]
     _name = args.pop(0) if args and not args[0].startswith('-') else None
-    cfg = configure(globals(), args, bounds={'threads': (0, None)})
+    cfg = configure(globals(), args, bounds={'threads': (0, None), 'steps': (1, None)})
     if _name not in BENCHES:
         print(f"usage: python bench.py {{{'|'.join(BENCHES)}}} [--key=value ...] (--help for keys)", file=sys.stderr)
         sys.exit(2)
