@@ -25,23 +25,9 @@ from collections import Counter
 
 import rewards
 import tasks
-from sample import response_texts, sample
+from sample import rollout_texts
 
 FAMILIES = ('math', 'countdown', 'code', 'chat')
-
-
-def rollout_texts(model, tok, problems, k, *, temperature, top_p=None, max_new_tokens=128,
-                  seed=0, batch_prompts=32):
-    """k responses per problem: a list (per problem) of k (text, n_tokens, ended) triples."""
-    out = []
-    for i in range(0, len(problems), batch_prompts):
-        chunk = problems[i:i + batch_prompts]
-        prompts = [tok.encode(tasks.render_prompt(p)) for p in chunk]
-        s = sample(model, prompts, max_new_tokens, temperature=temperature, top_p=top_p,
-                   stop_ids=(tok.eot_id,), num_samples=k, seed=seed + i, pad_id=tok.pad_id)
-        rows = list(zip(response_texts(s, tok), s.response_lens.tolist(), s.stopped.tolist()))
-        out += [rows[j * k:(j + 1) * k] for j in range(len(chunk))]
-    return out
 
 
 def judge(text, ended, problem):
@@ -49,7 +35,7 @@ def judge(text, ended, problem):
     parsed = rewards.parse_response(text)
     reasoning = parsed.think if parsed.think is not None else text
     if problem.family == 'chat':  # the hidden rubric is the gold metric for open-ended replies
-        correct = tasks.chat_rubric(problem, parsed.answer) if parsed.well_formed else 0.0
+        correct = rewards.chat_score(text, problem)
     else:
         correct = rewards.accuracy_reward(text, problem)
     return {
@@ -106,13 +92,14 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
     result = {}
     for fam, probs in by_family.items():
         t0 = time.time()
-        samples = rollout_texts(model, tok, probs, k, temperature=temperature, top_p=top_p,
+        prompts = [tasks.render_prompt(p) for p in probs]
+        samples = rollout_texts(model, tok, prompts, k, temperature=temperature, top_p=top_p,
                                 max_new_tokens=max_new_tokens, seed=seed)
         judged = [[judge(t, e, p) for t, _, e in rows] for p, rows in zip(probs, samples)]
         lens = [[n for _, n, _ in rows] for rows in samples]
         block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p, **summarize(judged, lens)}
         if greedy:
-            g = rollout_texts(model, tok, probs, 1, temperature=0.0, max_new_tokens=max_new_tokens)
+            g = rollout_texts(model, tok, prompts, 1, temperature=0.0, max_new_tokens=max_new_tokens)
             block['greedy'] = sum(judge(rows[0][0], rows[0][2], p)['correct']
                                   for p, rows in zip(probs, g)) / len(probs)
         block['seconds'] = round(time.time() - t0, 1)

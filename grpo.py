@@ -33,6 +33,7 @@ from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend, selective_logprobs
 from checkpoint import MetricsLog, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from config import autocast_ctx
+from model import lr_schedule
 from sample import response_texts, sample
 
 
@@ -273,12 +274,8 @@ RL_KEYS = ('device', 'steps', 'n_prompts', 'group_size', 'max_new_tokens', 'temp
 
 def lr_at(step, cfg):
     """Linear warmup, then constant or cosine decay to 10% (cfg['lr_decay'])."""
-    if step < cfg['warmup_steps']:
-        return cfg['lr'] * (step + 1) / cfg['warmup_steps']
-    if not cfg['lr_decay']:
-        return cfg['lr']
-    frac = (step - cfg['warmup_steps']) / max(1, cfg['steps'] - cfg['warmup_steps'])
-    return cfg['lr'] * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, frac))))
+    final = 0.1 * cfg['lr'] if cfg['lr_decay'] else None
+    return lr_schedule(step, cfg['lr'], cfg['warmup_steps'], cfg['steps'], final)
 
 
 def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'):
@@ -322,6 +319,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
 
     batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
     t_start, recent_signal, step = time.time(), [], start - 1
+    done = start - 1  # the last step completed: an exception mid-step must not save that step as done
     try:
         for step in range(start, cfg['steps']):
             lr_now = lr_at(step, cfg)
@@ -349,14 +347,15 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             if len(recent_signal) == 5 and max(recent_signal) < 0.1:
                 print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
                       f'learning almost nothing. The base may be too weak for these prompts (DESIGN.md section 3).')
+            done = step
             if cfg['ckpt_interval'] and (step + 1) % cfg['ckpt_interval'] == 0:
                 save(step)
             if stop['now']:
                 break
     finally:
         signal.signal(signal.SIGINT, old_handler)
-        if step >= start:
-            save(step)
+        if done >= start:
+            save(done)
         log.close()
     if stop['now']:
         raise SystemExit(f'{name}: stopped by Ctrl-C after step {step}; rerun with --resume to continue')
@@ -386,4 +385,8 @@ def _step_metrics(batch, stats, lr_now, train_s):
         'signal': batch.signal.float().mean().item(), 'lr': lr_now, 'gen_s': batch.gen_s,
         'train_s': train_s, 'tok_s': (batch.tokens.numel()) / max(1e-9, batch.gen_s + train_s),
         'skipped': stats['skipped'],
+        # any other component a reward function reports (e.g. a reward model's score and the hidden
+        # rubric on chat prompts), averaged over the responses that carry it
+        **{k: sum(x[k] for x in scored if k in x) / sum(k in x for x in scored)
+           for k in sorted({k for x in scored for k in x} - {'reward', 'accuracy', 'format', 'language'})},
     }

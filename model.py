@@ -271,3 +271,25 @@ class Transformer(nn.Module):
         if return_hidden:
             return x
         return self.lm_head(x).float()  # (B, T, vocab)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training helpers every loop shares (pretrain.py, sft.py, grpo.py).
+
+def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
+    """AdamW with decay on matrices only (norm weights and biases are not decayed)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{'params': decay, 'weight_decay': weight_decay}, {'params': rest, 'weight_decay': 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8)
+
+
+def lr_schedule(step, lr, warmup, total, final=None):
+    """Linear warmup over `warmup` steps, then cosine decay to `final` at `total` steps, or
+    constant when `final` is None."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if final is None:
+        return lr
+    frac = (step - warmup) / max(1, total - warmup)
+    return final + 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))) * (lr - final)

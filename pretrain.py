@@ -14,7 +14,6 @@ R1-Zero starts from a pretrained base, and RL can only amplify what that base al
   python pretrain.py --preset=gpu       # tens of millions of parameters, harder problems
   python pretrain.py --max_iters=20 --n_docs=500 --out_dir=/tmp/b   # a quick smoke run
 """
-import math
 import os
 import time
 
@@ -23,9 +22,9 @@ import torch
 
 import eval as evaluation
 import tasks
-from checkpoint import MetricsLog, save_checkpoint, write_json
-from config import autocast_ctx, configure, get_device, print_config
-from model import ModelConfig, Transformer
+from checkpoint import MetricsLog, load_model, save_checkpoint, write_json
+from config import autocast_ctx, configure, get_device, print_config, resolve_dtype
+from model import ModelConfig, Transformer, lr_schedule, make_optimizer
 from tokenizer import train_tokenizer
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
@@ -40,6 +39,9 @@ n_head = 4               # attention heads
 n_kv_head = 2            # key/value heads (grouped-query attention)
 n_embd = 192             # model width
 block_size = 256         # context length in tokens
+mlp_hidden = 0           # SwiGLU width; 0 = 8/3 * n_embd rounded up to a multiple of 32
+qkv_bias = False         # biases on the query/key/value projections (Qwen2 has them, Llama not)
+tie_embeddings = True    # share the input embedding and the output matrix
 batch_size = 32          # sequences per step
 max_iters = 640          # optimizer steps
 lr = 3e-3                # peak learning rate (small models like large ones)
@@ -62,7 +64,7 @@ PRESETS = {
                 eval_n=200, max_new_tokens=256),
 }
 BOUNDS = {'n_docs': (1, None), 'vocab_size': (260, 65536), 'tok_docs': (1, None), 'n_layer': (1, None),
-          'n_head': (1, None), 'n_kv_head': (1, None), 'n_embd': (8, None), 'block_size': (8, None),
+          'n_head': (1, None), 'n_kv_head': (1, None), 'n_embd': (8, None), 'block_size': (8, None), 'mlp_hidden': (0, None),
           'batch_size': (1, None), 'max_iters': (1, None), 'lr': (0, 1), 'min_lr': (0, 1),
           'warmup_iters': (0, None), 'weight_decay': (0, None), 'grad_clip': (0, None),
           'log_interval': (1, None), 'eval_n': (0, None), 'eval_k': (1, None),
@@ -72,29 +74,7 @@ CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloa
 
 def lr_at(it, cfg):
     """Linear warmup, then cosine decay to min_lr (nanoGPT's schedule)."""
-    if it < cfg['warmup_iters']:
-        return cfg['lr'] * (it + 1) / cfg['warmup_iters']
-    frac = (it - cfg['warmup_iters']) / max(1, cfg['max_iters'] - cfg['warmup_iters'])
-    return cfg['min_lr'] + 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))) * (cfg['lr'] - cfg['min_lr'])
-
-
-def make_optimizer(model, lr, weight_decay):
-    """AdamW with decay on matrices only (norm weights and biases are not decayed)."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    rest = [p for p in model.parameters() if p.dim() < 2]
-    groups = [{'params': decay, 'weight_decay': weight_decay}, {'params': rest, 'weight_decay': 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8)
-
-
-def resolve_dtype(name, device):
-    """'auto': bfloat16 autocast on CUDA GPUs that have it, and on CPU too, where a training step
-    measured 1.32x faster than float32 with the same first loss (`python bench.py dtype`, our 2
-    cores). The sampler stays in float32: decoding is overhead-bound and autocast made it slower."""
-    if name != 'auto':
-        return name
-    if device == 'cuda':
-        return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float32'
-    return 'bfloat16' if device == 'cpu' else 'float32'
+    return lr_schedule(it, cfg['lr'], cfg['warmup_iters'], cfg['max_iters'], cfg['min_lr'])
 
 
 def build_data(cfg):
@@ -128,7 +108,9 @@ def main(argv=None):
         raise SystemExit(f'corpus too small for block_size={cfg["block_size"]}: raise n_docs')
 
     mcfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=cfg['n_layer'], n_head=cfg['n_head'],
-                       n_kv_head=cfg['n_kv_head'], n_embd=cfg['n_embd'], block_size=cfg['block_size'])
+                       n_kv_head=cfg['n_kv_head'], n_embd=cfg['n_embd'], block_size=cfg['block_size'],
+                       mlp_hidden=cfg['mlp_hidden'] or None, qkv_bias=cfg['qkv_bias'],
+                       tie_embeddings=cfg['tie_embeddings'])
     model = Transformer(mcfg).to(device)
     print(f'model: {model.num_params() / 1e6:.2f}M parameters, dtype {dt}, device {device}')
     opt = make_optimizer(model, cfg['lr'], cfg['weight_decay'])
@@ -178,6 +160,15 @@ def main(argv=None):
         write_json(os.path.join(cfg['out_dir'], 'eval.json'),
                    {'models': {'base': {'step': cfg['max_iters'], 'checkpoint': ckpt, 'tasks': report}}})
     return model, tok
+
+
+def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
+    """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first when there is
+    none (DESIGN.md section 4: each stage builds what it needs, and says so)."""
+    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
+        print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
+        main([f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split()])
+    return load_model(base_dir, device)
 
 
 def behaviour_report(model, tok, cfg):

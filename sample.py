@@ -157,6 +157,20 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
             for i, (pl, rl) in enumerate(zip(s.prompt_lens.tolist(), s.response_lens.tolist()))]
 
 
+def rollout_texts(model, tok, prompts, k, *, temperature, top_p=None, max_new_tokens=128, seed=0,
+                  batch_prompts=32):
+    """k decoded responses per prompt string: a list (per prompt) of k (text, n_tokens, ended)
+    triples. Evaluation and rejection sampling both sample through here."""
+    out = []
+    for i in range(0, len(prompts), batch_prompts):
+        chunk = [tok.encode(p) for p in prompts[i:i + batch_prompts]]
+        s = sample(model, chunk, max_new_tokens, temperature=temperature, top_p=top_p,
+                   stop_ids=(tok.eot_id,), num_samples=k, seed=seed + i, pad_id=tok.pad_id)
+        rows = list(zip(response_texts(s, tok), s.response_lens.tolist(), s.stopped.tolist()))
+        out += [rows[j * k:(j + 1) * k] for j in range(len(chunk))]
+    return out
+
+
 if __name__ == '__main__':
     import sys
     import time

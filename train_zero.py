@@ -31,8 +31,8 @@ import grpo
 import pretrain
 import rewards
 import tasks
-from checkpoint import load_model, read_json, write_json
-from config import configure, get_device, print_config
+from checkpoint import read_json, write_json
+from config import configure, get_device, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
@@ -91,22 +91,14 @@ CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('math', 'countdown', 'co
            'kernels': ('auto', 'torch', 'triton')}
 
 
-def ensure_base(cfg):
-    """The base model, pretrained first when the run folder has none (DESIGN.md section 4)."""
-    if not os.path.exists(os.path.join(cfg['base_dir'], 'ckpt.pt')):
-        print(f"no base model in {cfg['base_dir']}: pretraining one first (python pretrain.py)")
-        pretrain.main([f"--preset={cfg['preset']}", f"--out_dir={cfg['base_dir']}", *cfg['pretrain_args'].split()])
-    return load_model(cfg['base_dir'], cfg['device'])
-
-
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
     cfg['device'] = get_device()
-    cfg['dtype'] = pretrain.resolve_dtype(cfg['dtype'], cfg['device'])
+    cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)
     torch.manual_seed(cfg['seed'])
     t0 = time.time()
-    policy, tok, _ = ensure_base(cfg)
+    policy, tok, _ = pretrain.ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
     os.makedirs(cfg['out_dir'], exist_ok=True)
     tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
     write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
