@@ -1,0 +1,313 @@
+"""SFT: the one supervised fine-tuning loop, and rejection sampling, the data it is fed.
+
+Every stage that fine-tunes calls train() here: R1's cold start (section 2.3.1), the SFT on
+rejection-sampled data (2.3.3), and distillation (2.4). The loss is next-token prediction on
+the response tokens only (and the end token after them): the prompt is context, not a target,
+so its tokens are masked out of the loss (DESIGN.md section 6).
+
+Rejection sampling (2.3.3): sample k responses per prompt from a checkpoint, keep the correct
+ones, drop mixed-language, over-long and repetitive ones, and report the keep rate of each
+filter. R1's cold start and distill.py's teacher data come from the same function.
+
+Data file (CLI): JSON lines {"prompt": "...", "response": "..."}; the prompt is the full text
+the model sees (the R1-Zero template already applied) and the response what should follow.
+
+  python sft.py --data=out/r1/rs/data.jsonl --init=out/base --out_dir=out/sft
+  python sft.py --help
+
+What we chose: padding (right-padded batches, one permutation per epoch) rather than packing:
+examples are short and of similar length here, so padding wastes little and keeps one example
+per row, which the loss mask needs anyway. A cosine schedule with warmup, as pretraining.
+"""
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+import rewards
+from checkpoint import MetricsLog, load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state, write_json
+from config import autocast_ctx, configure, get_device, print_config, resolve_dtype
+from kernels.logprobs import IGNORE_INDEX, selective_logprobs
+from model import lr_schedule, make_optimizer
+from sample import rollout_texts
+
+# ---- config: plain names, one comment each; override with --key=value -------------------
+init = 'out/base'        # run folder (or ckpt.pt) of the model to fine-tune
+data = ''                # JSON-lines file of {"prompt": ..., "response": ...} examples
+out_dir = 'out/sft'      # run folder of this fine-tune
+epochs = 2.0             # passes over the data (fractions allowed)
+batch_size = 16          # examples per optimizer step
+lr = 3e-4                # peak learning rate
+min_lr = 3e-5            # learning rate at the end of the cosine decay
+warmup_steps = 10        # linear warmup steps
+weight_decay = 0.0       # AdamW weight decay on matrices
+grad_clip = 1.0          # clip the global gradient norm (0 = off)
+log_interval = 10        # print a line every this many steps
+ckpt_interval = 0        # steps between checkpoints (0 = only at the end)
+seed = 0                 # seeds the order of the examples
+dtype = 'auto'           # 'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)
+kernels = 'auto'         # log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'
+resume = False           # continue from out_dir/ckpt.pt
+# -------------------------------------------------------------------------------------------
+
+SFT_KEYS = ('epochs', 'batch_size', 'lr', 'min_lr', 'warmup_steps', 'weight_decay', 'grad_clip', 'log_interval',
+            'ckpt_interval', 'seed', 'dtype', 'kernels', 'out_dir', 'resume', 'device')
+BOUNDS = {'epochs': (0, None), 'batch_size': (1, None), 'lr': (0, 1), 'min_lr': (0, 1), 'warmup_steps': (0, None),
+          'weight_decay': (0, None), 'grad_clip': (0, None), 'log_interval': (1, None), 'ckpt_interval': (0, None)}
+CHOICES = {'dtype': ('auto', 'float32', 'bfloat16'), 'kernels': ('auto', 'torch', 'triton')}
+
+
+# ----------------------------------------------------------------------------------------------
+# Examples -> token rows -> padded batches with the prompt masked.
+
+def encode_examples(tok, examples, block_size):
+    """(prompt, response) pairs -> (ids, n_prompt) rows. Prompt and response are encoded
+    apart and joined, as the sampler sees them (BPE merges never cross that boundary), and
+    the end token closes the response so the model learns to stop."""
+    rows = []
+    for i, (prompt, response) in enumerate(examples):
+        if not isinstance(prompt, str) or not isinstance(response, str) or not response:
+            raise ValueError(f'example {i}: prompt and response must be strings, the response non-empty')
+        p, r = tok.encode(prompt), tok.encode(response) + [tok.eot_id]
+        if len(p) + len(r) > block_size + 1:
+            raise ValueError(f'example {i}: {len(p) + len(r)} tokens do not fit the model context '
+                             f'({block_size}); filter long examples first (rejection_sample max_tokens)')
+        rows.append((p + r, len(p)))
+    return rows
+
+
+def collate(rows, pad_id):
+    """Right-padded inputs x (B, T) and targets y (B, T): y is x shifted by one, with every
+    position that predicts a prompt token or padding set to IGNORE_INDEX."""
+    T = max(len(ids) for ids, _ in rows) - 1
+    x = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    y = torch.full((len(rows), T), IGNORE_INDEX, dtype=torch.long)
+    for b, (ids, n_prompt) in enumerate(rows):
+        t = torch.tensor(ids)
+        x[b, :len(ids) - 1] = t[:-1]
+        y[b, n_prompt - 1:len(ids) - 1] = t[n_prompt:]  # targets: the response tokens and the end token
+    return x, y
+
+
+def sft_loss(model, x, y, kernels='auto'):
+    """Mean negative log-likelihood of the unmasked targets (log-probs from kernels/)."""
+    logp = selective_logprobs(model(x), y, backend=kernels)  # (B, T); 0 where masked
+    n = (y != IGNORE_INDEX).sum()
+    if n == 0:
+        raise ValueError('a batch with no response tokens: every target is masked')
+    return -logp.sum() / n
+
+
+def read_jsonl(path):
+    """Examples from a JSON-lines file, with the line number of any malformed one."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'no SFT data at {path}')
+    out = []
+    with open(path, encoding='utf-8') as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                out.append((row['prompt'], row['response']))
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(f'{path}:{n}: not a {{"prompt", "response"}} JSON object ({e})') from None
+    if not out:
+        raise ValueError(f'{path}: no examples')
+    return out
+
+
+def write_jsonl(path, examples):
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        for prompt, response in examples:
+            f.write(json.dumps({'prompt': prompt, 'response': response}, ensure_ascii=False) + '\n')
+    os.replace(path + '.tmp', path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop.
+
+def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sft'):
+    """Fine-tune `model` in place on (prompt, response) pairs; write out_dir/ckpt.pt and
+    metrics.jsonl. evaluate(model, step) -> dict joins that step's metrics row every
+    eval_interval steps and after the last step. Resumes bit-identically: the example order
+    is a function of (seed, epoch)."""
+    missing = [k for k in SFT_KEYS if k not in cfg]
+    if missing:
+        raise ValueError(f'sft.train: config lacks {", ".join(missing)}')
+    rows = encode_examples(tok, examples, model.config.block_size)
+    if not rows:
+        raise ValueError(f'{name}: no examples to fine-tune on')
+    per_epoch = math.ceil(len(rows) / cfg['batch_size'])
+    steps = max(1, round(per_epoch * cfg['epochs']))
+    device, dt = cfg['device'], cfg['dtype']
+    os.makedirs(cfg['out_dir'], exist_ok=True)
+    ckpt_path = os.path.join(cfg['out_dir'], 'ckpt.pt')
+    opt = make_optimizer(model, cfg['lr'], cfg['weight_decay'])
+    start = 0
+    if cfg['resume'] and os.path.exists(ckpt_path):
+        blob = load_checkpoint(ckpt_path)
+        model.load_state_dict(blob['model'])
+        opt.load_state_dict(blob['optimizer'])
+        set_rng_state(blob['rng'])
+        start = blob['step'] + 1
+        print(f'{name}: resumed from {ckpt_path} at step {start}')
+    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'), resume=start > 0, keep_below=start)
+    print(f'{name}: {len(rows)} examples, {steps} steps of {cfg["batch_size"]} ({cfg["epochs"]} epochs)')
+
+    def save(step):
+        save_checkpoint(ckpt_path, model, optimizer=opt.state_dict(), step=step, config=cfg, rng=rng_state())
+
+    stop = {'now': False}
+    def on_sigint(*_):
+        if stop['now']:
+            raise KeyboardInterrupt
+        stop['now'] = True
+        print(f'\n{name}: Ctrl-C, saving after this step (press again to abort)')
+    old_handler = signal.signal(signal.SIGINT, on_sigint)
+
+    order, order_epoch = None, -1
+    model.train()
+    t0, step = time.time(), start - 1
+    done = start - 1  # the last step completed: an exception mid-step must not save that step as done
+    try:
+        for step in range(start, steps):
+            epoch, i = divmod(step, per_epoch)
+            if epoch != order_epoch:
+                g = torch.Generator().manual_seed(cfg['seed'] * 1000 + epoch)
+                order, order_epoch = torch.randperm(len(rows), generator=g).tolist(), epoch
+            lr_now = lr_schedule(step, cfg['lr'], cfg['warmup_steps'], steps, cfg['min_lr'])
+            for group in opt.param_groups:
+                group['lr'] = lr_now
+            row = {'step': step}
+            if evaluate is not None and eval_interval and step % eval_interval == 0:
+                row.update(evaluate(model, step))
+                model.train()
+            x, y = collate([rows[j] for j in order[i * cfg['batch_size']:(i + 1) * cfg['batch_size']]], tok.pad_id)
+            x, y = x.to(device), y.to(device)
+            with autocast_ctx(device, dt):
+                loss = sft_loss(model, x, y, cfg['kernels'])
+            opt.zero_grad(set_to_none=True)
+            if not torch.isfinite(loss):  # never let one bad batch write NaN into the weights
+                print(f'{name} {step}: non-finite loss, step skipped')
+                done = step
+                continue
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'] or float('inf'))
+            opt.step()
+            elapsed = time.time() - t0
+            row.update({'loss': loss.item(), 'lr': lr_now, 'epoch': epoch, 'grad_norm': norm.item(),
+                        'tokens': int((y != IGNORE_INDEX).sum()), 'elapsed': elapsed})
+            log.write(row)
+            if step % cfg['log_interval'] == 0 or step == steps - 1:
+                eta = elapsed / (step - start + 1) * (steps - step - 1)
+                print(f'{name} {step:5d} | loss {loss.item():.4f} | lr {lr_now:.2e} | epoch {epoch} | '
+                      f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
+            done = step
+            if cfg['ckpt_interval'] and (step + 1) % cfg['ckpt_interval'] == 0:
+                save(step)
+            if stop['now']:
+                break
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
+        if done >= start:
+            save(done)
+        log.close()
+    if stop['now']:
+        raise SystemExit(f'{name}: stopped by Ctrl-C after step {step}; rerun with --resume to continue')
+    model.eval()
+    if evaluate is not None:
+        with MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'), resume=True) as final:
+            final.write({'step': steps, **evaluate(model, steps)})
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Rejection sampling (R1 2.3.3): the one place SFT data is filtered.
+
+@dataclass
+class Kept:
+    examples: list                    # (prompt, response) pairs that passed every filter
+    problems: list                    # the problem of each kept example
+    report: dict = field(default_factory=dict)  # per filter: samples in, samples kept, keep rate
+
+
+def filter_samples(problems, prompts, samples, *, stage='zero', max_tokens=None, per_prompt=1, prefer='longest'):
+    """Filters, in order: correct (accuracy reward 1, which implies a well-formed response),
+    ended (stopped with the end token, not cut off), single-language (no word of the
+    reasoning outside the prompt's language), not over-long (at most max_tokens), not
+    repetitive; then at most `per_prompt` distinct responses per prompt ('longest' first,
+    the long chains of thought R1's cold start collects, or 'first')."""
+    flat = [(i, text, n, ended) for i, rows in enumerate(samples) for text, n, ended in rows]
+    scored = rewards.score([t for _, t, _, _ in flat], [problems[i] for i, _, _, _ in flat], stage,
+                           [e for _, _, _, e in flat])
+    filters = [
+        ('correct', lambda i, t, n, e, s: s['accuracy'] == 1.0),
+        ('ended', lambda i, t, n, e, s: e),
+        ('single_language', lambda i, t, n, e, s: not rewards.is_mixed(t, problems[i].lang)),
+        ('not_overlong', lambda i, t, n, e, s: max_tokens is None or n <= max_tokens),
+        ('not_repetitive', lambda i, t, n, e, s: not rewards.is_repetitive(t)),
+    ]
+    alive = list(zip(flat, scored))
+    report = {'samples': len(flat)}
+    for fname, keep in filters:
+        before = len(alive)
+        alive = [(f, s) for f, s in alive if keep(*f, s)]
+        report[fname] = {'in': before, 'kept': len(alive), 'rate': len(alive) / before if before else 0.0}
+    by_prompt = {}
+    for (i, text, n, _), _ in alive:
+        by_prompt.setdefault(i, {}).setdefault(text.strip(), n)  # distinct responses only
+    examples, kept_problems = [], []
+    for i in sorted(by_prompt):
+        texts = list(by_prompt[i].items())
+        if prefer == 'longest':
+            texts.sort(key=lambda tn: -tn[1])
+        for text, _ in texts[:per_prompt]:
+            examples.append((prompts[i], ' ' + text))
+            kept_problems.append(problems[i])
+    report['kept_examples'] = len(examples)
+    report['prompts_with_one'] = len(by_prompt) / max(1, len(problems))
+    return Kept(examples, kept_problems, report)
+
+
+def rejection_sample(model, tok, problems, k, *, render, temperature=1.0, max_new_tokens=128, seed=0, **filters):
+    """Sample k responses per problem from `model` and keep what filter_samples keeps."""
+    prompts = [render(p) for p in problems]
+    model.eval()
+    samples = rollout_texts(model, tok, prompts, k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    return filter_samples(problems, prompts, samples, **filters)
+
+
+def format_report(report):
+    parts = [f"{report['samples']} samples"]
+    parts += [f"{k} {v['rate']:.0%}" for k, v in report.items() if isinstance(v, dict)]
+    return ' -> '.join(parts) + f" -> {report['kept_examples']} examples"
+
+
+def main(argv=None):
+    cfg = configure(globals(), argv, bounds=BOUNDS, choices=CHOICES)
+    cfg['device'] = get_device()
+    cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
+    print_config(cfg)
+    if not cfg['data']:
+        raise SystemExit('error: --data=<file.jsonl> is required (JSON lines of {"prompt", "response"})')
+    try:
+        examples = read_jsonl(cfg['data'])
+        model, tok, _ = load_model(cfg['init'], cfg['device'])
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f'error: {e}')
+    os.makedirs(cfg['out_dir'], exist_ok=True)
+    tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
+    write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
+    train(model, tok, examples, cfg)
+    print(f"saved {os.path.join(cfg['out_dir'], 'ckpt.pt')}")
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

@@ -1,0 +1,393 @@
+"""R1: cold start, reasoning RL, rejection sampling + SFT, all-scenario RL (R1 section 2.3).
+
+R1-Zero reasons but reads badly and mixes languages. R1 fixes that in four stages, each a
+call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
+
+  1. cold start (2.3.1): a few hundred readable long-reasoning examples, SFT of the base.
+     They are R1-Zero's own samples (out/zero), kept if correct, single-language and not
+     repetitive, rewritten as reasoning then a one-line summary. Without an R1-Zero run the
+     script says so and uses oracle traces from tasks.py as the "human annotators"
+     (--cold_source=oracle forces that; --cold_source=zero requires the run).
+  2. reasoning RL (2.3.2): GRPO on math with accuracy + format + language consistency (the
+     paper sums accuracy and language; --language_weight=0 is the ablation).
+  3. rejection sampling + SFT (2.3.3): stage 2 answers train prompts of every reasoning family
+     k times; the correct, single-language, short enough, non-repetitive answers plus chat
+     answered without reasoning fine-tune the base (not stage 2) for about two epochs.
+  4. all-scenario RL (2.3.4): GRPO on math (rule rewards) and chat prompts (a reward model
+     trained on rubric-ranked pairs, reward_model.py); the rubric itself is only logged,
+     next to the reward model's score, to show reward hacking if it appears.
+
+After each stage eval.py measures every family; out/r1/eval.json holds one block per stage
+(base, cold_start, reasoning_rl, rejection_sft, r1) plus R1-Zero's when out/zero has one.
+Each stage lives in its own folder under out/r1 and is skipped when its block is in
+eval.json; an interrupted stage resumes from its checkpoint. Delete a stage's folder and
+its eval.json block to redo it.
+
+  python train_r1.py                              # cpu preset (README: minutes on our 2 cores)
+  python train_r1.py --language_weight=0 --last_stage=2 --out_dir=out/r1_nolang   # the ablation
+"""
+import os
+import random
+import sys
+import time
+
+import torch
+
+import eval as evaluation
+import grpo
+import pretrain
+import rewards
+import reward_model
+import sft
+import tasks
+from checkpoint import load_model, read_json, write_json
+from config import configure, get_device, print_config, resolve_dtype
+
+# ---- config: plain names, one comment each; override with --key=value -------------------
+preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
+base_dir = 'out/base'      # the base model; pretrain.py makes it when it is missing
+pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
+zero_dir = 'out/zero'      # the R1-Zero run: cold-start samples and the comparison row
+out_dir = 'out/r1'         # run folder: one subfolder per stage, eval.json
+last_stage = 4             # stop after this stage (1-4)
+cold_source = 'auto'       # 'auto' (R1-Zero samples if zero_dir has a checkpoint, else oracle), 'zero', 'oracle'
+cold_prompts = 600         # train math prompts the cold-start data is drawn from
+cold_k = 4                 # R1-Zero samples per prompt (the longest kept one is used)
+oracle_style = 'careful'   # oracle cold start: tasks.solve_math style ('careful' checks each step)
+sft_epochs = 2.0           # passes over the data in stages 1 and 3
+sft_lr = 3e-4              # SFT peak learning rate
+sft_batch = 16             # SFT examples per step
+language_weight = 1.0      # weight of the language-consistency reward in stages 2 and 4 (0 = ablation)
+reason_steps = 100         # stage 2 GRPO steps (R1-Zero ran 200)
+final_steps = 60           # stage 4 GRPO steps
+final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest math)
+rs_prompts = 800           # stage 3: train math prompts rejection-sampled from stage 2
+rs_other = 100             # stage 3: train prompts each of countdown and code
+rs_k = 4                   # stage 3: samples per prompt
+rs_per_prompt = 2          # stage 3: most distinct kept answers per prompt
+rs_chat = 300              # stage 3: chat examples answered without reasoning
+rm_pairs = 4000            # reward model: training pairs (train-split chat prompts)
+rm_eval_pairs = 500        # reward model: held-out pairs (test-split chat prompts)
+rm_steps = 300             # reward model: optimizer steps
+n_prompts = 16             # RL prompts per step
+group_size = 8             # G: responses sampled per prompt
+max_new_tokens = 128       # longest response
+temperature = 1.0          # rollout temperature
+lr = 1e-4                  # RL learning rate (as R1-Zero)
+beta = 0.0                 # KL weight to the reference (0 skips the reference model)
+eval_interval = 25         # RL steps between the small held-out evaluations of the curves
+curve_n = 60               # held-out math problems in each small evaluation (as R1-Zero)
+curve_k = 4                # samples per problem in each small evaluation
+eval_n = 200               # held-out math problems in each stage's evaluation (as R1-Zero)
+eval_n_other = 50          # held-out problems of each other family
+eval_k = 8                 # samples per problem
+seed = 0                   # seeds prompts, rollouts, data order
+dtype = 'auto'             # 'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)
+kernels = 'auto'           # log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'
+# -------------------------------------------------------------------------------------------
+
+PRESETS = {
+    'cpu': {},
+    'gpu': dict(cold_prompts=3000, reason_steps=500, final_steps=300, rs_prompts=4000, rs_other=500,
+                rs_chat=1500, rm_pairs=20000, rm_steps=1000, n_prompts=32, group_size=16, max_new_tokens=256,
+                lr=5e-5, beta=0.001, eval_interval=50, curve_n=200, curve_k=8, eval_n=500, eval_n_other=200),
+}
+BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None), 'sft_epochs': (0, None),
+          'sft_lr': (0, 1), 'sft_batch': (1, None), 'language_weight': (0, None), 'reason_steps': (0, None),
+          'final_steps': (0, None), 'final_chat_share': (0, 1), 'rs_prompts': (1, None), 'rs_other': (0, None),
+          'rs_k': (1, None), 'rs_per_prompt': (1, None), 'rs_chat': (0, None), 'rm_pairs': (1, None),
+          'rm_eval_pairs': (1, None), 'rm_steps': (1, None), 'n_prompts': (1, None), 'group_size': (2, None),
+          'max_new_tokens': (1, None), 'temperature': (0.01, 10), 'lr': (0, 1), 'beta': (0, None),
+          'eval_interval': (0, None), 'curve_n': (1, None), 'curve_k': (1, None), 'eval_n': (1, None),
+          'eval_n_other': (1, None), 'eval_k': (1, None)}
+CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'cold_source': ('auto', 'zero', 'oracle'),
+           'oracle_style': ('careful', 'sloppy'), 'dtype': ('auto', 'float32', 'bfloat16'),
+           'kernels': ('auto', 'torch', 'triton')}
+STAGES = ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1')  # eval.json names, in order
+
+
+def draw(family, n, rng, preset):
+    return [tasks.draw_problem(family, rng, 'train', preset) for _ in range(n)]
+
+
+def summary_line(problem, answer):
+    """The short summary R1's readable format closes the reasoning with (2.3.1)."""
+    return f'所以答案是 {answer}。' if problem.lang == 'zh' else f'So the answer is {answer}.'
+
+
+def readable(problem, response):
+    """Rewrite a kept response as reasoning, then a one-line summary, then the answer."""
+    parsed = rewards.parse_response(response)
+    think, answer = ' '.join(parsed.think.split()), ' '.join(parsed.answer.split())
+    return f' <think> {think} {summary_line(problem, answer)} </think> <answer> {answer} </answer>'
+
+
+def cold_start_data(cfg, tok, rng):
+    """(examples, report): readable long-reasoning examples for stage 1."""
+    problems = draw('math', cfg['cold_prompts'], rng, cfg['preset'])
+    has_zero = os.path.exists(os.path.join(cfg['zero_dir'], 'ckpt.pt'))
+    source = cfg['cold_source'] if cfg['cold_source'] != 'auto' else ('zero' if has_zero else 'oracle')
+    if source == 'zero' and not has_zero:
+        raise SystemExit(f"error: --cold_source=zero needs an R1-Zero run in {cfg['zero_dir']}: "
+                         f"run `python train_zero.py` first")
+    if source == 'oracle':
+        if cfg['cold_source'] == 'auto':
+            print(f"no R1-Zero run in {cfg['zero_dir']}: the cold start uses oracle traces from tasks.py as "
+                  f"the human annotators (`python train_zero.py` first to use R1-Zero's own samples)")
+        examples = []
+        for p in problems:
+            t = tasks.solve_math(p, rng, cfg['oracle_style'], 0.0)
+            examples.append((tasks.render_prompt(p), readable(p, f' <think> {t.text} </think> <answer> {t.answer} </answer>')))
+        short = fitting(tok, examples, cfg['max_new_tokens'])
+        return short, {'source': 'oracle', 'traces': len(examples), 'kept_examples': len(short)}
+    zero, ztok, _ = load_model(cfg['zero_dir'], cfg['device'])
+    kept = sft.rejection_sample(zero, ztok, problems, cfg['cold_k'], render=tasks.render_prompt,
+                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'], per_prompt=1)
+    print('cold start from R1-Zero samples:', sft.format_report(kept.report))
+    examples = fitting(tok, [(prompt, readable(p, resp)) for (prompt, resp), p in zip(kept.examples, kept.problems)],
+                       cfg['max_new_tokens'])
+    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples)}
+
+
+def fitting(tok, examples, max_tokens):
+    """The examples whose response (with its end token) fits what RL will sample."""
+    return [(p, r) for p, r in examples if len(tok.encode(r)) + 1 <= max_tokens]
+
+
+def rejection_data(cfg, model, tok, rng):
+    """Stage 3's mix: rejection-sampled reasoning answers from stage 2 plus chat answered
+    without reasoning (the paper's non-reasoning data, here oracle replies)."""
+    problems = (draw('math', cfg['rs_prompts'], rng, cfg['preset']) + draw('countdown', cfg['rs_other'], rng, cfg['preset'])
+                + draw('code', cfg['rs_other'], rng, cfg['preset']))
+    kept = sft.rejection_sample(model, tok, problems, cfg['rs_k'], render=tasks.render_prompt,
+                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'] + 1,
+                                max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['rs_per_prompt'])
+    print('rejection sampling from stage 2:', sft.format_report(kept.report))
+    chat = []
+    for p in draw('chat', cfg['rs_chat'], rng, cfg['preset']):
+        reply = tasks.solve_chat(p, rng, quality=1.0).answer
+        chat.append((tasks.render_prompt(p), f' <think> </think> <answer> {reply} </answer>'))
+    families = {}
+    for p in kept.problems:
+        families[p.family] = families.get(p.family, 0) + 1
+    report = {**kept.report, 'per_family': families, 'chat_examples': len(chat)}
+    return kept.examples + chat, report
+
+
+def rl_cfg(cfg, stage_dir, steps):
+    """The grpo.train config of an RL stage: our knobs, R1-Zero's defaults for the rest."""
+    return dict(device=cfg['device'], steps=steps, n_prompts=cfg['n_prompts'], group_size=cfg['group_size'],
+                max_new_tokens=cfg['max_new_tokens'], temperature=cfg['temperature'], lr=cfg['lr'],
+                warmup_steps=10, lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=cfg['beta'], eps_low=0.2,
+                eps_high=0.2, loss_agg='token', scale_std=True, mu=1, minibatches=1, micro_batch=64,
+                dynamic_sampling=False, max_refill=2, overlong_buffer=0, ref_reset=400,
+                eval_interval=cfg['eval_interval'], ckpt_interval=25, seed=cfg['seed'], dtype=cfg['dtype'],
+                kernels=cfg['kernels'], out_dir=stage_dir, resume=True)
+
+
+def sft_cfg(cfg, stage_dir):
+    return dict(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'], lr=cfg['sft_lr'],
+                min_lr=cfg['sft_lr'] / 10, warmup_steps=10, weight_decay=0.0, grad_clip=1.0, log_interval=20,
+                ckpt_interval=50, seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir,
+                resume=True)
+
+
+def main(argv=None):
+    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    cfg['device'] = get_device()
+    cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
+    print_config(cfg)
+    t0 = time.time()
+    out = cfg['out_dir']
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, 'config.json'), cfg)
+    base, tok, _ = pretrain.ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
+    stage_dir = lambda name: os.path.join(out, name)
+    eval_path = os.path.join(out, 'eval.json')
+    results = read_json(eval_path, {'models': {}})
+    results.setdefault('stages', {})
+    zero_eval = read_json(os.path.join(cfg['zero_dir'], 'eval.json'))
+    if zero_eval and 'zero' in zero_eval['models']:
+        results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for the comparison
+
+    held_out = {'math': tasks.eval_set('math', cfg['eval_n'], preset=cfg['preset'])}
+    for fam in ('countdown', 'code', 'chat'):
+        held_out[fam] = tasks.eval_set(fam, cfg['eval_n_other'], preset=cfg['preset'])
+    curve_set = held_out['math'][:cfg['curve_n']]
+    timings = results.setdefault('seconds', {})
+
+    def evaluate_all(name, model, step, checkpoint):
+        if name in results['models']:
+            return
+        t = time.time()
+        print(f'evaluating {name} on every family...')
+        block = {}
+        for fam, probs in held_out.items():
+            block.update(evaluation.evaluate(model, tok, probs, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens']))
+        results['models'][name] = {'step': step, 'checkpoint': checkpoint, 'tasks': block}
+        timings[f'eval_{name}'] = round(time.time() - t, 1)
+        write_json(eval_path, results)
+        print(evaluation.format_block(name, block))
+
+    def curve(model, step):
+        b = evaluation.evaluate(model, tok, curve_set, k=cfg['curve_k'], max_new_tokens=cfg['max_new_tokens'],
+                                seed=step)['math']
+        print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | format {b['format']:.3f} | "
+              f"mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | reflect {b['reflection_rate']:.3f}")
+        return {f'eval_{k}': v for k, v in b.items() if isinstance(v, float)}
+
+    weights = {'language': cfg['language_weight']}
+
+    def math_reward(problems, texts, ended):
+        rows = rewards.score(texts, problems, 'reasoning', ended, weights=weights)
+        for row, t, p in zip(rows, texts, problems):
+            row['mixed'] = float(rewards.is_mixed(t, p.lang))
+        return rows
+
+    def done(name):
+        return name in results['models'] and os.path.exists(os.path.join(stage_dir(name), 'ckpt.pt'))
+
+    def timed(name, fn):
+        t = time.time()
+        fn()
+        timings[name] = round(time.time() - t, 1) + timings.get(name, 0)
+        write_json(eval_path, results)
+
+    evaluate_all('base', base, 0, os.path.join(cfg['base_dir'], 'ckpt.pt'))
+
+    # ---- stage 1: cold start --------------------------------------------------------------
+    if not done('cold_start'):
+        def stage1():
+            d = stage_dir('cold_start')
+            data_path = os.path.join(d, 'data.jsonl')
+            if not os.path.exists(data_path):
+                examples, report = cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}"))
+                sft.write_jsonl(data_path, examples)
+                results['stages']['cold_start_data'] = report
+            model, _, _ = load_model(cfg['base_dir'], cfg['device'])
+            tok.save(os.path.join(d, 'tokenizer.json'))
+            sft.train(model, tok, sft.read_jsonl(data_path), sft_cfg(cfg, d), name='cold start')
+        timed('cold_start', stage1)
+    cold, _, _ = load_model(stage_dir('cold_start'), cfg['device'])
+    evaluate_all('cold_start', cold, 0, os.path.join(stage_dir('cold_start'), 'ckpt.pt'))
+    if cfg['last_stage'] < 2:
+        return finish(cfg, results, eval_path, t0)
+
+    # ---- stage 2: reasoning-oriented RL ----------------------------------------------------
+    if not done('reasoning_rl'):
+        def stage2():
+            d = stage_dir('reasoning_rl')
+            os.makedirs(d, exist_ok=True)
+            tok.save(os.path.join(d, 'tokenizer.json'))
+            def prompts(step, round_):
+                rng = random.Random(f"{cfg['seed']}:reason:{step}:{round_}")
+                return draw('math', cfg['n_prompts'], rng, cfg['preset'])
+            grpo.train(cold, tok, rl_cfg(cfg, d, cfg['reason_steps']), draw_prompts=prompts, reward_fn=math_reward,
+                       evaluate=curve, name='reasoning')
+        timed('reasoning_rl', stage2)
+    policy, _, _ = load_model(stage_dir('reasoning_rl'), cfg['device'])
+    evaluate_all('reasoning_rl', policy, cfg['reason_steps'], os.path.join(stage_dir('reasoning_rl'), 'ckpt.pt'))
+    results['stages']['cold_start_helps'] = compare_with_zero(cfg, stage_dir('reasoning_rl'), results)
+    write_json(eval_path, results)
+    if cfg['last_stage'] < 3:
+        return finish(cfg, results, eval_path, t0)
+
+    # ---- stage 3: rejection sampling and SFT of the base -----------------------------------
+    if not done('rejection_sft'):
+        def stage3():
+            d = stage_dir('rejection_sft')
+            data_path = os.path.join(d, 'data.jsonl')
+            if not os.path.exists(data_path):
+                examples, report = rejection_data(cfg, policy, tok, random.Random(f"rs:{cfg['seed']}"))
+                sft.write_jsonl(data_path, examples)
+                results['stages']['rejection_data'] = report
+            model, _, _ = load_model(cfg['base_dir'], cfg['device'])
+            tok.save(os.path.join(d, 'tokenizer.json'))
+            sft.train(model, tok, sft.read_jsonl(data_path), sft_cfg(cfg, d), name='rejection sft')
+        timed('rejection_sft', stage3)
+    stage3_model, _, _ = load_model(stage_dir('rejection_sft'), cfg['device'])
+    evaluate_all('rejection_sft', stage3_model, 0, os.path.join(stage_dir('rejection_sft'), 'ckpt.pt'))
+    if cfg['last_stage'] < 4:
+        return finish(cfg, results, eval_path, t0)
+
+    # ---- stage 4: the reward model, then all-scenario RL -----------------------------------
+    rm_dir = os.path.join(out, 'reward_model')
+    if not os.path.exists(os.path.join(rm_dir, 'ckpt.pt')):
+        def train_rm():
+            body, _, _ = load_model(cfg['base_dir'], cfg['device'])
+            rm = reward_model.train_reward_model(body, tok, reward_model.chat_pairs(cfg['rm_pairs'], 'train', cfg['seed']),
+                                                 steps=cfg['rm_steps'], device=cfg['device'], dtype=cfg['dtype'],
+                                                 seed=cfg['seed'])
+            acc = reward_model.pair_accuracy(rm, tok, reward_model.chat_pairs(cfg['rm_eval_pairs'], 'test', cfg['seed']))
+            results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg['rm_pairs'],
+                                                 'held_out_pairs': cfg['rm_eval_pairs']}
+            print(f'reward model: held-out pair accuracy {acc:.3f}')
+            reward_model.save_reward_model(rm_dir, rm, tok, pair_accuracy=acc)
+        timed('reward_model', train_rm)
+    rm, _, _ = reward_model.load_reward_model(rm_dir, cfg['device'])
+
+    def all_reward(problems, texts, ended):
+        rows = [None] * len(texts)
+        m = [i for i, p in enumerate(problems) if p.family != 'chat']
+        for i, row in zip(m, math_reward([problems[i] for i in m], [texts[i] for i in m], [ended[i] for i in m])):
+            rows[i] = row
+        c = [i for i, p in enumerate(problems) if p.family == 'chat']
+        scores = reward_model.score_texts(rm, tok, [tasks.render_prompt(problems[i]) for i in c], [texts[i] for i in c])
+        for i, s in zip(c, scores):  # the policy sees only the reward model; the rubric is logged beside it
+            rows[i] = {'reward': s, 'rm_score': s, 'rubric': rewards.chat_score(texts[i], problems[i])}
+        return rows
+
+    if not done('r1'):
+        def stage4():
+            d = stage_dir('r1')
+            os.makedirs(d, exist_ok=True)
+            tok.save(os.path.join(d, 'tokenizer.json'))
+            n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
+            def prompts(step, round_):
+                rng = random.Random(f"{cfg['seed']}:all:{step}:{round_}")
+                return draw('chat', n_chat, rng, cfg['preset']) + draw('math', cfg['n_prompts'] - n_chat, rng, cfg['preset'])
+            grpo.train(stage3_model, tok, rl_cfg(cfg, d, cfg['final_steps']), draw_prompts=prompts,
+                       reward_fn=all_reward, evaluate=curve, name='all-scenario')
+        timed('r1', stage4)
+    r1, _, _ = load_model(stage_dir('r1'), cfg['device'])
+    evaluate_all('r1', r1, cfg['final_steps'], os.path.join(stage_dir('r1'), 'ckpt.pt'))
+    return finish(cfg, results, eval_path, t0)
+
+
+def compare_with_zero(cfg, reason_dir, results):
+    """Cold start helps (R1 2.3.1): the first stage 2 step whose curve pass@1 reaches R1-Zero's
+    last curve point, as a share of R1-Zero's steps; and the final pass@1 of both."""
+    zero_rows = read_json_lines(os.path.join(cfg['zero_dir'], 'metrics.jsonl'))
+    ours = [r for r in read_json_lines(os.path.join(reason_dir, 'metrics.jsonl')) if 'eval_pass@1' in r]
+    zero_curve = [r for r in zero_rows if 'eval_pass@1' in r]
+    if not zero_curve or 'zero' not in results['models']:
+        return {'note': f"no R1-Zero run in {cfg['zero_dir']} to compare with"}
+    target, zero_steps = zero_curve[-1]['eval_pass@1'], zero_curve[-1]['step']
+    reached = next((r['step'] for r in ours if r['eval_pass@1'] >= target), None)
+    out = {'zero_final_curve_pass@1': target, 'zero_steps': zero_steps, 'reached_at_step': reached,
+           'reached_share_of_zero_steps': None if reached is None else reached / zero_steps,
+           'zero_final_pass@1': results['models']['zero']['tasks']['math']['pass@1'],
+           'stage2_final_pass@1': results['models']['reasoning_rl']['tasks']['math']['pass@1']}
+    print('cold start helps?', out)
+    return out
+
+
+def read_json_lines(path):
+    import json
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def finish(cfg, results, eval_path, t0):
+    results['seconds']['total_this_run'] = round(time.time() - t0, 1)
+    write_json(eval_path, results)
+    for name, m in results['models'].items():
+        print(evaluation.format_block(name, m['tasks']))
+    print(f'done in {time.time() - t0:.0f}s; results in {eval_path}')
+    return results
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
