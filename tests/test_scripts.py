@@ -120,3 +120,84 @@ def test_bench_smoke(name, tmp_path):
         assert sum(data['share'].values()) == pytest.approx(1.0)
     else:
         assert data['ours']['fwd_s'] > 0 and data['naive']['fwd_s'] > 0
+
+
+TINY_R1 = ['--cold_prompts=16', '--sft_epochs=1', '--sft_batch=4', '--reason_steps=2', '--final_steps=2',
+           '--rs_prompts=4', '--rs_other=2', '--rs_k=2', '--rs_chat=4', '--rm_pairs=16', '--rm_eval_pairs=8',
+           '--rm_steps=3', '--n_prompts=2', '--group_size=2', '--max_new_tokens=150', '--eval_interval=1',
+           '--curve_n=2', '--curve_k=2', '--eval_n=2', '--eval_n_other=2', '--eval_k=2', '--dtype=float32']
+
+
+def test_train_r1_runs_all_four_stages_and_skips_them_when_done(base_dir, tmp_path):
+    out = tmp_path / 'r1'
+    text = run('train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={tmp_path / "none"}', f'--out_dir={out}')
+    assert 'the cold start uses oracle traces' in text  # no R1-Zero run: it says so
+    assert 'reward model: held-out pair accuracy' in text
+    data = json.load(open(out / 'eval.json'))
+    assert list(data['models']) == ['base', 'cold_start', 'reasoning_rl', 'rejection_sft', 'r1']
+    for block in data['models'].values():
+        assert set(block['tasks']) == {'math', 'countdown', 'code', 'chat'}
+    check_eval_json(out / 'eval.json', data['models'])
+    for stage in ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1', 'reward_model'):
+        assert (out / stage / 'ckpt.pt').exists(), stage
+    assert 'correct' in data['stages']['rejection_data'] and data['stages']['rejection_data']['chat_examples'] == 4
+    rows = [json.loads(l) for l in open(out / 'r1' / 'metrics.jsonl')]
+    assert 'rm_score' in rows[0] and 'rubric' in rows[0]  # the reward-hacking gap is logged
+    again = run('train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={tmp_path / "none"}', f'--out_dir={out}')
+    assert 'evaluating' not in again and 'cold start:' not in again  # every stage skipped
+
+
+def test_sft_cli_fine_tunes_from_a_data_file(base_dir, tmp_path):
+    data = tmp_path / 'd.jsonl'
+    data.write_text(json.dumps({'prompt': 'Compute 3 + 4.', 'response': ' <think> 3 + 4 = 7 </think> <answer> 7 '
+                                                                         '</answer>'}) + '\n')
+    out = tmp_path / 'sft'
+    run('sft.py', f'--data={data}', f'--init={base_dir}', f'--out_dir={out}', '--epochs=3', '--dtype=float32')
+    for name in ('ckpt.pt', 'tokenizer.json', 'config.json', 'metrics.jsonl'):
+        assert (out / name).exists(), name
+    r = subprocess.run([sys.executable, 'sft.py', f'--init={base_dir}'], cwd=ROOT, env=ENV, capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and '--data=' in r.stderr
+
+
+def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, monkeypatch):
+    """distill.py end to end with a tiny config, in-process so the teacher's sampler can be
+    replaced: it answers every other sample correctly, and only those may reach the data."""
+    import random
+
+    import distill
+    import sft
+    import tasks
+
+    def fake_rollouts(model, tok, prompts, k, **_):
+        gold = {tasks.render_prompt(p): p for p in fake_rollouts.problems}
+        out = []
+        for prompt in prompts:
+            p = gold[prompt]
+            gold_answer = tasks.solve_countdown(p, random.Random(0)).answer if p.family == 'countdown' else p.answer
+            right = f'<think> ok </think> <answer> {gold_answer} </answer>'
+            out.append([(right, 12, True) if j % 2 == 0 else ('<think> no </think> <answer> 0 </answer>', 12, True)
+                        for j in range(k)])
+        return out
+    real_draw = tasks.draw_problem
+    fake_rollouts.problems = []
+    def recording_draw(*a, **kw):
+        p = real_draw(*a, **kw)
+        fake_rollouts.problems.append(p)
+        return p
+    monkeypatch.setattr(tasks, 'draw_problem', recording_draw)
+    monkeypatch.setattr(sft, 'rollout_texts', fake_rollouts)
+    out = tmp_path / 'distill'
+    tiny = ('--n_docs=300 --tok_docs=200 --vocab_size=300 --block_size=1024 --batch_size=4 --max_iters=3 '
+            '--n_embd=32 --n_head=2 --n_kv_head=1 --dtype=float32')
+    res = distill.main([f'--teacher={base_dir}', f'--out_dir={out}', '--math_prompts=6', '--other_prompts=2', '--k=2',
+                        '--sft_epochs=1', '--rl_steps=2', '--max_new_tokens=150', '--eval_n=2', '--eval_n_other=1',
+                        '--eval_k=2', '--dtype=float32', '--students=qwen_s,llama_m', '--rl_student=qwen_s',
+                        f'--pretrain_args={tiny}'])
+    kept = sft.read_jsonl(str(out / 'data.jsonl'))
+    assert kept and all('<answer> 0 </answer>' not in r for _, r in kept)  # the wrong half never kept
+    assert res['teacher_data']['correct']['rate'] == pytest.approx(0.5, abs=0.01)
+    assert set(res['models']) == {'teacher', 'base_qwen_s', 'distill_qwen_s', 'base_llama_m', 'distill_llama_m',
+                                  'rl_qwen_s'}
+    assert res['budget']['rl_steps'] == 2
+    check_eval_json(out / 'eval.json', res['models'])
