@@ -10,6 +10,8 @@ weights_only=True, so a checkpoint cannot run code when it is opened.
 import json
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import torch
@@ -118,3 +120,29 @@ class MetricsLog:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def run_script(name, *args):
+    """Run one of our scripts in a fresh process (so no script imports another, DESIGN.md
+    section 2, and each starts from its own defaults); its output goes to ours."""
+    sys.stdout.flush()
+    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), name), *args])
+    if r.returncode != 0:
+        raise SystemExit(f"error: `python {name} {' '.join(args)}` failed with exit status {r.returncode}")
+
+
+def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
+    """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py
+    when there is none (DESIGN.md section 4: each stage builds what it needs, and says so)."""
+    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
+        print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
+        run_script('pretrain.py', f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split())
+    return load_model(base_dir, device)
+
+
+def read_jsonl(path):
+    """The rows of a JSON-lines file (metrics.jsonl); [] when it does not exist."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

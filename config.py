@@ -96,7 +96,9 @@ def _help(g, defaults, presets):
 def configure(g, argv=None, *, presets=None, bounds=None, choices=None):
     """Apply the preset and `--key=value` overrides to the script's globals `g`; return the config."""
     bounds, choices = bounds or {}, choices or {}
-    defaults = {k: v for k, v in g.items() if not k.startswith('_') and type(v) in _TYPES}
+    if '_config_defaults' not in g:  # a second call in one process starts from the script's own defaults,
+        g['_config_defaults'] = {k: v for k, v in g.items() if not k.startswith('_') and type(v) in _TYPES}
+    defaults = dict(g['_config_defaults'])  # not from the values the first call wrote into g
     for k in list(bounds) + list(choices) + (['preset'] if presets else []):
         if k not in defaults:  # a mistake in the script itself, not in the user's input
             raise ValueError(f'configure: {k!r} is not a config key of this script')

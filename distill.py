@@ -12,9 +12,10 @@ This script does the same in miniature:
      (two sizes of the teacher's family and one of another shape: deeper, narrower, no
      attention biases, untied embeddings, standing in for the paper's Llama students);
   3. each student is fine-tuned on the teacher's data with sft.py (SFT only, as the paper);
-  4. the baseline: the largest student's base trained with the R1-Zero recipe (grpo.py,
-     accuracy + format rewards) for rl_steps steps, at least the wall clock its distillation
-     took (teacher sampling + SFT): eval.json's "budget" records both;
+  4. the baseline: one student's base (rl_student) trained with the R1-Zero recipe (grpo.py,
+     accuracy + format rewards on math) for at least rl_steps steps and at least the wall
+     clock its distillation took (teacher sampling + its SFT): the budget is matched in
+     student-side wall clock, and eval.json's "budget" records both sides;
   5. eval.py on held-out math, countdown and code for every model; out/distill/eval.json.
 
 Chat is left out of the teacher data: Table 5 measures reasoning, and no rule can tell a
@@ -30,11 +31,10 @@ import time
 
 import eval as evaluation
 import grpo
-import pretrain
 import rewards
 import sft
 import tasks
-from checkpoint import load_model, read_json, write_json
+from checkpoint import load_model, read_json, run_script, write_json
 from config import configure, get_device, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
@@ -50,7 +50,8 @@ per_prompt = 2             # most distinct kept answers per prompt
 sft_epochs = 2.0           # passes over the teacher data
 sft_lr = 1e-3              # SFT peak learning rate (small students want more)
 sft_batch = 16             # SFT examples per step
-rl_steps = 60              # RL baseline: GRPO steps (R1-Zero's settings otherwise)
+rl_steps = 60              # RL baseline: at least this many GRPO steps (R1-Zero's recipe otherwise)
+rl_max_steps = 400         # RL baseline: at most this many, however long distillation took
 pretrain_args = ''         # extra --key=value flags for every student's pretrain.py run
 max_new_tokens = 128       # longest response, teacher and students
 eval_n = 200               # held-out math problems per model
@@ -61,10 +62,11 @@ dtype = 'auto'             # 'float32', 'bfloat16', or 'auto' (bfloat16 where me
 kernels = 'auto'           # log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'
 # -------------------------------------------------------------------------------------------
 
-# Student shapes (pretrain.py flags). The cpu teacher is 4 layers x 192 wide (1.8M parameters).
+# Student shapes (pretrain.py flags; each runs in its own process, so nothing carries over).
+# The cpu teacher is 4 layers x 192 wide, no attention biases, tied embeddings (1.8M parameters).
 STUDENTS = {
-    'qwen_s': dict(n_layer=2, n_embd=96, n_head=4, n_kv_head=2, qkv_bias=True),
-    'qwen_m': dict(n_layer=3, n_embd=128, n_head=4, n_kv_head=2, qkv_bias=True),
+    'qwen_s': dict(n_layer=2, n_embd=96, n_head=4, n_kv_head=2, qkv_bias=True, tie_embeddings=True),
+    'qwen_m': dict(n_layer=3, n_embd=128, n_head=4, n_kv_head=2, qkv_bias=True, tie_embeddings=True),
     'llama_m': dict(n_layer=6, n_embd=96, n_head=4, n_kv_head=2, qkv_bias=False, tie_embeddings=False),
 }
 PRESETS = {
@@ -74,16 +76,19 @@ PRESETS = {
 }
 BOUNDS = {'math_prompts': (1, None), 'other_prompts': (0, None), 'k': (1, None), 'per_prompt': (1, None),
           'sft_epochs': (0, None), 'sft_lr': (0, 1), 'sft_batch': (1, None), 'rl_steps': (0, None),
-          'max_new_tokens': (1, None), 'eval_n': (1, None), 'eval_n_other': (1, None), 'eval_k': (1, None)}
+          'rl_max_steps': (0, None), 'max_new_tokens': (1, None), 'eval_n': (1, None), 'eval_n_other': (1, None),
+          'eval_k': (1, None)}
 CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloat16'),
            'kernels': ('auto', 'torch', 'triton')}
 
 
 def student_names(cfg):
     names = [n for n in cfg['students'].split(',') if n]
-    unknown = [n for n in names + [cfg['rl_student']] if n not in STUDENTS]
+    unknown = [n for n in names if n not in STUDENTS]
     if unknown or not names:
         raise SystemExit(f"error: unknown student {unknown or cfg['students']!r}; choose from {', '.join(STUDENTS)}")
+    if cfg['rl_steps'] and cfg['rl_student'] not in names:
+        raise SystemExit(f"error: --rl_student={cfg['rl_student']} is not one of --students={cfg['students']}")
     return names
 
 
@@ -97,10 +102,7 @@ def teacher_data(cfg, teacher, tok):
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'],
                                 max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['per_prompt'])
     print('teacher data:', sft.format_report(kept.report))
-    per_family = {}
-    for p in kept.problems:
-        per_family[p.family] = per_family.get(p.family, 0) + 1
-    return kept.examples, {**kept.report, 'per_family': per_family}
+    return kept.examples, kept.report
 
 
 def main(argv=None):
@@ -123,26 +125,28 @@ def main(argv=None):
     held_out = [p for fam, n in (('math', cfg['eval_n']), ('countdown', cfg['eval_n_other']),
                                  ('code', cfg['eval_n_other'])) for p in tasks.eval_set(fam, n, preset=cfg['preset'])]
 
-    def evaluate(name, model, tok, step, ckpt):
+    def evaluate(name, model, tok, step):
         if name in results['models']:
             return
         t = time.time()
         block = evaluation.evaluate(model, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
+        ckpt = os.path.join(cfg['teacher'] if name == 'teacher' else os.path.join(out, name), 'ckpt.pt')
         results['models'][name] = {'step': step, 'checkpoint': ckpt, 'tasks': block}
         seconds[f'eval_{name}'] = round(time.time() - t, 1)
         write_json(eval_path, results)
         print(evaluation.format_block(name, block))
 
-    evaluate('teacher', teacher, ttok, 0, os.path.join(cfg['teacher'], 'ckpt.pt'))
+    evaluate('teacher', teacher, ttok, 0)
     data_path = os.path.join(out, 'data.jsonl')
     if not os.path.exists(data_path):
         t = time.time()
         examples, report = teacher_data(cfg, teacher, ttok)
+        results['teacher_data'] = report
+        write_json(eval_path, results)
         if not examples:
             raise SystemExit(f"error: the teacher in {cfg['teacher']} got no sample through rejection sampling "
                              f"({sft.format_report(report)}); it is too weak to distil")
         sft.write_jsonl(data_path, examples)
-        results['teacher_data'] = report
         seconds['teacher_sampling'] = round(time.time() - t, 1)
         write_json(eval_path, results)
     examples = sft.read_jsonl(data_path)
@@ -152,54 +156,58 @@ def main(argv=None):
         if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
             t = time.time()
             flags = [f'--{k}={v}' for k, v in STUDENTS[name].items()] + ['--eval_n=0']
-            pretrain.main([f"--preset={cfg['preset']}", f'--out_dir={base_dir}', *flags, *cfg['pretrain_args'].split()])
+            run_script('pretrain.py', f"--preset={cfg['preset']}", f'--out_dir={base_dir}', *flags,
+                       *cfg['pretrain_args'].split())
             seconds[f'pretrain_{name}'] = round(time.time() - t, 1)
         base, tok, _ = load_model(base_dir, cfg['device'])
-        evaluate(f'base_{name}', base, tok, 0, os.path.join(base_dir, 'ckpt.pt'))
+        evaluate(f'base_{name}', base, tok, 0)
         sft_dir = os.path.join(out, f'distill_{name}')
         if f'distill_{name}' not in results['models']:
             t = time.time()
             os.makedirs(sft_dir, exist_ok=True)
             tok.save(os.path.join(sft_dir, 'tokenizer.json'))
-            sft.train(base, tok, examples, dict(
+            mine = sft.fitting(tok, examples, cfg['max_new_tokens'])  # what this student's tokenizer can sample back
+            print(f'distill {name}: {len(mine)} of {len(examples)} teacher examples fit {cfg["max_new_tokens"]} tokens')
+            sft.train(base, tok, mine, sft.config(
                 device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'], lr=cfg['sft_lr'],
-                min_lr=cfg['sft_lr'] / 10, warmup_steps=10, weight_decay=0.0, grad_clip=1.0, log_interval=50,
-                ckpt_interval=100, seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=sft_dir,
-                resume=True), name=f'distill {name}')
+                min_lr=cfg['sft_lr'] / 10, log_interval=50, ckpt_interval=100, seed=cfg['seed'], dtype=cfg['dtype'],
+                kernels=cfg['kernels'], out_dir=sft_dir, resume=True), name=f'distill {name}')
             seconds[f'sft_{name}'] = round(time.time() - t, 1) + seconds.get(f'sft_{name}', 0)
         student, tok, _ = load_model(sft_dir, cfg['device'])
-        evaluate(f'distill_{name}', student, tok, 0, os.path.join(sft_dir, 'ckpt.pt'))
+        evaluate(f'distill_{name}', student, tok, 0)
 
-    rl_name = f"rl_{cfg['rl_student']}"
-    if rl_name not in results['models'] and cfg['rl_steps'] > 0:
-        base_dir = os.path.join(out, f"base_{cfg['rl_student']}")
-        if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
-            raise SystemExit(f"error: --rl_student={cfg['rl_student']} must be one of --students")
-        policy, tok, _ = load_model(base_dir, cfg['device'])
+    s = cfg['rl_student']
+    rl_name = f'rl_{s}'
+    if cfg['rl_steps'] and rl_name not in results['models']:
+        policy, tok, _ = load_model(os.path.join(out, f'base_{s}'), cfg['device'])
         rl_dir = os.path.join(out, rl_name)
         os.makedirs(rl_dir, exist_ok=True)
         tok.save(os.path.join(rl_dir, 'tokenizer.json'))
-        rl = dict(device=cfg['device'], steps=cfg['rl_steps'], n_prompts=16, group_size=8,
-                  max_new_tokens=cfg['max_new_tokens'], temperature=1.0, lr=1e-4, warmup_steps=10, lr_decay=False,
-                  weight_decay=0.0, grad_clip=1.0, beta=0.0, eps_low=0.2, eps_high=0.2, loss_agg='token',
-                  scale_std=True, mu=1, minibatches=1, micro_batch=64, dynamic_sampling=False, max_refill=2,
-                  overlong_buffer=0, ref_reset=400, eval_interval=0, ckpt_interval=25, seed=cfg['seed'],
-                  dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=rl_dir, resume=True)
+
+        n_prompts = grpo.zero_recipe(cfg['preset'])['n_prompts']
 
         def prompts(step, round_):  # the R1-Zero recipe: math prompts, accuracy + format
             rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
-            return [tasks.draw_problem('math', rng, 'train', cfg['preset']) for _ in range(rl['n_prompts'])]
-        t = time.time()
-        grpo.train(policy, tok, rl, draw_prompts=prompts, name=f'rl {cfg["rl_student"]}',
-                   reward_fn=lambda problems, texts, ended: rewards.score(texts, problems, 'zero', ended))
-        seconds[rl_name] = round(time.time() - t, 1) + seconds.get(rl_name, 0)
-        evaluate(rl_name, policy, tok, cfg['rl_steps'], os.path.join(rl_dir, 'ckpt.pt'))
-    s = cfg['rl_student']
-    if rl_name in seconds and f'sft_{s}' in seconds:
-        results['budget'] = {  # the match: student-side wall clock (the teacher's own training not counted)
-            'distill_seconds': seconds.get('teacher_sampling', 0) + seconds[f'sft_{s}'],
-            'rl_seconds': seconds[rl_name], 'rl_steps': cfg['rl_steps'],
-            'sft_examples': len(examples), 'sft_epochs': cfg['sft_epochs']}
+            return [tasks.draw_problem('math', rng, 'train', cfg['preset']) for _ in range(n_prompts)]
+
+        target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)
+        steps, t = cfg['rl_steps'], time.time()
+        while True:  # chunks of steps, resumed bit-identically, until the wall clock matches
+            rl = grpo.zero_recipe(cfg['preset'], device=cfg['device'], steps=steps,
+                                  max_new_tokens=cfg['max_new_tokens'], eval_interval=0, ckpt_interval=25,
+                                  seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=rl_dir,
+                                  resume=True)
+            grpo.train(policy, tok, rl, draw_prompts=prompts, name=f'rl {s}',
+                       reward_fn=lambda problems, texts, ended: rewards.score(texts, problems, 'zero', ended))
+            spent = time.time() - t + seconds.get(rl_name, 0)
+            if spent >= target or steps >= cfg['rl_max_steps']:
+                break
+            steps = min(cfg['rl_max_steps'], steps + 20)
+        seconds[rl_name] = round(spent, 1)
+        results['budget'] = {  # matched in student-side wall clock; the teacher's own training is not counted
+            'distill_seconds': target, 'rl_seconds': seconds[rl_name], 'rl_steps': steps,
+            'sft_examples': len(examples), 'sft_epochs': cfg['sft_epochs'], 'student': s}
+        evaluate(rl_name, policy, tok, steps)
     seconds['total_this_run'] = round(time.time() - t0, 1)
     write_json(eval_path, results)
     for name, m in results['models'].items():

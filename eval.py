@@ -17,7 +17,6 @@ Usage:
   python eval.py --compare=out/base,out/zero     # table of the models in those eval.json files
   python eval.py --plot=out/zero                 # curves from metrics.jsonl, as PNG
 """
-import json
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from collections import Counter
 
 import rewards
 import tasks
+from checkpoint import read_jsonl
 from sample import rollout_texts
 
 FAMILIES = ('math', 'countdown', 'code', 'chat')
@@ -107,6 +107,20 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
     return result
 
 
+def curve_fn(tok, problems, k, max_new_tokens):
+    """evaluate(model, step) for the training loops: a small held-out evaluation every few
+    steps whose figures join that step's metrics row as eval_* (the curves of Figures 2, 3)."""
+    family = problems[0].family
+
+    def curve(model, step):
+        b = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens, seed=step)[family]
+        print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | greedy {b['greedy']:.3f} | "
+              f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
+              f"reflect {b['reflection_rate']:.3f}")
+        return {f'eval_{key}': v for key, v in b.items() if isinstance(v, float)}
+    return curve
+
+
 def format_block(name, tasks_block):
     """One line per family: the figures the README's results table shows."""
     lines = []
@@ -128,7 +142,7 @@ def plot_run(run_dir):
     except ImportError:
         print('plot skipped: matplotlib is not installed (pip install matplotlib)')
         return None
-    rows = [json.loads(line) for line in open(os.path.join(run_dir, 'metrics.jsonl')) if line.strip()]
+    rows = read_jsonl(os.path.join(run_dir, 'metrics.jsonl'))
     train = [r for r in rows if 'reward' in r]
     ev = [r for r in rows if 'eval_pass@1' in r]
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))

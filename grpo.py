@@ -278,6 +278,21 @@ def lr_at(step, cfg):
     return lr_schedule(step, cfg['lr'], cfg['warmup_steps'], cfg['steps'], final)
 
 
+def zero_recipe(preset='cpu', **over):
+    """R1-Zero's RL settings (train_zero.py's defaults and presets) for the stages that reuse the
+    recipe (train_r1.py, distill.py's baseline); tests/test_grpo.py keeps the two in step."""
+    cfg = dict(steps=200, n_prompts=16, group_size=8, max_new_tokens=128, temperature=1.0, lr=1e-4, warmup_steps=10,
+               lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=0.0, eps_low=0.2, eps_high=0.2, loss_agg='token',
+               scale_std=True, mu=1, minibatches=1, micro_batch=64, dynamic_sampling=False, max_refill=2,
+               overlong_buffer=0, ref_reset=400, eval_interval=25, ckpt_interval=50, seed=0, dtype='auto',
+               kernels='auto', resume=False)
+    if preset == 'gpu':
+        cfg.update(steps=1000, n_prompts=32, group_size=16, max_new_tokens=256, lr=5e-5, beta=0.001, micro_batch=128,
+                   eval_interval=50)
+    cfg.update(over)
+    return cfg
+
+
 def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'):
     """Run GRPO on `policy` in place for cfg['steps'] steps; write out_dir/ckpt.pt and
     metrics.jsonl. evaluate(policy, step) -> dict of scalars, called every eval_interval
@@ -343,7 +358,8 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             print(f"{name} {step:4d} | reward {row['reward']:.3f} | acc {row['accuracy']:.3f} | "
                   f"fmt {row['format']:.2f} | len {row['mean_len']:5.1f} | refl {row['reflection_rate']:.2f} | "
                   f"kl {row['kl']:.4f} | signal {row['signal']:.2f} | {row['tok_s']:,.0f} tok/s | "
-                  f"{elapsed:6.0f}s | ETA {eta:5.0f}s" + (f" | skipped: {stats['skipped']}" if stats['skipped'] else ''))
+                  f"{elapsed:6.0f}s | ETA {eta:5.0f}s" + (f" | skipped: {stats['skipped']}" if stats['skipped'] else ''),
+                  flush=True)
             if len(recent_signal) == 5 and max(recent_signal) < 0.1:
                 print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
                       f'learning almost nothing. The base may be too weak for these prompts (DESIGN.md section 3).')
@@ -370,7 +386,8 @@ def _step_metrics(batch, stats, lr_now, train_s):
     import rewards
     scored, lens = batch.info['scored'], batch.info['lens']
     n = max(1, len(scored))
-    mean = lambda k: sum(x.get(k, 0.0) for x in scored) / n
+    # each component over the responses that carry it (chat rows have no accuracy, for one)
+    mean = lambda k: sum(x[k] for x in scored if k in x) / max(1, sum(k in x for x in scored))
     mask = batch.mask.float()
     n_tok = mask.sum().item()
     return {
@@ -387,6 +404,5 @@ def _step_metrics(batch, stats, lr_now, train_s):
         'skipped': stats['skipped'],
         # any other component a reward function reports (e.g. a reward model's score and the hidden
         # rubric on chat prompts), averaged over the responses that carry it
-        **{k: sum(x[k] for x in scored if k in x) / sum(k in x for x in scored)
-           for k in sorted({k for x in scored for k in x} - {'reward', 'accuracy', 'format', 'language'})},
+        **{k: mean(k) for k in sorted({k for x in scored for k in x} - {'reward', 'accuracy', 'format', 'language'})},
     }

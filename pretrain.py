@@ -22,7 +22,7 @@ import torch
 
 import eval as evaluation
 import tasks
-from checkpoint import MetricsLog, load_model, save_checkpoint, write_json
+from checkpoint import MetricsLog, save_checkpoint, write_json
 from config import autocast_ctx, configure, get_device, print_config, resolve_dtype
 from model import ModelConfig, Transformer, lr_schedule, make_optimizer
 from tokenizer import train_tokenizer
@@ -160,15 +160,6 @@ def main(argv=None):
         write_json(os.path.join(cfg['out_dir'], 'eval.json'),
                    {'models': {'base': {'step': cfg['max_iters'], 'checkpoint': ckpt, 'tasks': report}}})
     return model, tok
-
-
-def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
-    """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first when there is
-    none (DESIGN.md section 4: each stage builds what it needs, and says so)."""
-    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
-        print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
-        main([f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split()])
-    return load_model(base_dir, device)
 
 
 def behaviour_report(model, tok, cfg):

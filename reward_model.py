@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 import rewards
 import tasks
-from checkpoint import load_model, save_checkpoint
+from checkpoint import MetricsLog, load_model, save_checkpoint
 from config import autocast_ctx
 from model import lr_schedule, make_optimizer
 
@@ -53,8 +53,12 @@ def bt_loss(chosen, rejected):
     return -F.logsigmoid(chosen - rejected).mean()
 
 
-def _batch(tok, texts, device):
-    ids = [tok.encode(t) + [tok.eot_id] for t in texts]
+def _batch(tok, texts, device, block_size, ended=None):
+    """Right-padded ids (B, T) and lengths. The end token closes each text that ended (a reply cut
+    off at the length limit is scored as cut off); over-long texts keep their last block_size
+    tokens, the reply's end, which is what the head reads."""
+    ids = [(tok.encode(t) + ([tok.eot_id] if ended is None or ended[i] else []))[-block_size:]
+           for i, t in enumerate(texts)]
     x = torch.full((len(ids), max(map(len, ids))), tok.pad_id, dtype=torch.long)
     for i, row in enumerate(ids):
         x[i, :len(row)] = torch.tensor(row)
@@ -62,14 +66,15 @@ def _batch(tok, texts, device):
 
 
 @torch.no_grad()
-def score_texts(rm, tok, prompts, responses, batch_size=64, dtype='float32'):
-    """Scores of responses to their (rendered) prompts, as a list of floats."""
+def score_texts(rm, tok, prompts, responses, ended=None, batch_size=64, dtype='float32'):
+    """Scores of responses to their (rendered) prompts, as a list of floats; `ended` (one bool
+    per response, default all True) says which responses stopped with the end token."""
     rm.eval()
     device = next(rm.parameters()).device
     out = []
     for i in range(0, len(prompts), batch_size):
         texts = [p + r for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
-        x, lens = _batch(tok, texts, device)
+        x, lens = _batch(tok, texts, device, rm.config.block_size, None if ended is None else ended[i:i + batch_size])
         with autocast_ctx(device, dtype):
             out += rm(x, lens).float().tolist()
     return out
@@ -109,8 +114,10 @@ def pair_accuracy(rm, tok, pairs, dtype='float32'):
 
 
 def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, device='cpu', dtype='float32',
-                       seed=0, log_interval=50):
-    """A RewardModel on `body` (fine-tuned in place) trained on (prompt, chosen, rejected)."""
+                       seed=0, log_interval=50, out_dir=None):
+    """A RewardModel on `body` (fine-tuned in place) trained on (prompt, chosen, rejected);
+    with out_dir, one metrics.jsonl row per step there."""
+    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl')) if out_dir else None
     torch.manual_seed(seed)
     rm = RewardModel(body).to(device).train()
     opt = make_optimizer(rm, lr, 0.0)
@@ -120,7 +127,7 @@ def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, d
             group['lr'] = lr_schedule(step, lr, steps // 10, steps, lr / 10)
         idx = torch.randint(len(pairs), (batch_size,), generator=g).tolist()
         texts = [pairs[i][0] + pairs[i][1] for i in idx] + [pairs[i][0] + pairs[i][2] for i in idx]
-        x, lens = _batch(tok, texts, device)
+        x, lens = _batch(tok, texts, device, rm.config.block_size)
         with autocast_ctx(device, dtype):
             scores = rm(x, lens).float()
         loss = bt_loss(scores[:batch_size], scores[batch_size:])
@@ -128,9 +135,13 @@ def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, d
         loss.backward()
         torch.nn.utils.clip_grad_norm_(rm.parameters(), 1.0)
         opt.step()
+        acc = (scores[:batch_size] > scores[batch_size:]).float().mean().item()
+        if log:
+            log.write({'step': step, 'loss': loss.item(), 'pair_accuracy': acc})
         if step % log_interval == 0 or step == steps - 1:
-            acc = (scores[:batch_size] > scores[batch_size:]).float().mean().item()
             print(f'reward model {step:4d} | loss {loss.item():.4f} | batch pair accuracy {acc:.2f}')
+    if log:
+        log.close()
     return rm.eval()
 
 

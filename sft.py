@@ -12,7 +12,7 @@ filter. R1's cold start and distill.py's teacher data come from the same functio
 Data file (CLI): JSON lines {"prompt": "...", "response": "..."}; the prompt is the full text
 the model sees (the R1-Zero template already applied) and the response what should follow.
 
-  python sft.py --data=out/r1/rs/data.jsonl --init=out/base --out_dir=out/sft
+  python sft.py --data=out/r1/rejection_sft/data.jsonl --init=out/base --out_dir=out/sft
   python sft.py --help
 
 What we chose: padding (right-padded batches, one permutation per epoch) rather than packing:
@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
@@ -71,8 +72,8 @@ def encode_examples(tok, examples, block_size):
     the end token closes the response so the model learns to stop."""
     rows = []
     for i, (prompt, response) in enumerate(examples):
-        if not isinstance(prompt, str) or not isinstance(response, str) or not response:
-            raise ValueError(f'example {i}: prompt and response must be strings, the response non-empty')
+        if not isinstance(prompt, str) or not isinstance(response, str) or not prompt or not response:
+            raise ValueError(f'example {i}: prompt and response must be non-empty strings')
         p, r = tok.encode(prompt), tok.encode(response) + [tok.eot_id]
         if len(p) + len(r) > block_size + 1:
             raise ValueError(f'example {i}: {len(p) + len(r)} tokens do not fit the model context '
@@ -128,6 +129,13 @@ def write_jsonl(path, examples):
         for prompt, response in examples:
             f.write(json.dumps({'prompt': prompt, 'response': response}, ensure_ascii=False) + '\n')
     os.replace(path + '.tmp', path)
+
+
+def config(**over):
+    """This file's defaults for train()'s keys, with overrides: the stages that fine-tune
+    (train_r1.py, distill.py) change what they need and inherit the rest."""
+    g = globals().get('_config_defaults', globals())  # the file's own values, whatever a CLI run wrote
+    return {**{k: g[k] for k in SFT_KEYS if k in g}, 'device': 'cpu', **over}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,16 +202,22 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
             with autocast_ctx(device, dt):
                 loss = sft_loss(model, x, y, cfg['kernels'])
             opt.zero_grad(set_to_none=True)
-            if not torch.isfinite(loss):  # never let one bad batch write NaN into the weights
-                print(f'{name} {step}: non-finite loss, step skipped')
-                done = step
-                continue
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'] or float('inf'))
-            opt.step()
+            skipped = None
+            if torch.isfinite(loss):
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'] or float('inf'))
+                if torch.isfinite(norm):
+                    opt.step()
+                else:
+                    skipped = 'nonfinite'
+            else:
+                skipped = 'nonfinite'
+            if skipped:  # never let one bad batch write NaN into the weights
+                opt.zero_grad(set_to_none=True)
+                print(f'{name} {step}: non-finite loss or gradient, optimizer step skipped')
             elapsed = time.time() - t0
-            row.update({'loss': loss.item(), 'lr': lr_now, 'epoch': epoch, 'grad_norm': norm.item(),
-                        'tokens': int((y != IGNORE_INDEX).sum()), 'elapsed': elapsed})
+            row.update({'loss': loss.item(), 'lr': lr_now, 'epoch': epoch, 'elapsed': elapsed, 'skipped': skipped,
+                        'grad_norm': None if skipped else norm.item(), 'tokens': int((y != IGNORE_INDEX).sum())})
             log.write(row)
             if step % cfg['log_interval'] == 0 or step == steps - 1:
                 eta = elapsed / (step - start + 1) * (steps - step - 1)
@@ -273,7 +287,14 @@ def filter_samples(problems, prompts, samples, *, stage='zero', max_tokens=None,
             kept_problems.append(problems[i])
     report['kept_examples'] = len(examples)
     report['prompts_with_one'] = len(by_prompt) / max(1, len(problems))
+    report['per_family'] = dict(Counter(p.family for p in kept_problems))
     return Kept(examples, kept_problems, report)
+
+
+def fitting(tok, examples, max_tokens):
+    """The examples whose response (with its end token) is at most max_tokens tokens under
+    `tok`: what the model fine-tuned on them can sample back."""
+    return [(p, r) for p, r in examples if len(tok.encode(r)) + 1 <= max_tokens]
 
 
 def rejection_sample(model, tok, problems, k, *, render, temperature=1.0, max_new_tokens=128, seed=0, **filters):
@@ -286,7 +307,7 @@ def rejection_sample(model, tok, problems, k, *, render, temperature=1.0, max_ne
 
 def format_report(report):
     parts = [f"{report['samples']} samples"]
-    parts += [f"{k} {v['rate']:.0%}" for k, v in report.items() if isinstance(v, dict)]
+    parts += [f"{k} {v['rate']:.0%}" for k, v in report.items() if isinstance(v, dict) and 'rate' in v]
     return ' -> '.join(parts) + f" -> {report['kept_examples']} examples"
 
 
@@ -296,7 +317,8 @@ def main(argv=None):
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)
     if not cfg['data']:
-        raise SystemExit('error: --data=<file.jsonl> is required (JSON lines of {"prompt", "response"})')
+        print('error: --data=<file.jsonl> is required (JSON lines of {"prompt", "response"})', file=sys.stderr)
+        sys.exit(2)
     try:
         examples = read_jsonl(cfg['data'])
         model, tok, _ = load_model(cfg['init'], cfg['device'])

@@ -19,9 +19,10 @@ call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
 
 After each stage eval.py measures every family; out/r1/eval.json holds one block per stage
 (base, cold_start, reasoning_rl, rejection_sft, r1) plus R1-Zero's when out/zero has one.
-Each stage lives in its own folder under out/r1 and is skipped when its block is in
-eval.json; an interrupted stage resumes from its checkpoint. Delete a stage's folder and
-its eval.json block to redo it.
+Each stage lives in its own folder under out/r1 (checkpoint, config.json, metrics.jsonl) and
+is skipped when its checkpoint and its eval.json block both exist; an interrupted stage
+resumes from its checkpoint. To redo a stage, delete its folder: it runs again, and the
+later stages, built on the old one, are moved aside to <folder>.stale-<time> and redone.
 
   python train_r1.py                              # cpu preset (README: minutes on our 2 cores)
   python train_r1.py --language_weight=0 --last_stage=2 --out_dir=out/r1_nolang   # the ablation
@@ -31,16 +32,13 @@ import random
 import sys
 import time
 
-import torch
-
 import eval as evaluation
 import grpo
-import pretrain
 import rewards
 import reward_model
 import sft
 import tasks
-from checkpoint import load_model, read_json, write_json
+from checkpoint import ensure_base, load_model, read_json, read_jsonl, write_json
 from config import configure, get_device, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
@@ -66,9 +64,11 @@ rs_other = 100             # stage 3: train prompts each of countdown and code
 rs_k = 4                   # stage 3: samples per prompt
 rs_per_prompt = 2          # stage 3: most distinct kept answers per prompt
 rs_chat = 300              # stage 3: chat examples answered without reasoning
+rs_chat_quality = 0.7      # stage 3: chance each chat reply meets each rubric check (the corpus's chat_quality)
 rm_pairs = 4000            # reward model: training pairs (train-split chat prompts)
 rm_eval_pairs = 500        # reward model: held-out pairs (test-split chat prompts)
-rm_steps = 300             # reward model: optimizer steps
+rm_steps = 150             # reward model: optimizer steps
+rm_batch = 16              # reward model: pairs per step
 n_prompts = 16             # RL prompts per step
 group_size = 8             # G: responses sampled per prompt
 max_new_tokens = 128       # longest response
@@ -89,17 +89,18 @@ kernels = 'auto'           # log-prob path: 'auto' (Triton on CUDA, torch on CPU
 PRESETS = {
     'cpu': {},
     'gpu': dict(cold_prompts=3000, reason_steps=500, final_steps=300, rs_prompts=4000, rs_other=500,
-                rs_chat=1500, rm_pairs=20000, rm_steps=1000, n_prompts=32, group_size=16, max_new_tokens=256,
-                lr=5e-5, beta=0.001, eval_interval=50, curve_n=200, curve_k=8, eval_n=500, eval_n_other=200),
+                rs_chat=1500, rm_pairs=20000, rm_steps=1000, rm_batch=32, n_prompts=32, group_size=16,
+                max_new_tokens=256, lr=5e-5, beta=0.001, eval_interval=50, curve_n=200, curve_k=8, eval_n=500,
+                eval_n_other=200),
 }
 BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None), 'sft_epochs': (0, None),
           'sft_lr': (0, 1), 'sft_batch': (1, None), 'language_weight': (0, None), 'reason_steps': (0, None),
           'final_steps': (0, None), 'final_chat_share': (0, 1), 'rs_prompts': (1, None), 'rs_other': (0, None),
-          'rs_k': (1, None), 'rs_per_prompt': (1, None), 'rs_chat': (0, None), 'rm_pairs': (1, None),
-          'rm_eval_pairs': (1, None), 'rm_steps': (1, None), 'n_prompts': (1, None), 'group_size': (2, None),
-          'max_new_tokens': (1, None), 'temperature': (0.01, 10), 'lr': (0, 1), 'beta': (0, None),
-          'eval_interval': (0, None), 'curve_n': (1, None), 'curve_k': (1, None), 'eval_n': (1, None),
-          'eval_n_other': (1, None), 'eval_k': (1, None)}
+          'rs_k': (1, None), 'rs_per_prompt': (1, None), 'rs_chat': (0, None), 'rs_chat_quality': (0, 1),
+          'rm_pairs': (1, None), 'rm_eval_pairs': (1, None), 'rm_steps': (1, None), 'rm_batch': (1, None),
+          'n_prompts': (1, None), 'group_size': (2, None), 'max_new_tokens': (1, None), 'temperature': (0.01, 10),
+          'lr': (0, 1), 'beta': (0, None), 'eval_interval': (0, None), 'curve_n': (1, None), 'curve_k': (1, None),
+          'eval_n': (1, None), 'eval_n_other': (1, None), 'eval_k': (1, None)}
 CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'cold_source': ('auto', 'zero', 'oracle'),
            'oracle_style': ('careful', 'sloppy'), 'dtype': ('auto', 'float32', 'bfloat16'),
            'kernels': ('auto', 'torch', 'triton')}
@@ -137,59 +138,52 @@ def cold_start_data(cfg, tok, rng):
         examples = []
         for p in problems:
             t = tasks.solve_math(p, rng, cfg['oracle_style'], 0.0)
-            examples.append((tasks.render_prompt(p), readable(p, f' <think> {t.text} </think> <answer> {t.answer} </answer>')))
-        short = fitting(tok, examples, cfg['max_new_tokens'])
+            response = f' <think> {t.text} </think> <answer> {t.answer} </answer>'
+            examples.append((tasks.render_prompt(p), readable(p, response)))
+        short = sft.fitting(tok, examples, cfg['max_new_tokens'])
         return short, {'source': 'oracle', 'traces': len(examples), 'kept_examples': len(short)}
     zero, ztok, _ = load_model(cfg['zero_dir'], cfg['device'])
     kept = sft.rejection_sample(zero, ztok, problems, cfg['cold_k'], render=tasks.render_prompt,
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'], per_prompt=1)
     print('cold start from R1-Zero samples:', sft.format_report(kept.report))
-    examples = fitting(tok, [(prompt, readable(p, resp)) for (prompt, resp), p in zip(kept.examples, kept.problems)],
-                       cfg['max_new_tokens'])
+    rewritten = [(prompt, readable(p, resp)) for (prompt, resp), p in zip(kept.examples, kept.problems)]
+    examples = sft.fitting(tok, rewritten, cfg['max_new_tokens'])
     return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples)}
-
-
-def fitting(tok, examples, max_tokens):
-    """The examples whose response (with its end token) fits what RL will sample."""
-    return [(p, r) for p, r in examples if len(tok.encode(r)) + 1 <= max_tokens]
 
 
 def rejection_data(cfg, model, tok, rng):
     """Stage 3's mix: rejection-sampled reasoning answers from stage 2 plus chat answered
-    without reasoning (the paper's non-reasoning data, here oracle replies)."""
-    problems = (draw('math', cfg['rs_prompts'], rng, cfg['preset']) + draw('countdown', cfg['rs_other'], rng, cfg['preset'])
-                + draw('code', cfg['rs_other'], rng, cfg['preset']))
+    without reasoning. R1 reused DeepSeek-V3's SFT data for these (2.3.3); ours are replies of
+    the corpus's quality (each rubric check met with probability rs_chat_quality, as
+    tasks.CorpusKnobs.chat_quality), not perfect ones: lifting them is stage 4's job."""
+    problems = [p for fam, n in (('math', cfg['rs_prompts']), ('countdown', cfg['rs_other']),
+                                 ('code', cfg['rs_other'])) for p in draw(fam, n, rng, cfg['preset'])]
     kept = sft.rejection_sample(model, tok, problems, cfg['rs_k'], render=tasks.render_prompt,
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'] + 1,
                                 max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['rs_per_prompt'])
     print('rejection sampling from stage 2:', sft.format_report(kept.report))
     chat = []
     for p in draw('chat', cfg['rs_chat'], rng, cfg['preset']):
-        reply = tasks.solve_chat(p, rng, quality=1.0).answer
+        reply = tasks.solve_chat(p, rng, quality=cfg['rs_chat_quality']).answer
         chat.append((tasks.render_prompt(p), f' <think> </think> <answer> {reply} </answer>'))
-    families = {}
-    for p in kept.problems:
-        families[p.family] = families.get(p.family, 0) + 1
-    report = {**kept.report, 'per_family': families, 'chat_examples': len(chat)}
-    return kept.examples + chat, report
+    if not kept.examples:
+        print('WARNING: rejection sampling kept no reasoning answer from stage 2; stage 3 sees chat only')
+    return kept.examples + chat, {**kept.report, 'chat_examples': len(chat)}
 
 
 def rl_cfg(cfg, stage_dir, steps):
-    """The grpo.train config of an RL stage: our knobs, R1-Zero's defaults for the rest."""
-    return dict(device=cfg['device'], steps=steps, n_prompts=cfg['n_prompts'], group_size=cfg['group_size'],
-                max_new_tokens=cfg['max_new_tokens'], temperature=cfg['temperature'], lr=cfg['lr'],
-                warmup_steps=10, lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=cfg['beta'], eps_low=0.2,
-                eps_high=0.2, loss_agg='token', scale_std=True, mu=1, minibatches=1, micro_batch=64,
-                dynamic_sampling=False, max_refill=2, overlong_buffer=0, ref_reset=400,
-                eval_interval=cfg['eval_interval'], ckpt_interval=25, seed=cfg['seed'], dtype=cfg['dtype'],
-                kernels=cfg['kernels'], out_dir=stage_dir, resume=True)
+    """The grpo.train config of an RL stage: R1-Zero's recipe with our knobs."""
+    return grpo.zero_recipe(cfg['preset'], device=cfg['device'], steps=steps, n_prompts=cfg['n_prompts'],
+                            group_size=cfg['group_size'], max_new_tokens=cfg['max_new_tokens'],
+                            temperature=cfg['temperature'], lr=cfg['lr'], beta=cfg['beta'],
+                            eval_interval=cfg['eval_interval'], ckpt_interval=25, seed=cfg['seed'],
+                            dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir, resume=True)
 
 
 def sft_cfg(cfg, stage_dir):
-    return dict(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'], lr=cfg['sft_lr'],
-                min_lr=cfg['sft_lr'] / 10, warmup_steps=10, weight_decay=0.0, grad_clip=1.0, log_interval=20,
-                ckpt_interval=50, seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir,
-                resume=True)
+    return sft.config(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'], lr=cfg['sft_lr'],
+                      min_lr=cfg['sft_lr'] / 10, log_interval=20, ckpt_interval=50, seed=cfg['seed'],
+                      dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir, resume=True)
 
 
 def main(argv=None):
@@ -201,11 +195,11 @@ def main(argv=None):
     out = cfg['out_dir']
     os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, 'config.json'), cfg)
-    base, tok, _ = pretrain.ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
-    stage_dir = lambda name: os.path.join(out, name)
+    base, tok, _ = ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
     eval_path = os.path.join(out, 'eval.json')
     results = read_json(eval_path, {'models': {}})
     results.setdefault('stages', {})
+    timings = results.setdefault('seconds', {})
     zero_eval = read_json(os.path.join(cfg['zero_dir'], 'eval.json'))
     if zero_eval and 'zero' in zero_eval['models']:
         results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for the comparison
@@ -213,28 +207,59 @@ def main(argv=None):
     held_out = {'math': tasks.eval_set('math', cfg['eval_n'], preset=cfg['preset'])}
     for fam in ('countdown', 'code', 'chat'):
         held_out[fam] = tasks.eval_set(fam, cfg['eval_n_other'], preset=cfg['preset'])
-    curve_set = held_out['math'][:cfg['curve_n']]
-    timings = results.setdefault('seconds', {})
+    curve = evaluation.curve_fn(tok, held_out['math'][:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
+    folder = lambda name: os.path.join(out, name)
 
-    def evaluate_all(name, model, step, checkpoint):
+    def evaluate_all(name, model, step):
         if name in results['models']:
             return
         t = time.time()
         print(f'evaluating {name} on every family...')
         block = {}
-        for fam, probs in held_out.items():
+        for probs in held_out.values():
             block.update(evaluation.evaluate(model, tok, probs, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens']))
-        results['models'][name] = {'step': step, 'checkpoint': checkpoint, 'tasks': block}
+        ckpt = os.path.join(cfg['base_dir'] if name == 'base' else folder(name), 'ckpt.pt')
+        results['models'][name] = {'step': step, 'checkpoint': ckpt, 'tasks': block}
         timings[f'eval_{name}'] = round(time.time() - t, 1)
         write_json(eval_path, results)
         print(evaluation.format_block(name, block))
 
-    def curve(model, step):
-        b = evaluation.evaluate(model, tok, curve_set, k=cfg['curve_k'], max_new_tokens=cfg['max_new_tokens'],
-                                seed=step)['math']
-        print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | format {b['format']:.3f} | "
-              f"mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | reflect {b['reflection_rate']:.3f}")
-        return {f'eval_{k}': v for k, v in b.items() if isinstance(v, float)}
+    def run_stage(name, fn):
+        """Run a stage unless its checkpoint and eval block exist. A stage that runs makes every
+        later stage stale: their folders are moved aside (never deleted) and their blocks dropped."""
+        if name in results['models'] and os.path.exists(os.path.join(folder(name), 'ckpt.pt')):
+            return load_model(folder(name), cfg['device'])[0]
+        results['models'].pop(name, None)
+        later = list(STAGES[STAGES.index(name) + 1:]) + (['reward_model'] if name != 'r1' else [])
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        for other in later:
+            results['models'].pop(other, None)
+            if os.path.exists(folder(other)) and other != 'reward_model':  # the reward model depends on the base only
+                os.replace(folder(other), f'{folder(other)}.stale-{stamp}')
+                print(f'{name} runs again: moved the stale {folder(other)} aside')
+        os.makedirs(folder(name), exist_ok=True)
+        tok.save(os.path.join(folder(name), 'tokenizer.json'))
+        write_json(os.path.join(folder(name), 'config.json'), cfg)
+        t = time.time()
+        fn(folder(name))
+        timings[name] = round(time.time() - t, 1)
+        write_json(eval_path, results)
+        return load_model(folder(name), cfg['device'])[0]
+
+    def sft_stage(name, make_data, what):
+        def fn(d):
+            data_path = os.path.join(d, 'data.jsonl')
+            if not os.path.exists(data_path):
+                examples, report = make_data()
+                results['stages'][f'{name}_data'] = report
+                write_json(eval_path, results)
+                if not examples:
+                    raise SystemExit(f'error: {what} kept no examples ({sft.format_report(report)}); '
+                                     f'nothing to fine-tune on')
+                sft.write_jsonl(data_path, examples)
+            model, _, _ = load_model(cfg['base_dir'], cfg['device'])  # every SFT stage starts from the base
+            sft.train(model, tok, sft.read_jsonl(data_path), sft_cfg(cfg, d), name=name.replace('_', ' '))
+        return fn
 
     weights = {'language': cfg['language_weight']}
 
@@ -244,123 +269,87 @@ def main(argv=None):
             row['mixed'] = float(rewards.is_mixed(t, p.lang))
         return rows
 
-    def done(name):
-        return name in results['models'] and os.path.exists(os.path.join(stage_dir(name), 'ckpt.pt'))
+    def prompts_of(tag, mix):
+        def draw_prompts(step, round_):
+            rng = random.Random(f"{cfg['seed']}:{tag}:{step}:{round_}")
+            return [p for fam, n in mix for p in draw(fam, n, rng, cfg['preset'])]
+        return draw_prompts
 
-    def timed(name, fn):
-        t = time.time()
-        fn()
-        timings[name] = round(time.time() - t, 1) + timings.get(name, 0)
-        write_json(eval_path, results)
+    evaluate_all('base', base, 0)
 
-    evaluate_all('base', base, 0, os.path.join(cfg['base_dir'], 'ckpt.pt'))
-
-    # ---- stage 1: cold start --------------------------------------------------------------
-    if not done('cold_start'):
-        def stage1():
-            d = stage_dir('cold_start')
-            data_path = os.path.join(d, 'data.jsonl')
-            if not os.path.exists(data_path):
-                examples, report = cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}"))
-                sft.write_jsonl(data_path, examples)
-                results['stages']['cold_start_data'] = report
-            model, _, _ = load_model(cfg['base_dir'], cfg['device'])
-            tok.save(os.path.join(d, 'tokenizer.json'))
-            sft.train(model, tok, sft.read_jsonl(data_path), sft_cfg(cfg, d), name='cold start')
-        timed('cold_start', stage1)
-    cold, _, _ = load_model(stage_dir('cold_start'), cfg['device'])
-    evaluate_all('cold_start', cold, 0, os.path.join(stage_dir('cold_start'), 'ckpt.pt'))
+    # ---- stage 1: cold start (2.3.1) ------------------------------------------------------
+    cold = run_stage('cold_start', sft_stage(
+        'cold_start', lambda: cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}")), 'the cold start'))
+    evaluate_all('cold_start', cold, 0)
     if cfg['last_stage'] < 2:
-        return finish(cfg, results, eval_path, t0)
+        return finish(results, eval_path, t0)
 
-    # ---- stage 2: reasoning-oriented RL ----------------------------------------------------
-    if not done('reasoning_rl'):
-        def stage2():
-            d = stage_dir('reasoning_rl')
-            os.makedirs(d, exist_ok=True)
-            tok.save(os.path.join(d, 'tokenizer.json'))
-            def prompts(step, round_):
-                rng = random.Random(f"{cfg['seed']}:reason:{step}:{round_}")
-                return draw('math', cfg['n_prompts'], rng, cfg['preset'])
-            grpo.train(cold, tok, rl_cfg(cfg, d, cfg['reason_steps']), draw_prompts=prompts, reward_fn=math_reward,
-                       evaluate=curve, name='reasoning')
-        timed('reasoning_rl', stage2)
-    policy, _, _ = load_model(stage_dir('reasoning_rl'), cfg['device'])
-    evaluate_all('reasoning_rl', policy, cfg['reason_steps'], os.path.join(stage_dir('reasoning_rl'), 'ckpt.pt'))
-    results['stages']['cold_start_helps'] = compare_with_zero(cfg, stage_dir('reasoning_rl'), results)
+    # ---- stage 2: reasoning-oriented RL (2.3.2) -------------------------------------------
+    stage2 = run_stage('reasoning_rl', lambda d: grpo.train(
+        cold, tok, rl_cfg(cfg, d, cfg['reason_steps']), draw_prompts=prompts_of('reason', [('math', cfg['n_prompts'])]),
+        reward_fn=math_reward, evaluate=curve, name='reasoning'))
+    evaluate_all('reasoning_rl', stage2, cfg['reason_steps'])
+    results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results)
     write_json(eval_path, results)
     if cfg['last_stage'] < 3:
-        return finish(cfg, results, eval_path, t0)
+        return finish(results, eval_path, t0)
 
-    # ---- stage 3: rejection sampling and SFT of the base -----------------------------------
-    if not done('rejection_sft'):
-        def stage3():
-            d = stage_dir('rejection_sft')
-            data_path = os.path.join(d, 'data.jsonl')
-            if not os.path.exists(data_path):
-                examples, report = rejection_data(cfg, policy, tok, random.Random(f"rs:{cfg['seed']}"))
-                sft.write_jsonl(data_path, examples)
-                results['stages']['rejection_data'] = report
-            model, _, _ = load_model(cfg['base_dir'], cfg['device'])
-            tok.save(os.path.join(d, 'tokenizer.json'))
-            sft.train(model, tok, sft.read_jsonl(data_path), sft_cfg(cfg, d), name='rejection sft')
-        timed('rejection_sft', stage3)
-    stage3_model, _, _ = load_model(stage_dir('rejection_sft'), cfg['device'])
-    evaluate_all('rejection_sft', stage3_model, 0, os.path.join(stage_dir('rejection_sft'), 'ckpt.pt'))
+    # ---- stage 3: rejection sampling and SFT of the base (2.3.3) ---------------------------
+    stage3 = run_stage('rejection_sft', sft_stage(
+        'rejection_sft', lambda: rejection_data(cfg, stage2, tok, random.Random(f"rs:{cfg['seed']}")),
+        'rejection sampling'))
+    evaluate_all('rejection_sft', stage3, 0)
     if cfg['last_stage'] < 4:
-        return finish(cfg, results, eval_path, t0)
+        return finish(results, eval_path, t0)
 
-    # ---- stage 4: the reward model, then all-scenario RL -----------------------------------
-    rm_dir = os.path.join(out, 'reward_model')
+    # ---- stage 4: the reward model, then all-scenario RL (2.3.4) ---------------------------
+    rm_dir = folder('reward_model')
     if not os.path.exists(os.path.join(rm_dir, 'ckpt.pt')):
-        def train_rm():
-            body, _, _ = load_model(cfg['base_dir'], cfg['device'])
-            rm = reward_model.train_reward_model(body, tok, reward_model.chat_pairs(cfg['rm_pairs'], 'train', cfg['seed']),
-                                                 steps=cfg['rm_steps'], device=cfg['device'], dtype=cfg['dtype'],
-                                                 seed=cfg['seed'])
-            acc = reward_model.pair_accuracy(rm, tok, reward_model.chat_pairs(cfg['rm_eval_pairs'], 'test', cfg['seed']))
-            results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg['rm_pairs'],
-                                                 'held_out_pairs': cfg['rm_eval_pairs']}
-            print(f'reward model: held-out pair accuracy {acc:.3f}')
-            reward_model.save_reward_model(rm_dir, rm, tok, pair_accuracy=acc)
-        timed('reward_model', train_rm)
+        t = time.time()
+        body, _, _ = load_model(cfg['base_dir'], cfg['device'])
+        pairs = reward_model.chat_pairs(cfg['rm_pairs'], 'train', cfg['seed'])
+        rm = reward_model.train_reward_model(body, tok, pairs, steps=cfg['rm_steps'], batch_size=cfg['rm_batch'],
+                                             device=cfg['device'], dtype=cfg['dtype'], seed=cfg['seed'], out_dir=rm_dir)
+        acc = reward_model.pair_accuracy(rm, tok, reward_model.chat_pairs(cfg['rm_eval_pairs'], 'test', cfg['seed']))
+        print(f'reward model: held-out pair accuracy {acc:.3f}')
+        reward_model.save_reward_model(rm_dir, rm, tok, pair_accuracy=acc)
+        write_json(os.path.join(rm_dir, 'config.json'), cfg)
+        results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg['rm_pairs'],
+                                             'held_out_pairs': cfg['rm_eval_pairs']}
+        timings['reward_model'] = round(time.time() - t, 1)
+        write_json(eval_path, results)
     rm, _, _ = reward_model.load_reward_model(rm_dir, cfg['device'])
 
     def all_reward(problems, texts, ended):
+        """Rule rewards on reasoning prompts; the reward model alone on chat prompts. The hidden
+        rubric is logged beside its score (the gap shows reward hacking), never rewarded."""
         rows = [None] * len(texts)
         m = [i for i, p in enumerate(problems) if p.family != 'chat']
         for i, row in zip(m, math_reward([problems[i] for i in m], [texts[i] for i in m], [ended[i] for i in m])):
             rows[i] = row
         c = [i for i, p in enumerate(problems) if p.family == 'chat']
-        scores = reward_model.score_texts(rm, tok, [tasks.render_prompt(problems[i]) for i in c], [texts[i] for i in c])
-        for i, s in zip(c, scores):  # the policy sees only the reward model; the rubric is logged beside it
-            rows[i] = {'reward': s, 'rm_score': s, 'rubric': rewards.chat_score(texts[i], problems[i])}
+        scores = reward_model.score_texts(rm, tok, [tasks.render_prompt(problems[i]) for i in c],
+                                          [texts[i] for i in c], ended=[ended[i] for i in c])
+        for i, s in zip(c, scores):
+            rows[i] = {'reward': s, 'rm_score': s, 'rubric': rewards.chat_score(texts[i], problems[i]),
+                       'format': rewards.format_reward(texts[i], ended[i])}
         return rows
 
-    if not done('r1'):
-        def stage4():
-            d = stage_dir('r1')
-            os.makedirs(d, exist_ok=True)
-            tok.save(os.path.join(d, 'tokenizer.json'))
-            n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
-            def prompts(step, round_):
-                rng = random.Random(f"{cfg['seed']}:all:{step}:{round_}")
-                return draw('chat', n_chat, rng, cfg['preset']) + draw('math', cfg['n_prompts'] - n_chat, rng, cfg['preset'])
-            grpo.train(stage3_model, tok, rl_cfg(cfg, d, cfg['final_steps']), draw_prompts=prompts,
-                       reward_fn=all_reward, evaluate=curve, name='all-scenario')
-        timed('r1', stage4)
-    r1, _, _ = load_model(stage_dir('r1'), cfg['device'])
-    evaluate_all('r1', r1, cfg['final_steps'], os.path.join(stage_dir('r1'), 'ckpt.pt'))
-    return finish(cfg, results, eval_path, t0)
+    n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
+    mix = [('chat', n_chat), ('math', cfg['n_prompts'] - n_chat)]
+    r1 = run_stage('r1', lambda d: grpo.train(stage3, tok, rl_cfg(cfg, d, cfg['final_steps']),
+                                               draw_prompts=prompts_of('all', mix), reward_fn=all_reward,
+                                               evaluate=curve, name='all-scenario'))
+    evaluate_all('r1', r1, cfg['final_steps'])
+    return finish(results, eval_path, t0)
 
 
 def compare_with_zero(cfg, reason_dir, results):
     """Cold start helps (R1 2.3.1): the first stage 2 step whose curve pass@1 reaches R1-Zero's
     last curve point, as a share of R1-Zero's steps; and the final pass@1 of both."""
-    zero_rows = read_json_lines(os.path.join(cfg['zero_dir'], 'metrics.jsonl'))
-    ours = [r for r in read_json_lines(os.path.join(reason_dir, 'metrics.jsonl')) if 'eval_pass@1' in r]
-    zero_curve = [r for r in zero_rows if 'eval_pass@1' in r]
-    if not zero_curve or 'zero' not in results['models']:
+    zero_curve = [r for r in read_jsonl(os.path.join(cfg['zero_dir'], 'metrics.jsonl')) if 'eval_pass@1' in r]
+    ours = [r for r in read_jsonl(os.path.join(reason_dir, 'metrics.jsonl')) if 'eval_pass@1' in r]
+    if not zero_curve or not zero_curve[-1]['step'] or 'zero' not in results['models']:
         return {'note': f"no R1-Zero run in {cfg['zero_dir']} to compare with"}
     target, zero_steps = zero_curve[-1]['eval_pass@1'], zero_curve[-1]['step']
     reached = next((r['step'] for r in ours if r['eval_pass@1'] >= target), None)
@@ -372,15 +361,7 @@ def compare_with_zero(cfg, reason_dir, results):
     return out
 
 
-def read_json_lines(path):
-    import json
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def finish(cfg, results, eval_path, t0):
+def finish(results, eval_path, t0):
     results['seconds']['total_this_run'] = round(time.time() - t0, 1)
     write_json(eval_path, results)
     for name, m in results['models'].items():

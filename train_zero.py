@@ -28,10 +28,9 @@ import torch
 
 import eval as evaluation
 import grpo
-import pretrain
 import rewards
 import tasks
-from checkpoint import read_json, write_json
+from checkpoint import ensure_base, read_json, write_json
 from config import configure, get_device, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
@@ -98,7 +97,7 @@ def main(argv=None):
     print_config(cfg)
     torch.manual_seed(cfg['seed'])
     t0 = time.time()
-    policy, tok, _ = pretrain.ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
+    policy, tok, _ = ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
     os.makedirs(cfg['out_dir'], exist_ok=True)
     tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
     write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
@@ -122,12 +121,7 @@ def main(argv=None):
     def reward_fn(problems, texts, ended):
         return rewards.score(texts, problems, 'zero', ended)
 
-    def curve(model, step):
-        b = evaluation.evaluate(model, tok, curve_set, k=cfg['curve_k'], max_new_tokens=cfg['max_new_tokens'],
-                                seed=step)[cfg['family']]
-        print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | greedy {b['greedy']:.3f} | "
-              f"format {b['format']:.3f} | len {b['mean_len']:.1f} | reflect {b['reflection_rate']:.3f}")
-        return {f'eval_{k}': v for k, v in b.items() if isinstance(v, float)}
+    curve = evaluation.curve_fn(tok, curve_set, cfg['curve_k'], cfg['max_new_tokens'])
 
     grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, reward_fn=reward_fn, evaluate=curve, name='zero')
 

@@ -33,7 +33,7 @@ def test_bt_loss_by_hand():
     assert R.bt_loss(torch.zeros(3), torch.zeros(3)).item() == pytest.approx(math.log(2))
 
 
-def test_score_reads_the_last_real_token_not_the_padding(tok):
+def test_score_reads_the_end_token_not_the_padding(tok):
     rm = R.RewardModel(body(tok))
     torch.nn.init.normal_(rm.head.weight)
     short, long_ = 'Hello Tom!', 'Hello Tom! Have a good day, and thank you.'
@@ -41,17 +41,29 @@ def test_score_reads_the_last_real_token_not_the_padding(tok):
     padded = R.score_texts(rm, tok, ['', ''], [short, long_])  # short is right-padded in this batch
     assert padded[0] == pytest.approx(alone[0], abs=1e-5)
     assert padded[0] != pytest.approx(padded[1], abs=1e-5)
+    # by hand: the head on the final hidden state at the end token, the last real position
+    ids = torch.tensor([tok.encode(short) + [tok.eot_id]])
+    with torch.no_grad():
+        want = rm.head(rm.body(ids, return_hidden=True)[0, -1]).item()
+        before_end = rm.head(rm.body(ids, return_hidden=True)[0, -2]).item()
+    assert alone[0] == pytest.approx(want, abs=1e-5) and alone[0] != pytest.approx(before_end, abs=1e-5)
+    # a response cut off at the length limit has no end token, and scores differently
+    assert R.score_texts(rm, tok, [''], [short], ended=[False])[0] == pytest.approx(before_end, abs=1e-5)
 
 
 def test_pairs_are_rubric_ranked_and_split_clean():
-    pairs = R.chat_pairs(200, 'test', seed=0)
-    test_prompts = {tasks.render_prompt(p) for p in tasks.eval_set('chat', 500)}
-    for prompt, chosen, rejected in pairs:
-        assert prompt in test_prompts  # held-out pairs use test-split prompts only
-        problem = next(p for p in tasks.eval_set('chat', 500) if tasks.render_prompt(p) == prompt)
-        assert rewards.chat_score(chosen, problem) > rewards.chat_score(rejected, problem)
-    train = {p for p, _, _ in R.chat_pairs(500, 'train', seed=0)}
-    assert not train & test_prompts
+    import random
+    rng = random.Random(0)
+    chat = {}  # every chat problem there is (5 kinds x 10 names x 2 languages), by its rendered prompt
+    for _ in range(3000):
+        p = tasks.gen_chat(rng, 1, rng.choice(['en', 'zh']))
+        chat[tasks.render_prompt(p)] = p
+    assert len(chat) == 100
+    for split in ('train', 'test'):
+        for prompt, chosen, rejected in R.chat_pairs(300, split, seed=0):
+            problem = chat[prompt]
+            assert tasks.split_of(problem) == split  # held-out pairs use test-split prompts only
+            assert rewards.chat_score(chosen, problem) > rewards.chat_score(rejected, problem)
 
 
 def test_training_ranks_a_toy_pair_set_and_round_trips(tok, tmp_path):

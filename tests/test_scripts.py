@@ -5,6 +5,7 @@ Run: pytest tests/test_scripts.py   (about a minute)
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -84,7 +85,7 @@ def test_eval_cli_and_compare(base_dir, tmp_path):
 
 
 def test_bad_config_exits_2_naming_the_key():
-    for script in ('pretrain.py', 'train_zero.py', 'eval.py'):
+    for script in ('pretrain.py', 'train_zero.py', 'eval.py', 'train_r1.py', 'sft.py', 'distill.py', 'bench.py'):
         r = subprocess.run([sys.executable, script, '--no_such_key=1'], cwd=ROOT, env=ENV, capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 2 and 'no_such_key' in r.stderr
@@ -140,11 +141,30 @@ def test_train_r1_runs_all_four_stages_and_skips_them_when_done(base_dir, tmp_pa
     check_eval_json(out / 'eval.json', data['models'])
     for stage in ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1', 'reward_model'):
         assert (out / stage / 'ckpt.pt').exists(), stage
-    assert 'correct' in data['stages']['rejection_data'] and data['stages']['rejection_data']['chat_examples'] == 4
+    assert 'correct' in data['stages']['rejection_sft_data'] and data['stages']['rejection_sft_data']['chat_examples'] == 4
     rows = [json.loads(l) for l in open(out / 'r1' / 'metrics.jsonl')]
     assert 'rm_score' in rows[0] and 'rubric' in rows[0]  # the reward-hacking gap is logged
     again = run('train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={tmp_path / "none"}', f'--out_dir={out}')
-    assert 'evaluating' not in again and 'cold start:' not in again  # every stage skipped
+    stepped = lambda text, loop: re.search(rf'^{loop} +\d+ \|', text, re.M) is not None  # a training step line
+    assert 'evaluating' not in again and 'resumed from' not in again  # every stage skipped
+    assert not any(stepped(again, loop) for loop in ('cold start', 'reasoning', 'rejection sft', 'all-scenario',
+                                                      'reward model'))
+    # redo stage 3: it runs again, and stage 4, built on the old stage 3, is moved aside and redone
+    import shutil
+    shutil.rmtree(out / 'rejection_sft')
+    third = run('train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={tmp_path / "none"}', f'--out_dir={out}')
+    assert stepped(third, 'rejection sft') and stepped(third, 'all-scenario') and not stepped(third, 'reasoning')
+    assert list(out.glob('r1.stale-*')) and (out / 'r1' / 'ckpt.pt').exists()
+
+
+def test_train_r1_cold_start_from_a_weak_r1_zero_says_it_kept_nothing(base_dir, tmp_path):
+    """The default path (cold start from R1-Zero's samples) with a 'zero' that cannot solve
+    anything: a clear error naming the filters, not a traceback, and the report kept."""
+    r = subprocess.run([sys.executable, 'train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={base_dir}',
+                        '--cold_source=zero', f'--out_dir={tmp_path / "r1"}', '--last_stage=1'], cwd=ROOT, env=ENV,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and 'the cold start kept no examples' in r.stderr and 'correct' in r.stderr
+    assert 'cold_start_data' in json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']
 
 
 def test_sft_cli_fine_tunes_from_a_data_file(base_dir, tmp_path):
@@ -176,8 +196,8 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
             p = gold[prompt]
             gold_answer = tasks.solve_countdown(p, random.Random(0)).answer if p.family == 'countdown' else p.answer
             right = f'<think> ok </think> <answer> {gold_answer} </answer>'
-            out.append([(right, 12, True) if j % 2 == 0 else ('<think> no </think> <answer> 0 </answer>', 12, True)
-                        for j in range(k)])
+            wrong = f'<think> no </think> <answer> {gold_answer} + 1 </answer>'  # never correct: an extra number
+            out.append([(right, 12, True) if j % 2 == 0 else (wrong, 12, True) for j in range(k)])
         return out
     real_draw = tasks.draw_problem
     fake_rollouts.problems = []
@@ -195,7 +215,7 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
                         '--eval_k=2', '--dtype=float32', '--students=qwen_s,llama_m', '--rl_student=qwen_s',
                         f'--pretrain_args={tiny}'])
     kept = sft.read_jsonl(str(out / 'data.jsonl'))
-    assert kept and all('<answer> 0 </answer>' not in r for _, r in kept)  # the wrong half never kept
+    assert kept and all(r.startswith(' <think> ok </think>') for _, r in kept)  # the wrong half never kept
     assert res['teacher_data']['correct']['rate'] == pytest.approx(0.5, abs=0.01)
     assert set(res['models']) == {'teacher', 'base_qwen_s', 'distill_qwen_s', 'base_llama_m', 'distill_llama_m',
                                   'rl_qwen_s'}

@@ -120,9 +120,6 @@ def math_problem(lang='en'):
                          expr='3 + 4')
 
 
-GOOD = 'Add: 3 + 4 = 7. </think> <answer> 7 </answer>'
-
-
 def resp(think, answer='7'):
     return f'<think> {think} </think> <answer> {answer} </answer>'
 
