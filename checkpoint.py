@@ -10,6 +10,7 @@ weights_only=True, so a checkpoint cannot run code when it is opened.
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 
@@ -146,3 +147,45 @@ def read_jsonl(path):
         return []
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+class StepGuard:
+    """How every training loop ends (grpo.train, sft.train). Ctrl-C finishes the current step,
+    then the loop saves and stops (a second Ctrl-C aborts at once). On any exit the last
+    *completed* step is saved, never one an exception cut short, and the metrics log closed.
+
+        with StepGuard(name, save, start, log) as guard:
+            for step in range(start, steps):
+                ...                        # the step
+                guard.completed(step)      # checkpoints every `every` steps
+                if guard.stop:
+                    break
+    """
+
+    def __init__(self, name, save, start, log, every=0):
+        self.name, self.save, self.start, self.log, self.every = name, save, start, log, every
+        self.done, self.stop = start - 1, False
+
+    def completed(self, step):
+        self.done = step
+        if self.every and (step + 1) % self.every == 0:
+            self.save(step)
+
+    def _on_sigint(self, *_):
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        print(f'\n{self.name}: Ctrl-C, saving after this step (press again to abort)')
+
+    def __enter__(self):
+        self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, exc_type, *_):
+        signal.signal(signal.SIGINT, self._old_handler)
+        if self.done >= self.start:
+            self.save(self.done)
+        self.log.close()
+        if self.stop and exc_type is None:
+            raise SystemExit(f'{self.name}: stopped by Ctrl-C after step {self.done}; rerun with --resume to continue')
+        return False

@@ -208,12 +208,7 @@ def main(argv=None):
             'distill_seconds': target, 'rl_seconds': seconds[rl_name], 'rl_steps': steps,
             'sft_examples': len(examples), 'sft_epochs': cfg['sft_epochs'], 'student': s}
         evaluate(rl_name, policy, tok, steps)
-    seconds['total_this_run'] = round(time.time() - t0, 1)
-    write_json(eval_path, results)
-    for name, m in results['models'].items():
-        print(evaluation.format_block(name, m['tasks']))
-    print(f'done in {time.time() - t0:.0f}s; results in {eval_path}')
-    return results
+    return evaluation.write_results(results, eval_path, t0)
 
 
 if __name__ == '__main__':

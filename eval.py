@@ -24,7 +24,7 @@ from collections import Counter
 
 import rewards
 import tasks
-from checkpoint import read_jsonl
+from checkpoint import read_jsonl, write_json
 from sample import rollout_texts
 
 FAMILIES = ('math', 'countdown', 'code', 'chat')
@@ -132,6 +132,17 @@ def format_block(name, tasks_block):
     return '\n'.join(lines)
 
 
+def write_results(results, eval_path, t0):
+    """The end of a multi-model stage: eval.json with this run's total seconds, then one line
+    per model and family."""
+    results.setdefault('seconds', {})['total_this_run'] = round(time.time() - t0, 1)
+    write_json(eval_path, results)
+    for name, m in results['models'].items():
+        print(format_block(name, m['tasks']))
+    print(f'done in {time.time() - t0:.0f}s; results in {eval_path}')
+    return results
+
+
 def plot_run(run_dir):
     """Curves of a run from metrics.jsonl: reward/accuracy, length and reflection against step
     (paper Figures 2 and 3), written to run_dir/curves.png. Needs matplotlib."""
@@ -183,7 +194,7 @@ plot = ''                # run folder: draw curves.png from its metrics.jsonl
 
 
 def main(argv=None):
-    from checkpoint import load_model, read_json, write_json
+    from checkpoint import load_model, read_json
     from config import configure, get_device
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
                                      'top_p': (0, 1), 'max_new_tokens': (1, None)},

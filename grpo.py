@@ -23,7 +23,6 @@ evaluates and saves), but torchrun is not wired in yet.
 import copy
 import math
 import os
-import signal
 import time
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ import torch
 
 from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend, selective_logprobs
-from checkpoint import MetricsLog, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from checkpoint import MetricsLog, StepGuard, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from config import autocast_ctx
 from model import lr_schedule
 from sample import response_texts, sample
@@ -324,18 +323,9 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
         save_checkpoint(ckpt_path, policy, optimizer=opt.state_dict(), step=step, config=cfg,
                         rng=rng_state(), **({'ref_model': ref.state_dict()} if ref is not None else {}))
 
-    stop = {'now': False}  # Ctrl-C: finish the step, save, exit; a second Ctrl-C aborts at once
-    def on_sigint(*_):
-        if stop['now']:
-            raise KeyboardInterrupt
-        stop['now'] = True
-        print(f'\n{name}: Ctrl-C, saving after this step (press again to abort)')
-    old_handler = signal.signal(signal.SIGINT, on_sigint)
-
     batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
-    t_start, recent_signal, step = time.time(), [], start - 1
-    done = start - 1  # the last step completed: an exception mid-step must not save that step as done
-    try:
+    t_start, recent_signal = time.time(), []
+    with StepGuard(name, save, start, log, cfg['ckpt_interval']) as guard:
         for step in range(start, cfg['steps']):
             lr_now = lr_at(step, cfg)
             for group in opt.param_groups:
@@ -363,18 +353,9 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             if len(recent_signal) == 5 and max(recent_signal) < 0.1:
                 print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
                       f'learning almost nothing. The base may be too weak for these prompts (DESIGN.md section 3).')
-            done = step
-            if cfg['ckpt_interval'] and (step + 1) % cfg['ckpt_interval'] == 0:
-                save(step)
-            if stop['now']:
+            guard.completed(step)
+            if guard.stop:
                 break
-    finally:
-        signal.signal(signal.SIGINT, old_handler)
-        if done >= start:
-            save(done)
-        log.close()
-    if stop['now']:
-        raise SystemExit(f'{name}: stopped by Ctrl-C after step {step}; rerun with --resume to continue')
     if evaluate is not None and cfg['eval_interval']:  # the curves' last point, after the last step
         with MetricsLog(os.path.join(out_dir, 'metrics.jsonl'), resume=True) as final:
             final.write({'step': cfg['steps'], **evaluate(policy, cfg['steps'])})

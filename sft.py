@@ -22,7 +22,6 @@ per row, which the loss mask needs anyway. A cosine schedule with warmup, as pre
 import json
 import math
 import os
-import signal
 import sys
 import time
 from collections import Counter
@@ -31,7 +30,8 @@ from dataclasses import dataclass, field
 import torch
 
 import rewards
-from checkpoint import MetricsLog, load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state, write_json
+from checkpoint import (MetricsLog, StepGuard, load_checkpoint, load_model, rng_state, save_checkpoint,
+                        set_rng_state, write_json)
 from config import autocast_ctx, configure, get_device, print_config, resolve_dtype
 from kernels.logprobs import IGNORE_INDEX, selective_logprobs
 from model import lr_schedule, make_optimizer
@@ -172,19 +172,10 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     def save(step):
         save_checkpoint(ckpt_path, model, optimizer=opt.state_dict(), step=step, config=cfg, rng=rng_state())
 
-    stop = {'now': False}
-    def on_sigint(*_):
-        if stop['now']:
-            raise KeyboardInterrupt
-        stop['now'] = True
-        print(f'\n{name}: Ctrl-C, saving after this step (press again to abort)')
-    old_handler = signal.signal(signal.SIGINT, on_sigint)
-
     order, order_epoch = None, -1
     model.train()
-    t0, step = time.time(), start - 1
-    done = start - 1  # the last step completed: an exception mid-step must not save that step as done
-    try:
+    t0 = time.time()
+    with StepGuard(name, save, start, log, cfg['ckpt_interval']) as guard:
         for step in range(start, steps):
             epoch, i = divmod(step, per_epoch)
             if epoch != order_epoch:
@@ -223,18 +214,9 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
                 eta = elapsed / (step - start + 1) * (steps - step - 1)
                 print(f'{name} {step:5d} | loss {loss.item():.4f} | lr {lr_now:.2e} | epoch {epoch} | '
                       f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
-            done = step
-            if cfg['ckpt_interval'] and (step + 1) % cfg['ckpt_interval'] == 0:
-                save(step)
-            if stop['now']:
+            guard.completed(step)
+            if guard.stop:
                 break
-    finally:
-        signal.signal(signal.SIGINT, old_handler)
-        if done >= start:
-            save(done)
-        log.close()
-    if stop['now']:
-        raise SystemExit(f'{name}: stopped by Ctrl-C after step {step}; rerun with --resume to continue')
     model.eval()
     if evaluate is not None:
         with MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'), resume=True) as final:

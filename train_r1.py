@@ -59,6 +59,8 @@ language_weight = 1.0      # weight of the language-consistency reward in stages
 reason_steps = 100         # stage 2 GRPO steps (R1-Zero ran 200)
 final_steps = 60           # stage 4 GRPO steps
 final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest math)
+final_lr = 3e-5            # stage 4 learning rate: gentler than stage 2, so tuning chat does not erode reasoning
+final_beta = 0.0           # stage 4: KL weight to the stage-3 model (0 skips the reference model)
 rs_prompts = 800           # stage 3: train math prompts rejection-sampled from stage 2
 rs_other = 100             # stage 3: train prompts each of countdown and code
 rs_k = 4                   # stage 3: samples per prompt
@@ -73,8 +75,8 @@ n_prompts = 16             # RL prompts per step
 group_size = 8             # G: responses sampled per prompt
 max_new_tokens = 128       # longest response
 temperature = 1.0          # rollout temperature
-lr = 1e-4                  # RL learning rate (as R1-Zero)
-beta = 0.0                 # KL weight to the reference (0 skips the reference model)
+lr = 1e-4                  # stage 2 learning rate (as R1-Zero)
+beta = 0.0                 # stage 2: KL weight to the reference (0 skips the reference model)
 eval_interval = 25         # RL steps between the small held-out evaluations of the curves
 curve_n = 60               # held-out math problems in each small evaluation (as R1-Zero)
 curve_k = 4                # samples per problem in each small evaluation
@@ -90,14 +92,15 @@ PRESETS = {
     'cpu': {},
     'gpu': dict(cold_prompts=3000, reason_steps=500, final_steps=300, rs_prompts=4000, rs_other=500,
                 rs_chat=1500, rm_pairs=20000, rm_steps=1000, rm_batch=32, n_prompts=32, group_size=16,
-                max_new_tokens=256, lr=5e-5, beta=0.001, eval_interval=50, curve_n=200, curve_k=8, eval_n=500,
-                eval_n_other=200),
+                max_new_tokens=256, lr=5e-5, final_lr=1.5e-5, beta=0.001, eval_interval=50, curve_n=200,
+                curve_k=8, eval_n=500, eval_n_other=200),
 }
 BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None), 'sft_epochs': (0, None),
           'sft_lr': (0, 1), 'sft_batch': (1, None), 'language_weight': (0, None), 'reason_steps': (0, None),
-          'final_steps': (0, None), 'final_chat_share': (0, 1), 'rs_prompts': (1, None), 'rs_other': (0, None),
-          'rs_k': (1, None), 'rs_per_prompt': (1, None), 'rs_chat': (0, None), 'rs_chat_quality': (0, 1),
-          'rm_pairs': (1, None), 'rm_eval_pairs': (1, None), 'rm_steps': (1, None), 'rm_batch': (1, None),
+          'final_steps': (0, None), 'final_chat_share': (0, 1), 'final_beta': (0, None), 'final_lr': (0, 1),
+          'rs_prompts': (1, None), 'rs_other': (0, None), 'rs_k': (1, None), 'rs_per_prompt': (1, None),
+          'rs_chat': (0, None), 'rs_chat_quality': (0, 1), 'rm_pairs': (1, None), 'rm_eval_pairs': (1, None),
+          'rm_steps': (1, None), 'rm_batch': (1, None),
           'n_prompts': (1, None), 'group_size': (2, None), 'max_new_tokens': (1, None), 'temperature': (0.01, 10),
           'lr': (0, 1), 'beta': (0, None), 'eval_interval': (0, None), 'curve_n': (1, None), 'curve_k': (1, None),
           'eval_n': (1, None), 'eval_n_other': (1, None), 'eval_k': (1, None)}
@@ -171,11 +174,11 @@ def rejection_data(cfg, model, tok, rng):
     return kept.examples + chat, {**kept.report, 'chat_examples': len(chat)}
 
 
-def rl_cfg(cfg, stage_dir, steps):
+def rl_cfg(cfg, stage_dir, steps, lr, beta):
     """The grpo.train config of an RL stage: R1-Zero's recipe with our knobs."""
     return grpo.zero_recipe(cfg['preset'], device=cfg['device'], steps=steps, n_prompts=cfg['n_prompts'],
                             group_size=cfg['group_size'], max_new_tokens=cfg['max_new_tokens'],
-                            temperature=cfg['temperature'], lr=cfg['lr'], beta=cfg['beta'],
+                            temperature=cfg['temperature'], lr=lr, beta=beta,
                             eval_interval=cfg['eval_interval'], ckpt_interval=25, seed=cfg['seed'],
                             dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir, resume=True)
 
@@ -282,17 +285,18 @@ def main(argv=None):
         'cold_start', lambda: cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}")), 'the cold start'))
     evaluate_all('cold_start', cold, 0)
     if cfg['last_stage'] < 2:
-        return finish(results, eval_path, t0)
+        return evaluation.write_results(results, eval_path, t0)
 
     # ---- stage 2: reasoning-oriented RL (2.3.2) -------------------------------------------
     stage2 = run_stage('reasoning_rl', lambda d: grpo.train(
-        cold, tok, rl_cfg(cfg, d, cfg['reason_steps']), draw_prompts=prompts_of('reason', [('math', cfg['n_prompts'])]),
-        reward_fn=math_reward, evaluate=curve, name='reasoning'))
+        cold, tok, rl_cfg(cfg, d, cfg['reason_steps'], cfg['lr'], cfg['beta']),
+        draw_prompts=prompts_of('reason', [('math', cfg['n_prompts'])]), reward_fn=math_reward, evaluate=curve,
+        name='reasoning'))
     evaluate_all('reasoning_rl', stage2, cfg['reason_steps'])
     results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results)
     write_json(eval_path, results)
     if cfg['last_stage'] < 3:
-        return finish(results, eval_path, t0)
+        return evaluation.write_results(results, eval_path, t0)
 
     # ---- stage 3: rejection sampling and SFT of the base (2.3.3) ---------------------------
     stage3 = run_stage('rejection_sft', sft_stage(
@@ -300,7 +304,7 @@ def main(argv=None):
         'rejection sampling'))
     evaluate_all('rejection_sft', stage3, 0)
     if cfg['last_stage'] < 4:
-        return finish(results, eval_path, t0)
+        return evaluation.write_results(results, eval_path, t0)
 
     # ---- stage 4: the reward model, then all-scenario RL (2.3.4) ---------------------------
     rm_dir = folder('reward_model')
@@ -337,11 +341,11 @@ def main(argv=None):
 
     n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
     mix = [('chat', n_chat), ('math', cfg['n_prompts'] - n_chat)]
-    r1 = run_stage('r1', lambda d: grpo.train(stage3, tok, rl_cfg(cfg, d, cfg['final_steps']),
-                                               draw_prompts=prompts_of('all', mix), reward_fn=all_reward,
-                                               evaluate=curve, name='all-scenario'))
+    r1 = run_stage('r1', lambda d: grpo.train(
+        stage3, tok, rl_cfg(cfg, d, cfg['final_steps'], cfg['final_lr'], cfg['final_beta']),
+        draw_prompts=prompts_of('all', mix), reward_fn=all_reward, evaluate=curve, name='all-scenario'))
     evaluate_all('r1', r1, cfg['final_steps'])
-    return finish(results, eval_path, t0)
+    return evaluation.write_results(results, eval_path, t0)
 
 
 def compare_with_zero(cfg, reason_dir, results):
@@ -359,15 +363,6 @@ def compare_with_zero(cfg, reason_dir, results):
            'stage2_final_pass@1': results['models']['reasoning_rl']['tasks']['math']['pass@1']}
     print('cold start helps?', out)
     return out
-
-
-def finish(results, eval_path, t0):
-    results['seconds']['total_this_run'] = round(time.time() - t0, 1)
-    write_json(eval_path, results)
-    for name, m in results['models'].items():
-        print(evaluation.format_block(name, m['tasks']))
-    print(f'done in {time.time() - t0:.0f}s; results in {eval_path}')
-    return results
 
 
 if __name__ == '__main__':
