@@ -27,3 +27,11 @@ def tiny_model():
         torch.manual_seed(seed)
         return Transformer(ModelConfig(**kw)).eval()
     return build
+
+
+@pytest.fixture(scope='session')
+def tok():
+    """A 300-token BPE trained on 200 documents of the toy world, built once for the suite."""
+    import tasks
+    from tokenizer import train_tokenizer
+    return train_tokenizer(tasks.build_corpus(200, 0), 300)

@@ -12,12 +12,6 @@ import reward_model as R
 import rewards
 import tasks
 from model import ModelConfig, Transformer
-from tokenizer import train_tokenizer
-
-
-@pytest.fixture(scope='module')
-def tok():
-    return train_tokenizer(tasks.build_corpus(200, 0), 300)
 
 
 def body(tok, seed=0):

@@ -12,15 +12,9 @@ import sft
 import tasks
 from kernels.logprobs import IGNORE_INDEX
 from model import ModelConfig, Transformer
-from tokenizer import train_tokenizer
 
 
-@pytest.fixture(scope='module')
-def tok():
-    return train_tokenizer(tasks.build_corpus(200, 0), 300)
-
-
-def tiny_model(tok, seed=0):
+def small_model(tok, seed=0):
     torch.manual_seed(seed)
     return Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1, n_embd=32,
                                    block_size=128))
@@ -53,7 +47,7 @@ def test_collate_masks_prompt_and_padding(tok):
 def test_loss_is_the_response_tokens_nll_only(tok):
     """Fails if the prompt is not masked: the loss must equal the mean NLL over response
     positions alone, computed by hand, and prompt logits must get no gradient."""
-    model = tiny_model(tok)
+    model = small_model(tok)
     rows = sft.encode_examples(tok, EXAMPLES[:2], 128)
     x, y = sft.collate(rows, tok.pad_id)
     logits = model(x).detach().requires_grad_(True)
@@ -80,7 +74,7 @@ def test_too_long_and_empty_examples_are_refused(tok):
 
 def test_training_lowers_the_loss_and_resumes_bit_identically(tok, tmp_path):
     data = EXAMPLES * 4  # 12 examples, 6 steps an epoch, 18 steps
-    full = tiny_model(tok)
+    full = small_model(tok)
     sft.train(full, tok, data, cfg(tmp_path / 'full', epochs=3.0))
     rows = [json.loads(l) for l in open(tmp_path / 'full' / 'metrics.jsonl')]
     assert len(rows) == 18 and rows[-1]['loss'] < rows[0]['loss']
@@ -90,10 +84,10 @@ def test_training_lowers_the_loss_and_resumes_bit_identically(tok, tmp_path):
             raise RuntimeError('simulated crash')
         return {}
     with pytest.raises(RuntimeError, match='simulated crash'):
-        sft.train(tiny_model(tok), tok, data, cfg(tmp_path / 'part', epochs=3.0), evaluate=crash_at_8,
+        sft.train(small_model(tok), tok, data, cfg(tmp_path / 'part', epochs=3.0), evaluate=crash_at_8,
                   eval_interval=1)
     assert torch.load(tmp_path / 'part' / 'ckpt.pt', weights_only=True)['step'] == 7  # the last completed step
-    resumed = tiny_model(tok, seed=1)  # a different init: everything must come from the checkpoint
+    resumed = small_model(tok, seed=1)  # a different init: everything must come from the checkpoint
     sft.train(resumed, tok, data, cfg(tmp_path / 'part', epochs=3.0, resume=True))
     for a, b in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
