@@ -126,15 +126,9 @@ def main(argv=None):
                                  ('code', cfg['eval_n_other'])) for p in tasks.eval_set(fam, n, preset=cfg['preset'])]
 
     def evaluate(name, model, tok, step):
-        if name in results['models']:
-            return
-        t = time.time()
-        block = evaluation.evaluate(model, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
         ckpt = os.path.join(cfg['teacher'] if name == 'teacher' else os.path.join(out, name), 'ckpt.pt')
-        results['models'][name] = {'step': step, 'checkpoint': ckpt, 'tasks': block}
-        seconds[f'eval_{name}'] = round(time.time() - t, 1)
-        write_json(eval_path, results)
-        print(evaluation.format_block(name, block))
+        evaluation.record(results, eval_path, name, model, tok, held_out, k=cfg['eval_k'],
+                          max_new_tokens=cfg['max_new_tokens'], step=step, checkpoint=ckpt)
 
     evaluate('teacher', teacher, ttok, 0)
     data_path = os.path.join(out, 'data.jsonl')

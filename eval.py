@@ -132,6 +132,19 @@ def format_block(name, tasks_block):
     return '\n'.join(lines)
 
 
+def record(results, eval_path, name, model, tok, problems, *, k, max_new_tokens, step, checkpoint):
+    """Evaluate a stage's model once: its block goes under results['models'][name] and eval.json
+    is written at once (a later crash keeps it); skipped when the block is already there."""
+    if name in results['models']:
+        return
+    t0 = time.time()
+    block = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens)
+    results['models'][name] = {'step': step, 'checkpoint': checkpoint, 'tasks': block}
+    results.setdefault('seconds', {})[f'eval_{name}'] = round(time.time() - t0, 1)
+    write_json(eval_path, results)
+    print(format_block(name, block))
+
+
 def write_results(results, eval_path, t0):
     """The end of a multi-model stage: eval.json with this run's total seconds, then one line
     per model and family."""

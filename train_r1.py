@@ -214,18 +214,11 @@ def main(argv=None):
     folder = lambda name: os.path.join(out, name)
 
     def evaluate_all(name, model, step):
-        if name in results['models']:
-            return
-        t = time.time()
-        print(f'evaluating {name} on every family...')
-        block = {}
-        for probs in held_out.values():
-            block.update(evaluation.evaluate(model, tok, probs, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens']))
+        if name not in results['models']:
+            print(f'evaluating {name} on every family...')
         ckpt = os.path.join(cfg['base_dir'] if name == 'base' else folder(name), 'ckpt.pt')
-        results['models'][name] = {'step': step, 'checkpoint': ckpt, 'tasks': block}
-        timings[f'eval_{name}'] = round(time.time() - t, 1)
-        write_json(eval_path, results)
-        print(evaluation.format_block(name, block))
+        evaluation.record(results, eval_path, name, model, tok, [p for ps in held_out.values() for p in ps],
+                          k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'], step=step, checkpoint=ckpt)
 
     def run_stage(name, fn):
         """Run a stage unless its checkpoint and eval block exist. A stage that runs makes every
