@@ -32,7 +32,7 @@ from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend, selective_logprobs
 from checkpoint import MetricsLog, StepGuard, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from config import autocast_ctx
-from model import lr_schedule
+from model import ConcatKVCache, lr_schedule
 from sample import response_texts, sample
 
 
@@ -99,30 +99,50 @@ def token_loss(logp, old_logp, ref_logp, adv, eps_low, eps_high, beta):
     return loss, kl.detach(), clipped
 
 
-def per_token_loss(model, tokens, mask, old_logp, ref_logp, adv, cfg):
-    """Forward the policy and return the per-token (loss, kl, clipped), each (N, L-1).
+def response_logits(model, prompts, prompt_mask, group, responses):
+    """Logits (N, Lr, V) scoring every response token: logits[n, j] predicts responses[n, j].
+
+    prompts (P, Lp) are the distinct prompts, left-padded (prompt_mask marks real tokens);
+    group (N,) says which prompt response n answers; responses (N, Lr) are right-padded. Each
+    prompt runs through the model once and its responses run on top of its cached keys and
+    values (model.ConcatKVCache), which is the full [prompt, response] forward without the G
+    copies of the prompt: the R1-Zero template alone is ~100 tokens, a response ~40-90.
+    tests/test_grpo.py checks logits and gradients against the full rows."""
+    cache = ConcatKVCache(model.config.n_layer, prompts.shape[0], prompts.shape[1] + responses.shape[1],
+                          prompts.device)
+    first = model(prompts, kv_cache=cache, pad_mask=prompt_mask)[:, -1:]  # (P, 1, V): predicts token 0
+    first = first.index_select(0, group)  # (N, 1, V)
+    if responses.shape[1] == 1:
+        return first
+    cache.select(group)
+    return torch.cat([first, model(responses[:, :-1], kv_cache=cache)], 1)  # (N, Lr, V)
+
+
+def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg):
+    """Forward the policy on rows = (prompts, prompt_mask, group, responses) and return the
+    per-token (loss, kl, clipped), each (N, Lr).
 
     On CUDA (or with kernels='triton') one fused kernel reads the logits once for log-probs,
     ratio, clip and k3 (kernels/grpo_loss.py); elsewhere the selective log-softmax path plus
     token_loss above, the plain torch of the same maths."""
-    backend = resolve_backend(cfg['kernels'], tokens.device)
+    backend = resolve_backend(cfg['kernels'], rows[3].device)
     with autocast_ctx(cfg['device'], cfg['dtype']):
-        logits = model(tokens[:, :-1])  # (N, L-1, V)
+        logits = response_logits(model, *rows)  # (N, Lr, V)
+    targets = rows[3]
     if backend == 'triton':
-        adv_t = adv[:, None].expand(mask.shape).float().contiguous()  # (N, L-1)
+        adv_t = adv[:, None].expand(targets.shape).float().contiguous()  # (N, Lr)
         loss_t, _, kl, clipped = grpo_token_loss(
-            logits, tokens[:, 1:], old_logp, ref_logp, adv_t, mask, eps_low=cfg['eps_low'],
+            logits, targets, old_logp, ref_logp, adv_t, mask, eps_low=cfg['eps_low'],
             eps_high=cfg['eps_high'], beta=cfg['beta'], temperature=cfg['temperature'], backend='triton')
         return loss_t, kl.detach(), clipped.bool()
-    logp = selective_logprobs(logits, tokens[:, 1:], temperature=cfg['temperature'], backend=backend)
+    logp = selective_logprobs(logits, targets, temperature=cfg['temperature'], backend=backend)
     old = old_logp if old_logp is not None else logp.detach()  # mu = 1: the ratio is exactly 1
     return token_loss(logp, old, ref_logp, adv, cfg['eps_low'], cfg['eps_high'], cfg['beta'])
 
 
-def logprobs_of(model, tokens, temperature, backend):
-    """log p(token_t | tokens_<t) for t >= 1: (N, L-1), through the one log-prob path."""
-    logits = model(tokens[:, :-1])  # (N, L-1, V)
-    return selective_logprobs(logits, tokens[:, 1:], temperature=temperature, backend=backend)
+def logprobs_of(model, rows, temperature, backend):
+    """log p(response token | prompt, earlier response tokens): (N, Lr), through the one log-prob path."""
+    return selective_logprobs(response_logits(model, *rows), rows[3], temperature=temperature, backend=backend)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,11 +150,14 @@ def logprobs_of(model, tokens, temperature, backend):
 
 @dataclass
 class Batch:
-    tokens: torch.Tensor      # (N, L) [prompt, response, pad], N = prompts * G, prompt-major
-    mask: torch.Tensor        # (N, L-1) True where target token t+1 is a response token
+    prompts: torch.Tensor     # (P, Lp) the distinct prompts, left-padded
+    prompt_mask: torch.Tensor # (P, Lp) True on real prompt tokens
+    group: torch.Tensor       # (N,) which prompt each response answers, N = P * G, prompt-major
+    responses: torch.Tensor   # (N, Lr) right-padded responses (a stop token included)
+    mask: torch.Tensor        # (N, Lr) True on response tokens
     rewards: torch.Tensor     # (N,)
     advantages: torch.Tensor  # (N,)
-    sample_logp: torch.Tensor # (N, L-1) log-probs the sampler drew the targets with
+    sample_logp: torch.Tensor # (N, Lr) log-probs the sampler drew the responses with
     signal: torch.Tensor      # (P,) groups whose rewards are not all equal
     info: dict                # per-response components and texts, for logging
     gen_s: float
@@ -169,34 +192,48 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
             kept = sum(int(p[4].sum()) for p in parts)
             if not cfg['dynamic_sampling'] or kept >= len(problems) or rounds >= cfg['max_refill'] + 1:
                 break
-        yield _assemble(parts, G, cfg, time.time() - t0)
+        yield assemble_batch(parts, G, time.time() - t0)
         step += 1
 
 
-def _assemble(parts, G, cfg, gen_s):
-    """Concatenate the kept groups of every sampling round into one right-padded batch."""
-    rows, rew, adv, sig, info = [], [], [], [], {'texts': [], 'scored': [], 'lens': []}
+def assemble_batch(parts, G, gen_s):
+    """The kept groups of every sampling round as one batch: each group's prompt once
+    (left-padded), its G responses (right-padded)."""
+    prompts, rows, rew, adv, sig, info = [], [], [], [], [], {'texts': [], 'scored': [], 'lens': []}
     n_groups = parts[0][3].numel()  # the batch keeps at most as many groups as one round draws
     for s, rewards, a, signal_, keep, scored, texts in parts:
         sig.append(signal_)
         for g in keep.nonzero().flatten().tolist():
-            if len(rows) >= n_groups * G:
+            if len(prompts) >= n_groups:
                 break
+            prompts.append(s.tokens[g * G, :int(s.prompt_lens[g * G])])
             for r in range(g * G, (g + 1) * G):
-                n = int(s.prompt_lens[r] + s.response_lens[r])
-                rows.append((s.tokens[r, :n], s.response_mask[r, :n], s.logprobs[r, :n]))
+                pl, rl = int(s.prompt_lens[r]), int(s.response_lens[r])
+                rows.append((s.tokens[r, pl:pl + rl], s.logprobs[r, pl:pl + rl]))
                 rew.append(rewards[r]); adv.append(a[r])
                 info['texts'].append(texts[r]); info['scored'].append(scored[r])
-                info['lens'].append(int(s.response_lens[r]))
-    L = max((len(t) for t, _, _ in rows), default=2)
-    N = len(rows)
-    tokens = torch.zeros(N, L, dtype=torch.long)
-    mask = torch.zeros(N, L, dtype=torch.bool)
-    logp = torch.zeros(N, L)
-    for i, (t, m, lp) in enumerate(rows):
-        tokens[i, :len(t)], mask[i, :len(t)], logp[i, :len(t)] = t, m, lp
-    return Batch(tokens, mask[:, 1:], torch.stack(rew) if rew else torch.zeros(0),
-                 torch.stack(adv) if adv else torch.zeros(0), logp[:, 1:], torch.cat(sig), info, gen_s)
+                info['lens'].append(rl)
+    P, N = len(prompts), len(rows)
+    Lp, Lr = max((len(p) for p in prompts), default=1), max((len(t) for t, _ in rows), default=1)
+    prompt_tokens = torch.zeros(P, Lp, dtype=torch.long)
+    prompt_mask = torch.zeros(P, Lp, dtype=torch.bool)
+    for i, p in enumerate(prompts):
+        prompt_tokens[i, Lp - len(p):], prompt_mask[i, Lp - len(p):] = p, True
+    responses = torch.zeros(N, Lr, dtype=torch.long)
+    mask = torch.zeros(N, Lr, dtype=torch.bool)
+    logp = torch.zeros(N, Lr)
+    for i, (t, lp) in enumerate(rows):
+        responses[i, :len(t)], mask[i, :len(t)], logp[i, :len(t)] = t, True, lp
+    group = torch.arange(P).repeat_interleave(G)
+    return Batch(prompt_tokens, prompt_mask, group, responses, mask,
+                 torch.stack(rew) if rew else torch.zeros(0), torch.stack(adv) if adv else torch.zeros(0),
+                 logp, torch.cat(sig), info, gen_s)
+
+
+def rows_of(batch, idx):
+    """The responses idx of a batch with only the prompts they answer: the arguments of response_logits."""
+    used, group = torch.unique(batch.group[idx], return_inverse=True)
+    return batch.prompts[used], batch.prompt_mask[used], group, batch.responses[idx]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,7 +243,7 @@ def optimize(policy, ref, opt, batch, cfg, step):
     """Run the GRPO updates on one batch. Returns stats; skips a step with no signal or a
     non-finite loss or gradient, leaving the weights untouched."""
     stats = {'kl': 0.0, 'clip_frac': 0.0, 'grad_norm': 0.0, 'skipped': ''}
-    N = batch.tokens.shape[0]
+    N = batch.responses.shape[0]
     if N == 0 or not bool((batch.advantages != 0).any()):
         stats['skipped'] = 'no_signal'  # nothing to learn: all groups scored alike
         return stats
@@ -214,9 +251,9 @@ def optimize(policy, ref, opt, batch, cfg, step):
     ref_logp = old_logp = None
     with torch.no_grad(), autocast_ctx(cfg['device'], dt):
         if cfg['beta'] > 0:
-            ref_logp = _chunked_logprobs(ref, batch.tokens, temp, backend, cfg['micro_batch'])
+            ref_logp = _chunked_logprobs(ref, batch, temp, backend, cfg['micro_batch'])
         if cfg['mu'] > 1:  # the policy before this batch's updates; with mu = 1 the ratio is 1
-            old_logp = _chunked_logprobs(policy, batch.tokens, temp, backend, cfg['micro_batch'])
+            old_logp = _chunked_logprobs(policy, batch, temp, backend, cfg['micro_batch'])
     mb_size = math.ceil(N / cfg['minibatches'])
     g = torch.Generator().manual_seed(cfg['seed'] * 100003 + step)  # minibatch order, a function of the step
     n_updates = 0
@@ -231,7 +268,7 @@ def optimize(policy, ref, opt, batch, cfg, step):
             for mstart in range(0, len(idx), cfg['micro_batch']):
                 sub = idx[mstart:mstart + cfg['micro_batch']]
                 loss_t, kl, clipped = per_token_loss(
-                    policy, batch.tokens[sub], batch.mask[sub], None if old_logp is None else old_logp[sub],
+                    policy, rows_of(batch, sub), batch.mask[sub], None if old_logp is None else old_logp[sub],
                     None if ref_logp is None else ref_logp[sub], batch.advantages[sub], cfg)
                 mm = batch.mask[sub].float()
                 part = aggregate(loss_t, mm, cfg['loss_agg'], cfg['max_new_tokens'], denom)
@@ -256,9 +293,10 @@ def optimize(policy, ref, opt, batch, cfg, step):
     return stats
 
 
-def _chunked_logprobs(model, tokens, temperature, backend, chunk):
-    out = torch.cat([logprobs_of(model, tokens[i:i + chunk], temperature, backend)
-                     for i in range(0, tokens.shape[0], chunk)])
+def _chunked_logprobs(model, batch, temperature, backend, chunk):
+    N = batch.responses.shape[0]
+    out = torch.cat([logprobs_of(model, rows_of(batch, torch.arange(i, min(i + chunk, N))), temperature, backend)
+                     for i in range(0, N, chunk)])
     return out.float()
 
 
@@ -371,6 +409,7 @@ def _step_metrics(batch, stats, lr_now, train_s):
     mean = lambda k: sum(x[k] for x in scored if k in x) / max(1, sum(k in x for x in scored))
     mask = batch.mask.float()
     n_tok = mask.sum().item()
+    n_seq_tok = n_tok + batch.prompt_mask.sum(1)[batch.group].sum().item()  # prompt + response tokens of every row
     return {
         'reward': batch.rewards.mean().item() if len(batch.rewards) else 0.0,
         'accuracy': mean('accuracy'), 'format': mean('format'), 'language': mean('language'),
@@ -381,7 +420,7 @@ def _step_metrics(batch, stats, lr_now, train_s):
         # entropy estimated from the sampled tokens: E[-log p] over the policy's own samples
         'entropy': -(batch.sample_logp * mask).sum().item() / max(1.0, n_tok),
         'signal': batch.signal.float().mean().item(), 'lr': lr_now, 'gen_s': batch.gen_s,
-        'train_s': train_s, 'tok_s': (batch.tokens.numel()) / max(1e-9, batch.gen_s + train_s),
+        'train_s': train_s, 'tok_s': n_seq_tok / max(1e-9, batch.gen_s + train_s),
         'skipped': stats['skipped'],
         # any other component a reward function reports (e.g. a reward model's score and the hidden
         # rubric on chat prompts), averaged over the responses that carry it

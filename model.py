@@ -147,6 +147,32 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, n_kv_head, end, hd)
 
 
+
+class ConcatKVCache(KVCache):
+    """The cache for training: new keys/values are concatenated onto the old rather than written
+    into a preallocated buffer, so autograd can differentiate through them (an in-place write
+    would overwrite tensors the backward pass needs). GRPO runs each distinct prompt through it
+    once, then selects one row per response and runs the responses on top
+    (grpo.response_logits): the same numbers as the full rows, without the prompt's G copies."""
+
+    def __init__(self, n_layer, batch_size, max_len, device):
+        self.k, self.v = [None] * n_layer, [None] * n_layer
+        self.valid = torch.zeros(batch_size, max_len, dtype=torch.bool, device=device)
+        self.n_real = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.pos, self.max_len = 0, max_len
+
+    def select(self, rows):
+        """Row i becomes the old row rows[i] (rows may repeat): prompts -> their responses."""
+        self.k = [k.index_select(0, rows) for k in self.k]
+        self.v = [v.index_select(0, rows) for v in self.v]
+        self.valid, self.n_real = self.valid.index_select(0, rows), self.n_real.index_select(0, rows)
+
+    def write(self, layer, k, v):
+        if self.k[layer] is not None:
+            k, v = torch.cat([self.k[layer], k], 2), torch.cat([self.v[layer], v], 2)
+        self.k[layer], self.v[layer] = k, v
+        return k, v
+
 def _attn_mask(valid, start):
     """Boolean mask (B, 1, T, S) for queries at columns start..S-1 over keys 0..S-1.
 

@@ -119,6 +119,43 @@ def test_loss_gradient_matches_autograd_of_the_naive_formula():
     assert torch.allclose(g_ours, g_naive, atol=1e-12)
 
 
+def test_shared_prompt_forward_equals_the_full_rows():
+    # each prompt once, its responses on top of its cached keys/values: same logits and gradients
+    # as running every [prompt, response] row whole (prompts and responses of different lengths)
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64))
+    prompts = [torch.randint(1, 50, (n,)) for n in (5, 9, 7)]
+    lens = [3, 6, 1, 4, 6, 2]  # two responses per prompt
+    responses = [torch.randint(1, 50, (n,)) for n in lens]
+    group = torch.tensor([0, 0, 1, 1, 2, 2])
+    Lp, Lr = 9, 6
+    P = torch.zeros(3, Lp, dtype=torch.long)
+    pm = torch.zeros(3, Lp, dtype=torch.bool)
+    for i, p in enumerate(prompts):
+        P[i, Lp - len(p):], pm[i, Lp - len(p):] = p, True
+    R = torch.zeros(6, Lr, dtype=torch.long)
+    mask = torch.zeros(6, Lr, dtype=torch.bool)
+    for i, r in enumerate(responses):
+        R[i, :len(r)], mask[i, :len(r)] = r, True
+    weights = torch.randn(6, Lr, 50)
+
+    shared = grpo.response_logits(model, P, pm, group, R)  # (6, Lr, 50)
+    (shared * weights * mask[..., None]).sum().backward()
+    g_shared = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    full = torch.zeros(6, Lr, 50)
+    total = 0.0
+    for i, r in enumerate(responses):
+        p = prompts[int(group[i])]
+        logits = model(torch.cat([p, r])[None])[0, len(p) - 1:len(p) - 1 + len(r)]  # predicts r
+        full[i, :len(r)] = logits.detach()
+        total = total + (logits * weights[i, :len(r)]).sum()
+    total.backward()
+    assert torch.allclose(shared.detach() * mask[..., None], full, atol=1e-5)
+    for a, b in zip(g_shared, (p.grad for p in model.parameters())):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 # ---------------------------------------------------------------------------- the loop
 
 @pytest.fixture(scope='module')
