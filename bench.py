@@ -191,6 +191,7 @@ def bench_grpo(cfg):
     of 107 tokens (the R1-Zero template's typical length), G = 8, 50 new tokens each (the
     base's mean response length)."""
     import grpo
+    from kernels.logprobs import selective_logprobs
     P, G, Lp, new = (2, 2, 16, 8) if cfg['tiny'] else (16, 8, 107, 50)
     torch.manual_seed(cfg['seed'])
     model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192, block_size=256))
@@ -225,11 +226,9 @@ def bench_grpo(cfg):
         t0 = time.time()  # the same loss with every row's prompt run whole (before grpo.response_logits)
         with autocast_ctx(cfg['device'], dt):
             logits = model(s.tokens[:, :-1])
-        full = torch.zeros(N, batch.mask.shape[1])
-        lp = torch.log_softmax(logits.float(), -1).gather(-1, s.tokens[:, 1:, None])[..., 0]
-        for r in range(N):
-            pl, rl = int(s.prompt_lens[r]), int(s.response_lens[r])
-            full[r, :rl] = lp[r, pl - 1:pl - 1 + rl]
+        lp = selective_logprobs(logits, s.tokens[:, 1:], temperature=1.0, backend='auto')  # (N, L-1)
+        cols = (s.prompt_lens[:, None] - 1 + torch.arange(mask.shape[1])).clamp(max=lp.shape[1] - 1)
+        full = lp.gather(1, cols)  # each response's log-probs, in the response layout
         grpo.aggregate(grpo.token_loss(full, old, None, adv, 0.2, 0.2, 0.0)[0], mask, 'token').backward()
         opt.zero_grad(set_to_none=True)
         full_rows = time.time() - t0

@@ -213,20 +213,20 @@ def assemble_batch(parts, G, gen_s):
                 rew.append(rewards[r]); adv.append(a[r])
                 info['texts'].append(texts[r]); info['scored'].append(scored[r])
                 info['lens'].append(rl)
-    P, N = len(prompts), len(rows)
+    P, N, dev = len(prompts), len(rows), parts[0][0].tokens.device  # the policy's device
     Lp, Lr = max((len(p) for p in prompts), default=1), max((len(t) for t, _ in rows), default=1)
-    prompt_tokens = torch.zeros(P, Lp, dtype=torch.long)
-    prompt_mask = torch.zeros(P, Lp, dtype=torch.bool)
+    prompt_tokens = torch.zeros(P, Lp, dtype=torch.long, device=dev)
+    prompt_mask = torch.zeros(P, Lp, dtype=torch.bool, device=dev)
     for i, p in enumerate(prompts):
         prompt_tokens[i, Lp - len(p):], prompt_mask[i, Lp - len(p):] = p, True
-    responses = torch.zeros(N, Lr, dtype=torch.long)
-    mask = torch.zeros(N, Lr, dtype=torch.bool)
-    logp = torch.zeros(N, Lr)
+    responses = torch.zeros(N, Lr, dtype=torch.long, device=dev)
+    mask = torch.zeros(N, Lr, dtype=torch.bool, device=dev)
+    logp = torch.zeros(N, Lr, device=dev)
     for i, (t, lp) in enumerate(rows):
         responses[i, :len(t)], mask[i, :len(t)], logp[i, :len(t)] = t, True, lp
-    group = torch.arange(P).repeat_interleave(G)
+    group = torch.arange(P, device=dev).repeat_interleave(G)
     return Batch(prompt_tokens, prompt_mask, group, responses, mask,
-                 torch.stack(rew) if rew else torch.zeros(0), torch.stack(adv) if adv else torch.zeros(0),
+                 torch.stack(rew) if rew else torch.zeros(0), torch.stack(adv).to(dev) if adv else torch.zeros(0, device=dev),
                  logp, torch.cat(sig), info, gen_s)
 
 
