@@ -7,6 +7,7 @@ Checkpoints are written to a temp file and renamed, so a crash never leaves half
 save the plain module (no `_orig_mod.` prefix from torch.compile) and load with
 weights_only=True, so a checkpoint cannot run code when it is opened.
 """
+import hashlib
 import json
 import os
 import random
@@ -77,6 +78,15 @@ def load_model(path, device='cpu'):
     model = Transformer(ModelConfig(**blob['model_config']))
     model.load_state_dict(blob['model'])
     return model.to(device).eval(), tok, blob
+
+
+def file_digest(path):
+    """sha1 of a file's bytes: which checkpoint a later stage was built from."""
+    h = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def write_json(path, obj):

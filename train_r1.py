@@ -22,7 +22,9 @@ After each stage eval.py measures every family; out/r1/eval.json holds one block
 Each stage lives in its own folder under out/r1 (checkpoint, config.json, metrics.jsonl) and
 is skipped when its checkpoint and its eval.json block both exist; an interrupted stage
 resumes from its checkpoint. To redo a stage, delete its folder: it runs again, and the
-later stages, built on the old one, are moved aside to <folder>.stale-<time> and redone.
+later stages, built on the old one, are moved aside to <folder>.stale-<time> and redone. A
+cold start sampled from an R1-Zero checkpoint that has since changed is redone the same way
+(an oracle cold start is kept: delete out/r1/cold_start to start from R1-Zero's samples).
 
   python train_r1.py                              # cpu preset (README: minutes on our 2 cores)
   python train_r1.py --language_weight=0 --last_stage=2 --out_dir=out/r1_nolang   # the ablation
@@ -38,7 +40,7 @@ import rewards
 import reward_model
 import sft
 import tasks
-from checkpoint import ensure_base, load_model, read_json, read_jsonl, write_json
+from checkpoint import ensure_base, file_digest, load_model, read_json, read_jsonl, write_json
 from config import configure, get_device, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
@@ -151,7 +153,8 @@ def cold_start_data(cfg, tok, rng):
     print('cold start from R1-Zero samples:', sft.format_report(kept.report))
     rewritten = [(prompt, readable(p, resp)) for (prompt, resp), p in zip(kept.examples, kept.problems)]
     examples = sft.fitting(tok, rewritten, cfg['max_new_tokens'])
-    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples)}
+    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples),
+                      'zero_checkpoint': file_digest(os.path.join(cfg['zero_dir'], 'ckpt.pt'))}
 
 
 def rejection_data(cfg, model, tok, rng):
@@ -274,6 +277,14 @@ def main(argv=None):
     evaluate_all('base', base, 0)
 
     # ---- stage 1: cold start (2.3.1) ------------------------------------------------------
+    zero_ckpt = os.path.join(cfg['zero_dir'], 'ckpt.pt')
+    made_from = results['stages'].get('cold_start_data', {}).get('zero_checkpoint')
+    if made_from and os.path.exists(zero_ckpt) and file_digest(zero_ckpt) != made_from and os.path.exists(folder('cold_start')):
+        # R1-Zero was rerun: a cold start sampled from the old one (and all built on it) is stale
+        os.replace(folder('cold_start'), f"{folder('cold_start')}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        results['models'].pop('cold_start', None)
+        print(f"{zero_ckpt} changed since the cold start was sampled from it: the cold start runs again "
+              f"(the old one moved aside) and so do the later stages")
     cold = run_stage('cold_start', sft_stage(
         'cold_start', lambda: cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}")), 'the cold start'))
     evaluate_all('cold_start', cold, 0)

@@ -167,6 +167,30 @@ def test_train_r1_cold_start_from_a_weak_r1_zero_says_it_kept_nothing(base_dir, 
     assert 'cold_start_data' in json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']
 
 
+def test_train_r1_redoes_a_cold_start_whose_r1_zero_changed(base_dir, tmp_path):
+    """train_zero.py run again after train_r1.py: the cold start sampled from the old R1-Zero is
+    moved aside and redone, never silently reused. (A tiny 'zero' keeps no examples, so each
+    run ends at the cold start; what matters is which checkpoint it sampled.)"""
+    import shutil
+    import torch
+    zero = tmp_path / 'zero'
+    shutil.copytree(base_dir, zero)
+    args = [sys.executable, 'train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={zero}',
+            '--cold_source=zero', f'--out_dir={tmp_path / "r1"}', '--last_stage=1']
+    first = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    made_from = json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']['cold_start_data']['zero_checkpoint']
+    again = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert 'changed since the cold start' not in first.stdout + again.stdout  # same R1-Zero: nothing stale
+    blob = torch.load(zero / 'ckpt.pt', weights_only=False)
+    blob['model'] = {k: v + 1e-3 for k, v in blob['model'].items()}  # "R1-Zero trained some more"
+    torch.save(blob, zero / 'ckpt.pt')
+    third = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert 'changed since the cold start was sampled from it' in third.stdout
+    assert list((tmp_path / 'r1').glob('cold_start.stale-*'))
+    now = json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']['cold_start_data']['zero_checkpoint']
+    assert now != made_from
+
+
 def test_sft_cli_fine_tunes_from_a_data_file(base_dir, tmp_path):
     data = tmp_path / 'd.jsonl'
     data.write_text(json.dumps({'prompt': 'Compute 3 + 4.', 'response': ' <think> 3 + 4 = 7 </think> <answer> 7 '
