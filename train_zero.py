@@ -15,7 +15,7 @@ Table 3). This script does the same to our tiny base:
 What we simplify: a toy world (tasks.py) instead of AIME; a ~2M-parameter base; 100 RL steps
 instead of thousands; one process.
 
-  python train_zero.py                      # cpu preset: 22 minutes on our 2 cores, base included
+  python train_zero.py                      # cpu preset: 15.5 minutes on our 2 cores, base included
   python train_zero.py --preset=gpu         # one GPU: larger base, harder problems
   python train_zero.py --resume             # continue out/zero from its last checkpoint
 """
