@@ -125,10 +125,10 @@ def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg):
     On CUDA (or with kernels='triton') one fused kernel reads the logits once for log-probs,
     ratio, clip and k3 (kernels/grpo_loss.py); elsewhere the selective log-softmax path plus
     token_loss above, the plain torch of the same maths."""
-    backend = resolve_backend(cfg['kernels'], rows[3].device)
+    targets = rows[3]  # the responses: logits[n, j] scores responses[n, j]
+    backend = resolve_backend(cfg['kernels'], targets.device)
     with autocast_ctx(cfg['device'], cfg['dtype']):
         logits = response_logits(model, *rows)  # (N, Lr, V)
-    targets = rows[3]
     if backend == 'triton':
         adv_t = adv[:, None].expand(targets.shape).float().contiguous()  # (N, Lr)
         loss_t, _, kl, clipped = grpo_token_loss(

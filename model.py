@@ -147,7 +147,6 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, n_kv_head, end, hd)
 
 
-
 class ConcatKVCache(KVCache):
     """The cache for training: new keys/values are concatenated onto the old rather than written
     into a preallocated buffer, so autograd can differentiate through them (an in-place write
@@ -172,6 +171,7 @@ class ConcatKVCache(KVCache):
             k, v = torch.cat([self.k[layer], k], 2), torch.cat([self.v[layer], v], 2)
         self.k[layer], self.v[layer] = k, v
         return k, v
+
 
 def _attn_mask(valid, start):
     """Boolean mask (B, 1, T, S) for queries at columns start..S-1 over keys 0..S-1.

@@ -58,7 +58,7 @@ sft_epochs = 2.0           # passes over the data in stages 1 and 3
 sft_lr = 3e-4              # SFT peak learning rate
 sft_batch = 16             # SFT examples per step
 language_weight = 1.0      # weight of the language-consistency reward in stages 2 and 4 (0 = ablation)
-reason_steps = 100         # stage 2 GRPO steps (R1-Zero ran 200)
+reason_steps = 100         # stage 2 GRPO steps (as many as R1-Zero's)
 final_steps = 60           # stage 4 GRPO steps
 final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest math)
 final_lr = 3e-5            # stage 4 learning rate: gentler than stage 2, so tuning chat does not erode reasoning
@@ -153,8 +153,7 @@ def cold_start_data(cfg, tok, rng):
     print('cold start from R1-Zero samples:', sft.format_report(kept.report))
     rewritten = [(prompt, readable(p, resp)) for (prompt, resp), p in zip(kept.examples, kept.problems)]
     examples = sft.fitting(tok, rewritten, cfg['max_new_tokens'])
-    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples),
-                      'zero_checkpoint': file_digest(os.path.join(cfg['zero_dir'], 'ckpt.pt'))}
+    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples)}
 
 
 def rejection_data(cfg, model, tok, rng):
@@ -223,14 +222,23 @@ def main(argv=None):
         evaluation.record(results, eval_path, name, model, tok, [p for ps in held_out.values() for p in ps],
                           k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'], step=step, checkpoint=ckpt)
 
-    def run_stage(name, fn):
+    def run_stage(name, fn, made_from=None):
         """Run a stage unless its checkpoint and eval block exist. A stage that runs makes every
-        later stage stale: their folders are moved aside (never deleted) and their blocks dropped."""
-        if name in results['models'] and os.path.exists(os.path.join(folder(name), 'ckpt.pt')):
+        later stage stale: their folders are moved aside (never deleted) and their blocks dropped.
+        made_from identifies an outside input (the R1-Zero checkpoint the cold start samples):
+        when it differs from the one recorded, the stage itself is stale and moved aside too."""
+        inputs = results['stages'].setdefault('made_from', {})
+        stale = made_from is not None and inputs.get(name) not in (None, made_from)
+        if not stale and name in results['models'] and os.path.exists(os.path.join(folder(name), 'ckpt.pt')):
             return load_model(folder(name), cfg['device'])[0]
         results['models'].pop(name, None)
         later = list(STAGES[STAGES.index(name) + 1:]) + (['reward_model'] if name != 'r1' else [])
         stamp = time.strftime('%Y%m%d-%H%M%S')
+        if stale and os.path.exists(folder(name)):
+            os.replace(folder(name), f'{folder(name)}.stale-{stamp}')
+            print(f'{name}: its input changed since it was made: moved the stale {folder(name)} aside')
+        if made_from is not None:
+            inputs[name] = made_from
         for other in later:
             results['models'].pop(other, None)
             if os.path.exists(folder(other)) and other != 'reward_model':  # the reward model depends on the base only
@@ -277,16 +285,11 @@ def main(argv=None):
     evaluate_all('base', base, 0)
 
     # ---- stage 1: cold start (2.3.1) ------------------------------------------------------
-    zero_ckpt = os.path.join(cfg['zero_dir'], 'ckpt.pt')
-    made_from = results['stages'].get('cold_start_data', {}).get('zero_checkpoint')
-    if made_from and os.path.exists(zero_ckpt) and file_digest(zero_ckpt) != made_from and os.path.exists(folder('cold_start')):
-        # R1-Zero was rerun: a cold start sampled from the old one (and all built on it) is stale
-        os.replace(folder('cold_start'), f"{folder('cold_start')}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
-        results['models'].pop('cold_start', None)
-        print(f"{zero_ckpt} changed since the cold start was sampled from it: the cold start runs again "
-              f"(the old one moved aside) and so do the later stages")
+    zero_ckpt = os.path.join(cfg['zero_dir'], 'ckpt.pt')  # rerunning train_zero.py makes the cold start stale
+    from_zero = cfg['cold_source'] != 'oracle' and os.path.exists(zero_ckpt)
     cold = run_stage('cold_start', sft_stage(
-        'cold_start', lambda: cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}")), 'the cold start'))
+        'cold_start', lambda: cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}")), 'the cold start'),
+        made_from=file_digest(zero_ckpt) if from_zero else None)
     evaluate_all('cold_start', cold, 0)
     if cfg['last_stage'] < 2:
         return evaluation.write_results(results, eval_path, t0)

@@ -156,6 +156,23 @@ def test_shared_prompt_forward_equals_the_full_rows():
         assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_batch_log_probs_match_the_samplers_own():
+    # sample -> assemble_batch -> rows_of -> response_logits scores each response token exactly as
+    # the KV-cached sampler drew it: prompts of different lengths, two responses each
+    from sample import sample
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64))
+    prompts = [[3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16]]
+    s = sample(model, prompts, 6, temperature=1.0, num_samples=2, seed=0, stop_ids=(1, 2, 3))
+    N = s.tokens.shape[0]
+    keep = torch.ones(3, dtype=torch.bool)
+    batch = grpo.assemble_batch([(s, torch.zeros(N), torch.zeros(N), keep, keep, [{}] * N, [''] * N)], 2, 0.0)
+    with torch.no_grad():
+        logp = grpo.logprobs_of(model, grpo.rows_of(batch, torch.arange(N)), 1.0, 'torch')
+    assert torch.equal(batch.mask.sum(1), s.response_lens)
+    assert torch.allclose(logp[batch.mask], batch.sample_logp[batch.mask], atol=1e-5)
+
+
 # ---------------------------------------------------------------------------- the loop
 
 @pytest.fixture(scope='module')

@@ -178,16 +178,16 @@ def test_train_r1_redoes_a_cold_start_whose_r1_zero_changed(base_dir, tmp_path):
     args = [sys.executable, 'train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={zero}',
             '--cold_source=zero', f'--out_dir={tmp_path / "r1"}', '--last_stage=1']
     first = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    made_from = json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']['cold_start_data']['zero_checkpoint']
+    made_from = json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']['made_from']['cold_start']
     again = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert 'changed since the cold start' not in first.stdout + again.stdout  # same R1-Zero: nothing stale
+    assert 'input changed' not in first.stdout + again.stdout  # same R1-Zero: nothing stale
     blob = torch.load(zero / 'ckpt.pt', weights_only=False)
     blob['model'] = {k: v + 1e-3 for k, v in blob['model'].items()}  # "R1-Zero trained some more"
     torch.save(blob, zero / 'ckpt.pt')
     third = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert 'changed since the cold start was sampled from it' in third.stdout
+    assert 'cold_start: its input changed since it was made' in third.stdout
     assert list((tmp_path / 'r1').glob('cold_start.stale-*'))
-    now = json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']['cold_start_data']['zero_checkpoint']
+    now = json.load(open(tmp_path / 'r1' / 'eval.json'))['stages']['made_from']['cold_start']
     assert now != made_from
 
 
