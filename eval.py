@@ -16,6 +16,8 @@ Usage:
   python eval.py --run=out/zero                  # evaluate out/zero/ckpt.pt, write its eval.json
   python eval.py --compare=out/base,out/zero     # table of the models in those eval.json files
   python eval.py --plot=out/zero                 # curves from metrics.jsonl, as PNG
+  python eval.py --run=out/base --opener=careful --temperature=1.0 --top_p=1.0
+                                                 # accuracy when every response opens in one style
 """
 import os
 import sys
@@ -83,8 +85,11 @@ def _mean_where(judged, keep):
 
 
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
-             greedy=True, seed=0):
-    """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block)."""
+             greedy=True, seed=0, opener=''):
+    """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block).
+    opener: a math style ('plain', 'careful', 'direct'; tasks.style_opener) whose first words
+    every response is forced to begin with; they are judged as part of the response and count
+    toward max_new_tokens (so the sampled part is shorter by the opener's tokens)."""
     model.eval()
     by_family = {}
     for p in problems:
@@ -92,16 +97,24 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
     result = {}
     for fam, probs in by_family.items():
         t0 = time.time()
-        prompts = [tasks.render_prompt(p) for p in probs]
+        pre = [tasks.style_opener(opener, p.lang) if opener and fam == 'math' else '' for p in probs]
+        prompts = [tasks.render_prompt(p) + o for p, o in zip(probs, pre)]
+        n_pre = [len(tok.encode(o)) for o in pre]
+        budget = max_new_tokens - max(n_pre)
+        if budget < 1:
+            raise ValueError(f'the {opener!r} opener takes {max(n_pre)} tokens, all of max_new_tokens='
+                             f'{max_new_tokens}: raise max_new_tokens')
         samples = rollout_texts(model, tok, prompts, k, temperature=temperature, top_p=top_p,
-                                max_new_tokens=max_new_tokens, seed=seed)
-        judged = [[judge(t, e, p) for t, _, e in rows] for p, rows in zip(probs, samples)]
-        lens = [[n for _, n, _ in rows] for rows in samples]
+                                max_new_tokens=budget, seed=seed)
+        judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, samples)]
+        lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, samples)]
         block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p, **summarize(judged, lens)}
+        if opener:
+            block['opener'] = opener
         if greedy:
-            g = rollout_texts(model, tok, prompts, 1, temperature=0.0, max_new_tokens=max_new_tokens)
-            block['greedy'] = sum(judge(rows[0][0], rows[0][2], p)['correct']
-                                  for p, rows in zip(probs, g)) / len(probs)
+            g = rollout_texts(model, tok, prompts, 1, temperature=0.0, max_new_tokens=budget)
+            block['greedy'] = sum(judge(o + rows[0][0], rows[0][2], p)['correct']
+                                  for p, o, rows in zip(probs, pre, g)) / len(probs)
         block['seconds'] = round(time.time() - t0, 1)
         result[fam] = block
     return result
@@ -203,6 +216,7 @@ max_new_tokens = 128     # longest response
 preset = 'cpu'           # difficulty preset of the held-out problems
 compare = ''             # comma-separated run folders: print their eval.json side by side
 plot = ''                # run folder: draw curves.png from its metrics.jsonl
+opener = ''              # force every math response to open in a style: 'plain', 'careful' or 'direct'
 # -------------------------------------------------------------------------------------------
 
 
@@ -211,7 +225,7 @@ def main(argv=None):
     from config import configure, get_device
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
                                      'top_p': (0, 1), 'max_new_tokens': (1, None)},
-                    choices={'preset': ('cpu', 'gpu')})
+                    choices={'preset': ('cpu', 'gpu'), 'opener': ('', 'plain', 'careful', 'direct')})
     if cfg['plot']:
         plot_run(cfg['plot'])
     for run in filter(None, cfg['compare'].split(',')):
@@ -226,8 +240,9 @@ def main(argv=None):
                 sys.exit(2)
         probs = [p for f in fams for p in tasks.eval_set(f, cfg['n'], preset=cfg['preset'])]
         res = evaluate(model, tok, probs, cfg['k'], temperature=cfg['temperature'], top_p=cfg['top_p'],
-                       max_new_tokens=cfg['max_new_tokens'])
+                       max_new_tokens=cfg['max_new_tokens'], opener=cfg['opener'])
         name = cfg['name'] or os.path.basename(os.path.normpath(cfg['run']))
+        name += f":{cfg['opener']}" if cfg['opener'] else ''
         path = os.path.join(cfg['run'], 'eval.json')
         out = read_json(path, {'models': {}})
         out['models'][name] = {'step': int(blob.get('step', 0)), 'checkpoint': os.path.join(cfg['run'], 'ckpt.pt'),

@@ -13,8 +13,10 @@ R1-Zero starts from a pretrained base, and RL can only amplify what that base al
   python pretrain.py                    # cpu preset: 6.6 minutes on our 2-core machine
   python pretrain.py --preset=gpu       # tens of millions of parameters, harder problems
   python pretrain.py --max_iters=20 --n_docs=500 --out_dir=/tmp/b   # a quick smoke run
+  python pretrain.py --knobs=careful=0.3 --out_dir=out/base_c30     # another world: more careful authors
 """
 import os
+import sys
 import time
 
 import numpy as np
@@ -31,6 +33,7 @@ from tokenizer import train_tokenizer
 preset = 'auto'          # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
 out_dir = 'out/base'     # run folder: ckpt.pt, tokenizer.json, config.json, metrics.jsonl, eval.json
 seed = 1337              # seeds the corpus, the initial weights and the batch order
+knobs = ''               # corpus knob overrides, e.g. 'careful=0.3,sloppy_error=0.4' (tasks.CorpusKnobs)
 n_docs = 60000           # corpus documents, drawn from the train split only
 vocab_size = 1024        # BPE vocabulary, special tokens included
 tok_docs = 6000          # documents the tokenizer is trained on
@@ -80,7 +83,7 @@ def lr_at(it, cfg):
 def build_data(cfg):
     """Corpus -> tokenizer -> one long token stream (documents separated by the end token)."""
     t0 = time.time()
-    knobs = tasks.CorpusKnobs()
+    knobs = tasks.parse_knobs(cfg['knobs'])
     print('corpus knobs:', ', '.join(f'{k}={v}' for k, v in vars(knobs).items()))
     docs = tasks.build_corpus(cfg['n_docs'], cfg['seed'], knobs, cfg['preset'])
     tok = train_tokenizer(docs[:cfg['tok_docs']], cfg['vocab_size'])
@@ -93,6 +96,11 @@ def build_data(cfg):
 
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    try:
+        tasks.parse_knobs(cfg['knobs'])  # before any work: a typo fails now, not after the corpus
+    except ValueError as e:
+        print(f'config error: {e}', file=sys.stderr)
+        sys.exit(2)
     print_config(cfg)
     device = get_device()
     dt = resolve_dtype(cfg['dtype'], device)

@@ -63,6 +63,17 @@ def render_prompt(problem):
     return TEMPLATE.format(prompt=problem.prompt)
 
 
+def style_opener(style, lang):
+    """The first words of a math response in one of the corpus's styles, as the corpus writes
+    them. eval.py --opener forces them, to measure how accurate each style is for a model:
+    RL can only move probability toward a style that pays (DESIGN.md section 3)."""
+    w = WORDS[lang]
+    openers = {'plain': w['first'], 'careful': w['careful'], 'direct': w['direct']}
+    if style not in openers:
+        raise ValueError(f'unknown style {style!r}; expected one of {sorted(openers)}')
+    return f' <think> {openers[style]}'
+
+
 def _canon_id(family, canonical):
     return hashlib.sha1(f'{SPLIT_SALT}:{family}:{canonical}'.encode()).hexdigest()[:12]
 
@@ -425,6 +436,24 @@ class CorpusKnobs:
     code_error: float = 0.3        # code solutions with a wrong constant
     chat_quality: float = 0.7      # chance a chat reply meets each rubric check
     dead_ends: int = 2             # most failed attempts a countdown search trace shows
+
+
+def parse_knobs(text, knobs=None):
+    """CorpusKnobs with overrides from 'careful=0.3,sloppy_error=0.4' (pretrain.py --knobs), so
+    a world variant is one command rather than an edit. Each value takes its knob's type."""
+    knobs = knobs or CorpusKnobs()
+    for item in filter(None, (t.strip() for t in text.split(','))):
+        name, eq, value = item.partition('=')
+        default = getattr(knobs, name.strip(), None) if eq else None
+        if not isinstance(default, (int, float)):
+            known = ', '.join(k for k, v in vars(knobs).items() if isinstance(v, (int, float)))
+            raise ValueError(f'--knobs: {item!r} is not name=value with name a corpus knob ({known})')
+        try:
+            setattr(knobs, name.strip(), type(default)(value.strip()))
+        except ValueError:
+            kind = 'an integer' if isinstance(default, int) else 'a number'
+            raise ValueError(f'--knobs: {name.strip()} needs {kind}, got {value.strip()!r}') from None
+    return knobs
 
 
 def _tagged(think, answer, rng, broken):

@@ -3,8 +3,10 @@
 Run: pytest tests/test_eval.py
 """
 import pytest
+import torch
 
 import eval as evaluation
+import tasks
 from tasks import Problem
 
 P = Problem('p1', 'math', 'en', 2, 'Compute 2 + 3', '5', expr='2+3')
@@ -52,3 +54,33 @@ def test_majority_ignores_malformed_answers_and_handles_none():
     js = [evaluation.judge(resp('x', '5'), True, P), evaluation.judge('<answer> 4 </answer>', True, P),
           evaluation.judge('<answer> 4 </answer>', True, P)]
     assert evaluation.majority_correct(js) == 1.0  # the malformed 4s do not vote
+
+
+def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypatch, tok):
+    """eval.py --opener: the style's first words end every prompt, and the judged response is
+    opener + sampled text (so a response is well-formed only with the opener's <think>)."""
+    seen = {}
+    rest = ' 2 + 3 = 5. So the answer is 5. </think> <answer> 5 </answer>'
+
+    def fake_rollouts(model, tok_, prompts, k, *, temperature, top_p=None, max_new_tokens=128, seed=0):
+        seen.setdefault('prompts', prompts)
+        seen.setdefault('budget', max_new_tokens)
+        return [[(rest, 7, True)] * k for _ in prompts]
+
+    monkeypatch.setattr(evaluation, 'rollout_texts', fake_rollouts)
+    probs = [P, ZH]
+    with_opener = evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='plain', max_new_tokens=50)['math']
+    assert [p[-len(o):] for p, o in zip(seen['prompts'], (' <think> First,', ' <think> 首先，'))] == \
+        [' <think> First,', ' <think> 首先，']
+    n_pre = [len(tok.encode(tasks.style_opener('plain', q.lang))) for q in probs]
+    assert seen['budget'] == 50 - max(n_pre)
+    assert with_opener['opener'] == 'plain' and with_opener['format'] == 1.0
+    assert with_opener['pass@1'] == 1.0 and with_opener['greedy'] == 1.0
+    assert with_opener['mean_len'] == pytest.approx(7 + sum(n_pre) / 2)
+    seen.clear()
+    plain = evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, max_new_tokens=50)['math']
+    assert seen['budget'] == 50 and 'opener' not in plain and plain['format'] == 0.0
+    with pytest.raises(ValueError, match='raise max_new_tokens'):
+        evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='careful', max_new_tokens=3)
+    with pytest.raises(ValueError, match='unknown style'):
+        tasks.style_opener('sloppy-ish', 'en')

@@ -43,8 +43,9 @@ def check_eval_json(path, models):
 @pytest.fixture(scope='module')
 def base_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp('base')
-    text = run('pretrain.py', *TINY_BASE, f'--out_dir={out}')
-    assert 'corpus knobs:' in text and 'behaviour of the base' in text
+    text = run('pretrain.py', *TINY_BASE, f'--out_dir={out}', '--knobs=careful=0.3,dead_ends=1')
+    assert 'corpus knobs:' in text and 'careful=0.3,' in text and re.search(r'dead_ends=1\b', text)
+    assert 'behaviour of the base' in text
     return out
 
 
@@ -82,6 +83,9 @@ def test_eval_cli_and_compare(base_dir, tmp_path):
     data = json.load(open(base_dir / 'eval.json'))
     assert {'base', 'again'} <= set(data['models'])
     assert 'pass@1' in run('eval.py', f'--compare={base_dir}')
+    text = run('eval.py', f'--run={base_dir}', '--name=again', '--opener=careful', '--n=2', '--k=2',
+               '--max_new_tokens=48')
+    assert 'again:careful' in text and json.load(open(base_dir / 'eval.json'))['models']['again:careful']
 
 
 def test_bad_config_exits_2_naming_the_key():
@@ -89,6 +93,9 @@ def test_bad_config_exits_2_naming_the_key():
         r = subprocess.run([sys.executable, script, '--no_such_key=1'], cwd=ROOT, env=ENV, capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 2 and 'no_such_key' in r.stderr
+    r = subprocess.run([sys.executable, 'pretrain.py', '--knobs=carefull=0.3'], cwd=ROOT, env=ENV,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and 'carefull' in r.stderr and 'corpus knobs' not in r.stdout
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_picks_it_up(base_dir, tmp_path):
