@@ -10,6 +10,8 @@ task family:
   lang_consistency, lang_mixed   language-consistency reward (section 2.3.2), share mixed
   mean_len, reflection_rate, direct_rate   tokens, share with a reflection marker, share with
            no reasoning step
+  misread_rate, slip_rate   math: share of samples wrong because a step took a number or an
+           operation the problem does not have, or because a step's arithmetic is wrong
   greedy   pass@1 of the greedy response, so sharpening alone cannot pass for reasoning
 
 Usage:
@@ -20,6 +22,7 @@ Usage:
                                                  # accuracy when every response opens in one style
 """
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -32,6 +35,29 @@ from sample import rollout_texts
 FAMILIES = ('math', 'countdown', 'code', 'chat')
 
 
+# A step as the corpus writes it ("Then 13 + 3 = 16."), or the redo after a caught slip.
+_STEP = re.compile(r'(First,|Then|首先，|然后|wait,|等等，)\s*(\d+) ([-+*]) (\d+) = (\d+)')
+
+
+def math_error(reasoning, problem):
+    """Why a math response went wrong, read from its steps: 'misread' (a step took a number or
+    operation that is not the problem's, or a step is missing or extra), 'slip' (a step's
+    arithmetic is wrong, or it carried the running value wrong), else None (no steps, or the steps were right and the answer was not)."""
+    gold, steps = tasks.math_steps(problem.expr), []
+    for opener, a, op, b, c in _STEP.findall(reasoning):
+        if opener in ('wait,', '等等，') and steps:
+            steps.pop()  # a redo replaces the step it corrects
+        steps.append((int(a), op, int(b), int(c)))
+    if not steps:
+        return None
+    for i, ((a, op, b, c), g) in enumerate(zip(steps, gold)):
+        if (op, b) != g[1:3] or (i == 0 and a != g[0]):
+            return 'misread'
+        if c != (a + b if op == '+' else a - b if op == '-' else a * b) or (i and a != steps[i - 1][3]):
+            return 'slip'  # wrong arithmetic, or a running value carried wrong
+    return 'misread' if len(steps) != len(gold) else None
+
+
 def judge(text, ended, problem):
     """Everything evaluation measures about one response."""
     parsed = rewards.parse_response(text)
@@ -40,6 +66,7 @@ def judge(text, ended, problem):
         correct = rewards.chat_score(text, problem)
     else:
         correct = rewards.accuracy_reward(text, problem)
+    error = math_error(reasoning, problem) if problem.family == 'math' and not correct else None
     return {
         'correct': float(correct),
         'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
@@ -48,6 +75,7 @@ def judge(text, ended, problem):
         'mixed': float(rewards.is_mixed(text, problem.lang)),
         'reflect': float(rewards.has_reflection(reasoning)),
         'direct': float('=' not in reasoning),  # no computation step at all
+        'misread': float(error == 'misread'), 'slip': float(error == 'slip'),
     }
 
 
@@ -72,6 +100,8 @@ def summarize(judged, lens):
         'format': mean('format'), 'lang_consistency': mean('lang'), 'lang_mixed': mean('mixed'),
         'mean_len': sum(map(sum, lens)) / len(flat), 'reflection_rate': mean('reflect'),
         'direct_rate': mean('direct'),
+        # why samples are wrong (math): a number or operation misread from the problem, or a slip
+        'misread_rate': mean('misread'), 'slip_rate': mean('slip'),
         # accuracy by style: does the model's own checking pay? (None when a style is absent)
         'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
         'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
@@ -141,7 +171,8 @@ def format_block(name, tasks_block):
         lines.append(f"{name:>12} {fam:>9} | pass@1 {b['pass@1']:.3f} | pass@{b['k']} {b['pass@k']:.3f} | "
                      f"maj@{b['k']} {b['maj@k']:.3f} | greedy {b.get('greedy', float('nan')):.3f} | "
                      f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
-                     f"reflect {b['reflection_rate']:.3f} | direct {b['direct_rate']:.3f}")
+                     f"reflect {b['reflection_rate']:.3f} | direct {b['direct_rate']:.3f}"
+                     + (f" | misread {b['misread_rate']:.3f} | slip {b['slip_rate']:.3f}" if fam == 'math' and 'slip_rate' in b else ''))
     return '\n'.join(lines)
 
 

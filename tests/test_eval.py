@@ -20,11 +20,31 @@ def resp(think, answer):
 def test_judge_reads_one_response():
     j = evaluation.judge(resp('First, 2 + 3 = 5. check: 5 - 3 = 2, ok.', '5'), True, P)
     assert j == {'correct': 1.0, 'answer': '5', 'format': 1.0, 'lang': 1.0, 'mixed': 0.0,
-                 'reflect': 1.0, 'direct': 0.0}
+                 'reflect': 1.0, 'direct': 0.0, 'misread': 0.0, 'slip': 0.0}
     j = evaluation.judge('<think> The answer is 6. </think> 5', False, P)  # malformed: nothing counts
     assert j['correct'] == 0.0 and j['answer'] is None and j['format'] == 0.0 and j['direct'] == 1.0
     j = evaluation.judge(resp('首先， 2 + 3 = 5。 So the answer is 5.', '5'), True, ZH)
     assert j['mixed'] == 1.0 and 0 < j['lang'] < 1
+
+
+def test_math_error_says_whether_a_wrong_response_misread_the_problem_or_slipped():
+    q = Problem('p3', 'math', 'en', 3, 'Compute 7 + 3 - 5', '5', expr='7+3-5')
+    err = evaluation.math_error
+    assert err('First, 7 + 3 = 10. Then 10 - 5 = 5. So the answer is 5.', q) is None
+    assert err('First, 7 + 3 = 10. Then 10 + 5 = 15. So the answer is 15.', q) == 'misread'  # operation
+    assert err('First, 7 + 5 = 12. Then 12 - 5 = 7.', q) == 'misread'                        # number
+    assert err('First, 6 + 3 = 9. Then 9 - 5 = 4.', q) == 'misread'                          # start value
+    assert err('First, 7 + 3 = 10. So the answer is 10.', q) == 'misread'                    # step missing
+    assert err('First, 7 + 3 = 11. Then 11 - 5 = 6.', q) == 'slip'
+    assert err('First, 7 + 3 = 10. Then 11 - 5 = 6.', q) == 'slip'                           # carried wrong
+    assert err('The answer is 6.', q) is None
+    fixed = 'First, 7 + 3 = 11. check: 3 + 7 = 10, not 11. wait, 7 + 3 = 10. Then 10 - 5 = 6.'
+    assert err(fixed, q) == 'slip'  # the redo replaced the slipped step; the last one slipped
+    j = evaluation.judge(resp('First, 7 + 3 = 10. Then 10 + 5 = 15.', '15'), True, q)
+    assert j['misread'] == 1.0 and j['slip'] == 0.0
+    assert evaluation.judge(resp('First, 7 + 3 = 10. Then 10 - 5 = 5.', '5'), True, q)['misread'] == 0.0
+    m = evaluation.summarize([[j, evaluation.judge(resp('First, 7 + 3 = 11. Then 11 - 5 = 6.', '6'), True, q)]], [[9, 9]])
+    assert m['misread_rate'] == 0.5 and m['slip_rate'] == 0.5
 
 
 def test_pass_at_1_pass_at_k_and_majority_on_hand_made_samples():
