@@ -10,8 +10,9 @@ task family:
   lang_consistency, lang_mixed   language-consistency reward (section 2.3.2), share mixed
   mean_len, reflection_rate, direct_rate   tokens, share with a reflection marker, share with
            no reasoning step
-  misread_rate, slip_rate   math: share of samples wrong because a step took a number or an
-           operation the problem does not have, or because a step's arithmetic is wrong
+  misread_rate, slip_rate, cut_rate   math: share of samples wrong because a step took a number
+           or an operation the problem does not have, because a step's arithmetic is wrong, or
+           because the response hit the token limit before it was done
   greedy   pass@1 of the greedy response, so sharpening alone cannot pass for reasoning
 
 Usage:
@@ -36,26 +37,29 @@ FAMILIES = ('math', 'countdown', 'code', 'chat')
 
 
 # A step as the corpus writes it ("Then 13 + 3 = 16."), or the redo after a caught slip.
-_STEP = re.compile(r'(First,|Then|首先，|然后|wait,|等等，)\s*(\d+) ([-+*]) (\d+) = (\d+)')
+_OPENERS = {w[key].rstrip(',，') for w in tasks.WORDS.values() for key in ('first', 'then', 'wait')}
+_STEP = re.compile(r'(%s)[,，]?\s*(\d+) ([-+*]) (\d+) = (\d+)' % '|'.join(map(re.escape, _OPENERS)))
+_REDO = {w['wait'].rstrip(',，') for w in tasks.WORDS.values()}
 
 
-def math_error(reasoning, problem):
-    """Why a math response went wrong, read from its steps: 'misread' (a step took a number or
-    operation that is not the problem's, or a step is missing or extra), 'slip' (a step's
-    arithmetic is wrong, or it carried the running value wrong), else None (no steps, or the steps were right and the answer was not)."""
+def math_error(reasoning, problem, ended=True):
+    """Why a wrong math response went wrong, read from its steps: 'misread' (a step took a
+    number or operation that is not the problem's, or a step is missing or extra), 'slip' (a
+    step's arithmetic is wrong, or it carried the running value wrong), 'cut' (right so far,
+    but it hit the token limit), else None (no steps, or right steps and a wrong answer)."""
     gold, steps = tasks.math_steps(problem.expr), []
     for opener, a, op, b, c in _STEP.findall(reasoning):
-        if opener in ('wait,', '等等，') and steps:
+        if opener in _REDO and steps:
             steps.pop()  # a redo replaces the step it corrects
         steps.append((int(a), op, int(b), int(c)))
-    if not steps:
-        return None
     for i, ((a, op, b, c), g) in enumerate(zip(steps, gold)):
         if (op, b) != g[1:3] or (i == 0 and a != g[0]):
             return 'misread'
         if c != (a + b if op == '+' else a - b if op == '-' else a * b) or (i and a != steps[i - 1][3]):
             return 'slip'  # wrong arithmetic, or a running value carried wrong
-    return 'misread' if len(steps) != len(gold) else None
+    if not ended:
+        return 'cut'
+    return 'misread' if steps and len(steps) != len(gold) else None
 
 
 def judge(text, ended, problem):
@@ -66,7 +70,7 @@ def judge(text, ended, problem):
         correct = rewards.chat_score(text, problem)
     else:
         correct = rewards.accuracy_reward(text, problem)
-    error = math_error(reasoning, problem) if problem.family == 'math' and not correct else None
+    error = math_error(reasoning, problem, ended) if problem.family == 'math' and not correct else None
     return {
         'correct': float(correct),
         'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
@@ -75,7 +79,7 @@ def judge(text, ended, problem):
         'mixed': float(rewards.is_mixed(text, problem.lang)),
         'reflect': float(rewards.has_reflection(reasoning)),
         'direct': float('=' not in reasoning),  # no computation step at all
-        'misread': float(error == 'misread'), 'slip': float(error == 'slip'),
+        **({key: float(error == key) for key in ('misread', 'slip', 'cut')} if problem.family == 'math' else {}),
     }
 
 
@@ -100,8 +104,8 @@ def summarize(judged, lens):
         'format': mean('format'), 'lang_consistency': mean('lang'), 'lang_mixed': mean('mixed'),
         'mean_len': sum(map(sum, lens)) / len(flat), 'reflection_rate': mean('reflect'),
         'direct_rate': mean('direct'),
-        # why samples are wrong (math): a number or operation misread from the problem, or a slip
-        'misread_rate': mean('misread'), 'slip_rate': mean('slip'),
+        # why samples are wrong (math only): a number or operation misread, a slip, the token limit
+        **({f'{key}_rate': mean(key) for key in ('misread', 'slip', 'cut')} if 'slip' in flat[0] else {}),
         # accuracy by style: does the model's own checking pay? (None when a style is absent)
         'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
         'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
@@ -119,7 +123,8 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
     """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block).
     opener: a math style ('plain', 'careful', 'direct'; tasks.style_opener) whose first words
     every response is forced to begin with; they are judged as part of the response and count
-    toward max_new_tokens (so the sampled part is shorter by the opener's tokens)."""
+    toward max_new_tokens: every prompt samples max_new_tokens minus the longest opener's tokens
+    (the English careful opener is 4 tokens longer than the Chinese one)."""
     model.eval()
     by_family = {}
     for p in problems:
@@ -139,7 +144,7 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
         judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, samples)]
         lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, samples)]
         block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p, **summarize(judged, lens)}
-        if opener:
+        if opener and fam == 'math':
             block['opener'] = opener
         if greedy:
             g = rollout_texts(model, tok, prompts, 1, temperature=0.0, max_new_tokens=budget)
@@ -172,7 +177,8 @@ def format_block(name, tasks_block):
                      f"maj@{b['k']} {b['maj@k']:.3f} | greedy {b.get('greedy', float('nan')):.3f} | "
                      f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
                      f"reflect {b['reflection_rate']:.3f} | direct {b['direct_rate']:.3f}"
-                     + (f" | misread {b['misread_rate']:.3f} | slip {b['slip_rate']:.3f}" if fam == 'math' and 'slip_rate' in b else ''))
+                     + (f" | misread {b['misread_rate']:.3f} | slip {b['slip_rate']:.3f} | cut {b['cut_rate']:.3f}"
+                        if 'cut_rate' in b else ''))
     return '\n'.join(lines)
 
 

@@ -80,10 +80,9 @@ def lr_at(it, cfg):
     return lr_schedule(it, cfg['lr'], cfg['warmup_iters'], cfg['max_iters'], cfg['min_lr'])
 
 
-def build_data(cfg):
+def build_data(cfg, knobs):
     """Corpus -> tokenizer -> one long token stream (documents separated by the end token)."""
     t0 = time.time()
-    knobs = tasks.parse_knobs(cfg['knobs'])
     print('corpus knobs:', ', '.join(f'{k}={v}' for k, v in vars(knobs).items()))
     docs = tasks.build_corpus(cfg['n_docs'], cfg['seed'], knobs, cfg['preset'])
     tok = train_tokenizer(docs[:cfg['tok_docs']], cfg['vocab_size'])
@@ -97,7 +96,7 @@ def build_data(cfg):
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
     try:
-        tasks.parse_knobs(cfg['knobs'])  # before any work: a typo fails now, not after the corpus
+        knobs = tasks.parse_knobs(cfg['knobs'])  # before any work: a typo fails now
     except ValueError as e:
         print(f'config error: {e}', file=sys.stderr)
         sys.exit(2)
@@ -108,7 +107,7 @@ def main(argv=None):
     os.makedirs(cfg['out_dir'], exist_ok=True)
     write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
 
-    tok, data = build_data(cfg)
+    tok, data = build_data(cfg, knobs)
     tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
     n_val = max(cfg['block_size'] + 1, len(data) // 50)  # last 2% of the stream: unseen train docs
     train, val = data[:-n_val], data[-n_val:]

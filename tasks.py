@@ -440,19 +440,26 @@ class CorpusKnobs:
 
 def parse_knobs(text, knobs=None):
     """CorpusKnobs with overrides from 'careful=0.3,sloppy_error=0.4' (pretrain.py --knobs), so
-    a world variant is one command rather than an edit. Each value takes its knob's type."""
+    a world variant is one command rather than an edit. Each value takes its knob's type; the
+    float knobs are all probabilities."""
     knobs = knobs or CorpusKnobs()
+    numeric = [k for k, v in vars(knobs).items() if type(v) in (int, float)]
     for item in filter(None, (t.strip() for t in text.split(','))):
-        name, eq, value = item.partition('=')
-        default = getattr(knobs, name.strip(), None) if eq else None
-        if not isinstance(default, (int, float)):
-            known = ', '.join(k for k, v in vars(knobs).items() if isinstance(v, (int, float)))
-            raise ValueError(f'--knobs: {item!r} is not name=value with name a corpus knob ({known})')
+        name, eq, value = (x.strip() for x in item.partition('='))
+        if not eq or name not in numeric:
+            raise ValueError(f'--knobs: {item!r} is not name=value with name a corpus knob ({", ".join(numeric)})')
+        kind = type(getattr(knobs, name))
         try:
-            setattr(knobs, name.strip(), type(default)(value.strip()))
+            v = kind(value)
         except ValueError:
-            kind = 'an integer' if isinstance(default, int) else 'a number'
-            raise ValueError(f'--knobs: {name.strip()} needs {kind}, got {value.strip()!r}') from None
+            need = 'an integer' if kind is int else 'a number'
+            raise ValueError(f'--knobs: {name} needs {need}, got {value!r}') from None
+        if not (0 <= v <= 1 if kind is float else v >= 0):
+            raise ValueError(f"--knobs: {name}={value} is out of range ({'0..1' if kind is float else '>= 0'})")
+        setattr(knobs, name, v)
+    if knobs.direct + knobs.careful > 1:
+        raise ValueError(f'--knobs: direct + careful = {knobs.direct + knobs.careful:g} > 1 '
+                         'leaves no share for the sloppy style')
     return knobs
 
 

@@ -20,7 +20,7 @@ def resp(think, answer):
 def test_judge_reads_one_response():
     j = evaluation.judge(resp('First, 2 + 3 = 5. check: 5 - 3 = 2, ok.', '5'), True, P)
     assert j == {'correct': 1.0, 'answer': '5', 'format': 1.0, 'lang': 1.0, 'mixed': 0.0,
-                 'reflect': 1.0, 'direct': 0.0, 'misread': 0.0, 'slip': 0.0}
+                 'reflect': 1.0, 'direct': 0.0, 'misread': 0.0, 'slip': 0.0, 'cut': 0.0}
     j = evaluation.judge('<think> The answer is 6. </think> 5', False, P)  # malformed: nothing counts
     assert j['correct'] == 0.0 and j['answer'] is None and j['format'] == 0.0 and j['direct'] == 1.0
     j = evaluation.judge(resp('首先， 2 + 3 = 5。 So the answer is 5.', '5'), True, ZH)
@@ -38,13 +38,23 @@ def test_math_error_says_whether_a_wrong_response_misread_the_problem_or_slipped
     assert err('First, 7 + 3 = 11. Then 11 - 5 = 6.', q) == 'slip'
     assert err('First, 7 + 3 = 10. Then 11 - 5 = 6.', q) == 'slip'                           # carried wrong
     assert err('The answer is 6.', q) is None
-    fixed = 'First, 7 + 3 = 11. check: 3 + 7 = 10, not 11. wait, 7 + 3 = 10. Then 10 - 5 = 6.'
-    assert err(fixed, q) == 'slip'  # the redo replaced the slipped step; the last one slipped
+    fixed = 'First, 7 + 3 = 11. check: 3 + 7 = 10, not 11. wait, 7 + 3 = 10. Then 10 - 5 = 5.'
+    assert err(fixed, q) is None  # the redo replaced the slipped step
+    assert err(fixed.replace('10 - 5 = 5', '10 - 5 = 6'), q) == 'slip'
+    assert err('First, 7 + 3 = 10. Then 10 - 5', q, ended=False) == 'cut'  # right so far, out of tokens
+    assert err('First, 7 + 3 = 10. Then 10 + 5 = 15.', q, ended=False) == 'misread'
+    zh = Problem('p4', 'math', 'zh', 3, '计算 3 * 2 + 4 - 1', '9', expr='3*2+4-1')
+    assert err('首先， 3 * 2 = 6。 然后 6 + 4 = 10。 然后 10 - 1 = 9。', zh) is None
+    assert err('首先， 3 * 2 = 6。 然后 6 - 4 = 2。 然后 2 - 1 = 1。', zh) == 'misread'
+    assert err('首先， 3 * 2 = 5。 等等， 3 * 2 = 6。 然后 6 + 4 = 10。 然后 10 - 1 = 8。', zh) == 'slip'
+    assert err('首先， 3 * 2 = 5。 等等， 3 * 2 = 6。 然后 6 + 4 = 10。 然后 10 - 1 = 9。', zh) is None
     j = evaluation.judge(resp('First, 7 + 3 = 10. Then 10 + 5 = 15.', '15'), True, q)
     assert j['misread'] == 1.0 and j['slip'] == 0.0
     assert evaluation.judge(resp('First, 7 + 3 = 10. Then 10 - 5 = 5.', '5'), True, q)['misread'] == 0.0
     m = evaluation.summarize([[j, evaluation.judge(resp('First, 7 + 3 = 11. Then 11 - 5 = 6.', '6'), True, q)]], [[9, 9]])
-    assert m['misread_rate'] == 0.5 and m['slip_rate'] == 0.5
+    assert m['misread_rate'] == 0.5 and m['slip_rate'] == 0.5 and m['cut_rate'] == 0.0
+    chat = Problem('c1', 'chat', 'en', 1, 'Say hi to Tom', rubric=(('name', 'Tom'),))
+    assert 'slip_rate' not in evaluation.summarize([[evaluation.judge('Hi Tom', True, chat)]], [[3]])
 
 
 def test_pass_at_1_pass_at_k_and_majority_on_hand_made_samples():
@@ -84,7 +94,7 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
 
     def fake_rollouts(model, tok_, prompts, k, *, temperature, top_p=None, max_new_tokens=128, seed=0):
         seen.setdefault('prompts', prompts)
-        seen.setdefault('budget', max_new_tokens)
+        seen.setdefault('budgets', []).append(max_new_tokens)  # the k samples and the greedy pass
         return [[(rest, 7, True)] * k for _ in prompts]
 
     monkeypatch.setattr(evaluation, 'rollout_texts', fake_rollouts)
@@ -93,13 +103,13 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
     assert [p[-len(o):] for p, o in zip(seen['prompts'], (' <think> First,', ' <think> 首先，'))] == \
         [' <think> First,', ' <think> 首先，']
     n_pre = [len(tok.encode(tasks.style_opener('plain', q.lang))) for q in probs]
-    assert seen['budget'] == 50 - max(n_pre)
+    assert seen['budgets'] == [50 - max(n_pre)] * 2
     assert with_opener['opener'] == 'plain' and with_opener['format'] == 1.0
     assert with_opener['pass@1'] == 1.0 and with_opener['greedy'] == 1.0
     assert with_opener['mean_len'] == pytest.approx(7 + sum(n_pre) / 2)
     seen.clear()
     plain = evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, max_new_tokens=50)['math']
-    assert seen['budget'] == 50 and 'opener' not in plain and plain['format'] == 0.0
+    assert seen['budgets'] == [50, 50] and 'opener' not in plain and plain['format'] == 0.0
     with pytest.raises(ValueError, match='raise max_new_tokens'):
         evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='careful', max_new_tokens=3)
     with pytest.raises(ValueError, match='unknown style'):

@@ -189,6 +189,9 @@ def test_parse_knobs_overrides_by_name_with_the_knobs_type_and_refuses_the_rest(
     assert k.careful == 0.3 and k.dead_ends == 4 and isinstance(k.dead_ends, int)
     assert k.direct == tasks.CorpusKnobs().direct and tasks.parse_knobs('') == tasks.CorpusKnobs()
     for bad, says in [('carefull=0.3', 'carefull'), ('careful', 'careful'), ('family_mix=1', 'family_mix'),
-                      ('dead_ends=2.5', 'needs an integer'), ('careful=lots', 'needs a number')]:
+                      ('dead_ends=2.5', 'needs an integer'), ('careful=lots', 'needs a number'),
+                      ('careful=1.5', 'out of range'), ('dead_ends=-1', 'out of range'),
+                      ('catch_rate=nan', 'out of range'),
+                      ('direct=0.95', 'no share for the sloppy style')]:
         with pytest.raises(ValueError, match=says):
             tasks.parse_knobs(bad)
