@@ -36,9 +36,20 @@ from sample import rollout_texts
 FAMILIES = ('math', 'countdown', 'code', 'chat')
 
 
+def style_opener(style, lang):
+    """The first words of a math response in one of the corpus's styles, as tasks.solve_math
+    writes them. --opener forces them, to measure how accurate each style is for a model:
+    RL can only move probability toward a style that pays (DESIGN.md section 3)."""
+    w = tasks.WORDS[lang]
+    openers = {'plain': w['first'], 'careful': w['careful'], 'direct': w['direct']}
+    if style not in openers:
+        raise ValueError(f'unknown style {style!r}; expected one of {sorted(openers)}')
+    return f' <think> {openers[style]}'
+
+
 # A step as the corpus writes it ("Then 13 + 3 = 16."), or the redo after a caught slip.
-_OPENERS = {w[key].rstrip(',，') for w in tasks.WORDS.values() for key in ('first', 'then', 'wait')}
-_STEP = re.compile(r'(%s)[,，]?\s*(\d+) ([-+*]) (\d+) = (\d+)' % '|'.join(map(re.escape, _OPENERS)))
+_STEP_WORDS = {w[key].rstrip(',，') for w in tasks.WORDS.values() for key in ('first', 'then', 'wait')}
+_STEP = re.compile(r'(%s)[,，]?\s*(\d+) ([-+*]) (\d+) = (\d+)' % '|'.join(map(re.escape, _STEP_WORDS)))
 _REDO = {w['wait'].rstrip(',，') for w in tasks.WORDS.values()}
 
 
@@ -121,7 +132,7 @@ def _mean_where(judged, keep):
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
              greedy=True, seed=0, opener=''):
     """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block).
-    opener: a math style ('plain', 'careful', 'direct'; tasks.style_opener) whose first words
+    opener: a math style ('plain', 'careful', 'direct'; style_opener) whose first words
     every response is forced to begin with; they are judged as part of the response and count
     toward max_new_tokens: every prompt samples max_new_tokens minus the longest opener's tokens
     (the English careful opener is 4 tokens longer than the Chinese one)."""
@@ -132,7 +143,7 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
     result = {}
     for fam, probs in by_family.items():
         t0 = time.time()
-        pre = [tasks.style_opener(opener, p.lang) if opener and fam == 'math' else '' for p in probs]
+        pre = [style_opener(opener, p.lang) if opener and fam == 'math' else '' for p in probs]
         prompts = [tasks.render_prompt(p) + o for p, o in zip(probs, pre)]
         n_pre = [len(tok.encode(o)) for o in pre]
         budget = max_new_tokens - max(n_pre)

@@ -75,6 +75,31 @@ BOUNDS = {'n_docs': (1, None), 'vocab_size': (260, 65536), 'tok_docs': (1, None)
 CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloat16')}
 
 
+def parse_knobs(text, knobs=None):
+    """tasks.CorpusKnobs with overrides from 'careful=0.3,sloppy_error=0.4' (--knobs), so
+    a world variant is one command rather than an edit. Each value takes its knob's type; the
+    float knobs are all probabilities."""
+    knobs = knobs or tasks.CorpusKnobs()
+    numeric = [k for k, v in vars(knobs).items() if type(v) in (int, float)]
+    for item in filter(None, (t.strip() for t in text.split(','))):
+        name, eq, value = (x.strip() for x in item.partition('='))
+        if not eq or name not in numeric:
+            raise ValueError(f'--knobs: {item!r} is not name=value with name a corpus knob ({", ".join(numeric)})')
+        kind = type(getattr(knobs, name))
+        try:
+            v = kind(value)
+        except ValueError:
+            need = 'an integer' if kind is int else 'a number'
+            raise ValueError(f'--knobs: {name} needs {need}, got {value!r}') from None
+        if not (0 <= v <= 1 if kind is float else v >= 0):
+            raise ValueError(f"--knobs: {name}={value} is out of range ({'0..1' if kind is float else '>= 0'})")
+        setattr(knobs, name, v)
+    if knobs.direct + knobs.careful > 1:
+        raise ValueError(f'--knobs: direct + careful = {knobs.direct + knobs.careful:g} > 1 '
+                         'leaves no share for the sloppy style')
+    return knobs
+
+
 def lr_at(it, cfg):
     """Linear warmup, then cosine decay to min_lr (nanoGPT's schedule)."""
     return lr_schedule(it, cfg['lr'], cfg['warmup_iters'], cfg['max_iters'], cfg['min_lr'])
@@ -96,7 +121,7 @@ def build_data(cfg, knobs):
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
     try:
-        knobs = tasks.parse_knobs(cfg['knobs'])  # before any work: a typo fails now
+        knobs = parse_knobs(cfg['knobs'])  # before any work: a typo fails now
     except ValueError as e:
         print(f'config error: {e}', file=sys.stderr)
         sys.exit(2)

@@ -63,17 +63,6 @@ def render_prompt(problem):
     return TEMPLATE.format(prompt=problem.prompt)
 
 
-def style_opener(style, lang):
-    """The first words of a math response in one of the corpus's styles, as the corpus writes
-    them. eval.py --opener forces them, to measure how accurate each style is for a model:
-    RL can only move probability toward a style that pays (DESIGN.md section 3)."""
-    w = WORDS[lang]
-    openers = {'plain': w['first'], 'careful': w['careful'], 'direct': w['direct']}
-    if style not in openers:
-        raise ValueError(f'unknown style {style!r}; expected one of {sorted(openers)}')
-    return f' <think> {openers[style]}'
-
-
 def _canon_id(family, canonical):
     return hashlib.sha1(f'{SPLIT_SALT}:{family}:{canonical}'.encode()).hexdigest()[:12]
 
@@ -436,31 +425,6 @@ class CorpusKnobs:
     code_error: float = 0.3        # code solutions with a wrong constant
     chat_quality: float = 0.7      # chance a chat reply meets each rubric check
     dead_ends: int = 2             # most failed attempts a countdown search trace shows
-
-
-def parse_knobs(text, knobs=None):
-    """CorpusKnobs with overrides from 'careful=0.3,sloppy_error=0.4' (pretrain.py --knobs), so
-    a world variant is one command rather than an edit. Each value takes its knob's type; the
-    float knobs are all probabilities."""
-    knobs = knobs or CorpusKnobs()
-    numeric = [k for k, v in vars(knobs).items() if type(v) in (int, float)]
-    for item in filter(None, (t.strip() for t in text.split(','))):
-        name, eq, value = (x.strip() for x in item.partition('='))
-        if not eq or name not in numeric:
-            raise ValueError(f'--knobs: {item!r} is not name=value with name a corpus knob ({", ".join(numeric)})')
-        kind = type(getattr(knobs, name))
-        try:
-            v = kind(value)
-        except ValueError:
-            need = 'an integer' if kind is int else 'a number'
-            raise ValueError(f'--knobs: {name} needs {need}, got {value!r}') from None
-        if not (0 <= v <= 1 if kind is float else v >= 0):
-            raise ValueError(f"--knobs: {name}={value} is out of range ({'0..1' if kind is float else '>= 0'})")
-        setattr(knobs, name, v)
-    if knobs.direct + knobs.careful > 1:
-        raise ValueError(f'--knobs: direct + careful = {knobs.direct + knobs.careful:g} > 1 '
-                         'leaves no share for the sloppy style')
-    return knobs
 
 
 def _tagged(think, answer, rng, broken):

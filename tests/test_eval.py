@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import eval as evaluation
-import tasks
 from tasks import Problem
 
 P = Problem('p1', 'math', 'en', 2, 'Compute 2 + 3', '5', expr='2+3')
@@ -102,7 +101,7 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
     with_opener = evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='plain', max_new_tokens=50)['math']
     assert [p[-len(o):] for p, o in zip(seen['prompts'], (' <think> First,', ' <think> 首先，'))] == \
         [' <think> First,', ' <think> 首先，']
-    n_pre = [len(tok.encode(tasks.style_opener('plain', q.lang))) for q in probs]
+    n_pre = [len(tok.encode(evaluation.style_opener('plain', q.lang))) for q in probs]
     assert seen['budgets'] == [50 - max(n_pre)] * 2
     assert with_opener['opener'] == 'plain' and with_opener['format'] == 1.0
     assert with_opener['pass@1'] == 1.0 and with_opener['greedy'] == 1.0
@@ -113,4 +112,4 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
     with pytest.raises(ValueError, match='raise max_new_tokens'):
         evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='careful', max_new_tokens=3)
     with pytest.raises(ValueError, match='unknown style'):
-        tasks.style_opener('sloppy-ish', 'en')
+        evaluation.style_opener('sloppy-ish', 'en')

@@ -254,3 +254,18 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
     b = res['budget']  # the RL baseline runs at least rl_steps, then on until it has spent the distillation's time
     assert 2 <= b['rl_steps'] <= 4 and (b['rl_seconds'] >= b['distill_seconds'] or b['rl_steps'] == 4)
     check_eval_json(out / 'eval.json', res['models'])
+
+
+def test_parse_knobs_overrides_by_name_with_the_knobs_type_and_refuses_the_rest():
+    import tasks
+    from pretrain import parse_knobs
+    k = parse_knobs('careful=0.3, dead_ends=4')
+    assert k.careful == 0.3 and k.dead_ends == 4 and isinstance(k.dead_ends, int)
+    assert k.direct == tasks.CorpusKnobs().direct and parse_knobs('') == tasks.CorpusKnobs()
+    for bad, says in [('carefull=0.3', 'carefull'), ('careful', 'careful'), ('family_mix=1', 'family_mix'),
+                      ('dead_ends=2.5', 'needs an integer'), ('careful=lots', 'needs a number'),
+                      ('careful=1.5', 'out of range'), ('dead_ends=-1', 'out of range'),
+                      ('catch_rate=nan', 'out of range'),
+                      ('direct=0.95', 'no share for the sloppy style')]:
+        with pytest.raises(ValueError, match=says):
+            parse_knobs(bad)

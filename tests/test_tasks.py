@@ -183,15 +183,3 @@ def test_bad_family_and_split_are_refused():
     with pytest.raises(ValueError, match='split'):
         tasks.draw_problem('math', random.Random(0), split='dev')
 
-
-def test_parse_knobs_overrides_by_name_with_the_knobs_type_and_refuses_the_rest():
-    k = tasks.parse_knobs('careful=0.3, dead_ends=4')
-    assert k.careful == 0.3 and k.dead_ends == 4 and isinstance(k.dead_ends, int)
-    assert k.direct == tasks.CorpusKnobs().direct and tasks.parse_knobs('') == tasks.CorpusKnobs()
-    for bad, says in [('carefull=0.3', 'carefull'), ('careful', 'careful'), ('family_mix=1', 'family_mix'),
-                      ('dead_ends=2.5', 'needs an integer'), ('careful=lots', 'needs a number'),
-                      ('careful=1.5', 'out of range'), ('dead_ends=-1', 'out of range'),
-                      ('catch_rate=nan', 'out of range'),
-                      ('direct=0.95', 'no share for the sloppy style')]:
-        with pytest.raises(ValueError, match=says):
-            tasks.parse_knobs(bad)
