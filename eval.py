@@ -13,6 +13,9 @@ task family:
   misread_rate, slip_rate, cut_rate   math: share of samples wrong because a step took a number
            or an operation the problem does not have, because a step's arithmetic is wrong, or
            because the response hit the token limit before it was done
+  check_catch_rate, check_false_alarm_rate, checks_due, checks_clean   math: share of checks
+           that say "not ..." after a step with wrong arithmetic, and after none (equal rates:
+           the checks check nothing), and how many checks each rate rests on
   greedy   pass@1 of the greedy response, so sharpening alone cannot pass for reasoning
 
 Usage:
@@ -49,8 +52,44 @@ def style_opener(style, lang):
 
 # A step as the corpus writes it ("Then 13 + 3 = 16."), or the redo after a caught slip.
 _STEP_WORDS = {w[key].rstrip(',，') for w in tasks.WORDS.values() for key in ('first', 'then', 'wait')}
-_STEP = re.compile(r'(%s)[,，]?\s*(\d+) ([-+*]) (\d+) = (\d+)' % '|'.join(map(re.escape, _STEP_WORDS)))
+_STEP_FORM = r'(%s)[,，]?\s*(%s) ([-+*]) (\d+) = (%s)'
+_STEP = re.compile(_STEP_FORM % ('|'.join(map(re.escape, _STEP_WORDS)), r'\d+', r'\d+'))
+# A model may write a negative value ("2 - 5 = -3"); math_error needs no such step (every running
+# value of a problem is >= 0, so the response is already wrong), but a check after it is due.
+_SIGNED_STEP = re.compile(_STEP_FORM % ('|'.join(map(re.escape, _STEP_WORDS)), r'-?\d+', r'-?\d+'))
 _REDO = {w['wait'].rstrip(',，') for w in tasks.WORDS.values()}
+# A check ("check: 10 - 3 = 7, ok.") and its verdict: "not <number>" / "不是" flags an error.
+_CHECK = re.compile('|'.join(re.escape(w['check']) for w in tasks.WORDS.values()))
+_NOT = re.compile(r'(?<![A-Za-z])(%s)\s*-?\d' % '|'.join(re.escape(w['not_']) for w in tasks.WORDS.values()))
+_END = re.compile('|'.join(re.escape(w['end']) for w in tasks.WORDS.values()))
+
+
+def _value(a, op, b):
+    return a + b if op == '+' else a - b if op == '-' else a * b
+
+
+def check_verdicts(reasoning):
+    """Does the model's checking work? For each check in a math reasoning: it is due when a step
+    written since the previous check (or the start) has wrong arithmetic (a carried value is not
+    looked at), and it flags an error when its sentence says "not <number>". A check whose
+    sentence never ends (cut off by the token limit) has no verdict and is skipped. Returns
+    (due, caught, clean, false_alarms): checks due, due checks that flagged, checks not due,
+    not-due checks that flagged. A check that flags as often when nothing slipped as when
+    something did checks nothing."""
+    due = caught = clean = false = 0
+    checks = list(_CHECK.finditer(reasoning))
+    for i, m in enumerate(checks):
+        start = checks[i - 1].end() if i else 0
+        stop = [e.start() for e in (_END.search(reasoning, m.end()),) if e]
+        stop += [checks[i + 1].start()] if i + 1 < len(checks) else []
+        if not stop:
+            continue
+        slipped = any(int(c) != _value(int(a), op, int(b))
+                      for _, a, op, b, c in _SIGNED_STEP.findall(reasoning, start, m.start()))
+        flagged = bool(_NOT.search(reasoning, m.end(), min(stop)))
+        due, caught = due + slipped, caught + (slipped and flagged)
+        clean, false = clean + (not slipped), false + (not slipped and flagged)
+    return due, caught, clean, false
 
 
 def math_error(reasoning, problem, ended=True):
@@ -66,7 +105,7 @@ def math_error(reasoning, problem, ended=True):
     for i, ((a, op, b, c), g) in enumerate(zip(steps, gold)):
         if (op, b) != g[1:3] or (i == 0 and a != g[0]):
             return 'misread'
-        if c != (a + b if op == '+' else a - b if op == '-' else a * b) or (i and a != steps[i - 1][3]):
+        if c != _value(a, op, b) or (i and a != steps[i - 1][3]):
             return 'slip'  # wrong arithmetic, or a running value carried wrong
     if not ended:
         return 'cut'
@@ -82,6 +121,7 @@ def judge(text, ended, problem):
     else:
         correct = rewards.accuracy_reward(text, problem)
     error = math_error(reasoning, problem, ended) if problem.family == 'math' and not correct else None
+    checks = dict(zip(('due', 'caught', 'clean', 'false'), check_verdicts(reasoning)))
     return {
         'correct': float(correct),
         'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
@@ -91,6 +131,7 @@ def judge(text, ended, problem):
         'reflect': float(rewards.has_reflection(reasoning)),
         'direct': float('=' not in reasoning),  # no computation step at all
         **({key: float(error == key) for key in ('misread', 'slip', 'cut')} if problem.family == 'math' else {}),
+        **({'checks': checks} if problem.family == 'math' else {}),
     }
 
 
@@ -117,11 +158,22 @@ def summarize(judged, lens):
         'direct_rate': mean('direct'),
         # why samples are wrong (math only): a number or operation misread, a slip, the token limit
         **({f'{key}_rate': mean(key) for key in ('misread', 'slip', 'cut')} if 'slip' in flat[0] else {}),
+        # does checking work (math only): flagged share of checks after a slip, and of the rest
+        **(_check_rates(flat) if 'checks' in flat[0] else {}),
         # accuracy by style: does the model's own checking pay? (None when a style is absent)
         'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
         'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
         'acc_direct': _mean_where(flat, lambda j: j['direct']),
     }
+
+
+def _check_rates(flat):
+    total = Counter()
+    for j in flat:
+        total.update(j['checks'])
+    ratio = lambda a, b: total[a] / total[b] if total[b] else None
+    return {'check_catch_rate': ratio('caught', 'due'), 'check_false_alarm_rate': ratio('false', 'clean'),
+            'checks_due': total['due'], 'checks_clean': total['clean']}  # how many checks the rates rest on
 
 
 def _mean_where(judged, keep):
@@ -189,7 +241,10 @@ def format_block(name, tasks_block):
                      f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
                      f"reflect {b['reflection_rate']:.3f} | direct {b['direct_rate']:.3f}"
                      + (f" | misread {b['misread_rate']:.3f} | slip {b['slip_rate']:.3f} | cut {b['cut_rate']:.3f}"
-                        if 'cut_rate' in b else ''))
+                        if 'cut_rate' in b else '')
+                     + ''.join(f" | {label} {b[key]:.3f}" for key, label in
+                               (('check_catch_rate', 'catch'), ('check_false_alarm_rate', 'false alarm'))
+                               if b.get(key) is not None))
     return '\n'.join(lines)
 
 

@@ -11,9 +11,12 @@ writes solution traces in several styles:
 Why the styles matter (DESIGN.md section 3; Gandhi et al. 2025): RL only amplifies what the
 base already does. The corpus therefore holds a short, sloppy default style (often wrong), a
 rare long careful style that checks every step by its inverse and fixes slips ("wait, ..."),
-and direct answers with no reasoning. The careful style is measurably more reliable, so GRPO
-can move probability onto it: accuracy, length and reflection then rise together, as in
-R1-Zero (paper Figure 2, Figure 3, Table 3).
+and direct answers with no reasoning. The careful style is more reliable as its authors write
+it, so GRPO could move probability onto it and raise accuracy, length and reflection together,
+as in R1-Zero (paper Figure 2, Figure 3, Table 3). At the cpu preset it does not: the model
+copies the checks instead of computing them (a check flags about as often after a right step
+as after a slip: eval.py's check_catch_rate), so they catch nothing and RL prunes the style
+(README, R1-Zero).
 
 A math problem and its traces, as the pretraining corpus holds them:
 

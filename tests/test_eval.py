@@ -19,7 +19,8 @@ def resp(think, answer):
 def test_judge_reads_one_response():
     j = evaluation.judge(resp('First, 2 + 3 = 5. check: 5 - 3 = 2, ok.', '5'), True, P)
     assert j == {'correct': 1.0, 'answer': '5', 'format': 1.0, 'lang': 1.0, 'mixed': 0.0,
-                 'reflect': 1.0, 'direct': 0.0, 'misread': 0.0, 'slip': 0.0, 'cut': 0.0}
+                 'reflect': 1.0, 'direct': 0.0, 'misread': 0.0, 'slip': 0.0, 'cut': 0.0,
+                 'checks': {'due': 0, 'caught': 0, 'clean': 1, 'false': 0}}
     j = evaluation.judge('<think> The answer is 6. </think> 5', False, P)  # malformed: nothing counts
     assert j['correct'] == 0.0 and j['answer'] is None and j['format'] == 0.0 and j['direct'] == 1.0
     j = evaluation.judge(resp('首先， 2 + 3 = 5。 So the answer is 5.', '5'), True, ZH)
@@ -54,6 +55,35 @@ def test_math_error_says_whether_a_wrong_response_misread_the_problem_or_slipped
     assert m['misread_rate'] == 0.5 and m['slip_rate'] == 0.5 and m['cut_rate'] == 0.0
     chat = Problem('c1', 'chat', 'en', 1, 'Say hi to Tom', rubric=(('name', 'Tom'),))
     assert 'slip_rate' not in evaluation.summarize([[evaluation.judge('Hi Tom', True, chat)]], [[3]])
+
+
+def test_check_verdicts_tell_a_check_that_catches_from_a_ritual():
+    cv = evaluation.check_verdicts
+    # due and flagged, then a clean check after the redo, then a false alarm on a right step
+    assert cv('First, 7 + 3 = 11. check: 11 - 3 = 8, not 7. wait, 7 + 3 = 10. check: 10 - 3 = 7, ok. '
+              'Then 10 - 5 = 5. check: 5 + 5 = 10, not 11. So the answer is 5.') == (1, 1, 2, 1)
+    assert cv('First, 7 + 3 = 11. check: 11 - 3 = 7, ok. Then 11 - 5 = 6.') == (1, 0, 0, 0)  # missed
+    # one check at the end covers every step before it; the check's own sums are not steps
+    assert cv('首先， 8 - 8 = 2。 然后 2 + 7 = 9。 所以答案是 9。 检查： 9 - 7 = 2，2 + 8 = 10，不是 8。 等等， '
+              '首先， 8 - 8 = 0。 然后 0 + 7 = 7。 所以答案是 7。 检查： 7 - 7 = 0，0 + 8 = 8，对。') == (1, 1, 1, 0)
+    assert cv('First, 7 + 3 = 10. Then 10 - 5 = 5. So the answer is 5.') == (0, 0, 0, 0)
+    # off the corpus's grammar: a verdict is read up to the next check, a negative value is read,
+    # "not" inside a word does not flag, and a check cut off before its end has no verdict
+    assert cv('First, 7 + 3 = 10, check: 10 - 3 = 7, ok Then 10 - 5 = 6, check: 6 + 5 = 11, not 10.') == (1, 1, 1, 0)
+    assert cv('First, 2 - 5 = -4. check: -4 + 5 = 1, not 2.') == (1, 1, 0, 0)
+    assert cv('First, 7 + 3 = 10. check: 10 - 3 = 7, cannot 5.') == (0, 0, 1, 0)
+    assert cv('First, 7 + 3 = 11. check: 11 - 3 = 8, no') == (0, 0, 0, 0)
+    q = Problem('p3', 'math', 'en', 3, 'Compute 7 + 3 - 5', '5', expr='7+3-5')
+    caught = evaluation.judge(resp('First, 7 + 3 = 11. check: 11 - 3 = 8, not 7. wait, 7 + 3 = 10. '
+                                   'Then 10 - 5 = 5.', '5'), True, q)
+    ritual = evaluation.judge(resp('First, 7 + 3 = 11. check: 11 - 3 = 7, ok. Then 10 - 5 = 5. '
+                                   'check: 5 + 5 = 10, not 7.', '5'), True, q)
+    plain = evaluation.judge(resp('First, 7 + 3 = 10. Then 10 - 5 = 5.', '5'), True, q)
+    m = evaluation.summarize([[caught, ritual, plain]], [[9, 9, 9]])
+    assert m['check_catch_rate'] == 0.5 and m['check_false_alarm_rate'] == 1.0
+    assert m['checks_due'] == 2 and m['checks_clean'] == 1
+    assert evaluation.summarize([[plain]], [[9]])['check_catch_rate'] is None  # no checks at all
+    assert 'catch 0.500 | false alarm 1.000' in evaluation.format_block('m', {'math': {**m, 'k': 3}})
 
 
 def test_pass_at_1_pass_at_k_and_majority_on_hand_made_samples():
