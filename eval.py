@@ -52,11 +52,11 @@ def style_opener(style, lang):
 
 # A step as the corpus writes it ("Then 13 + 3 = 16."), or the redo after a caught slip.
 _STEP_WORDS = {w[key].rstrip(',，') for w in tasks.WORDS.values() for key in ('first', 'then', 'wait')}
-_STEP_FORM = r'(%s)[,，]?\s*(%s) ([-+*]) (\d+) = (%s)'
-_STEP = re.compile(_STEP_FORM % ('|'.join(map(re.escape, _STEP_WORDS)), r'\d+', r'\d+'))
+_STEP_FORM = r'(%s)[,，]?\s*({n}) ([-+*]) (\d+) = ({n})' % '|'.join(map(re.escape, _STEP_WORDS))
+_STEP = re.compile(_STEP_FORM.format(n=r'\d+'))
 # A model may write a negative value ("2 - 5 = -3"); math_error needs no such step (every running
 # value of a problem is >= 0, so the response is already wrong), but a check after it is due.
-_SIGNED_STEP = re.compile(_STEP_FORM % ('|'.join(map(re.escape, _STEP_WORDS)), r'-?\d+', r'-?\d+'))
+_SIGNED_STEP = re.compile(_STEP_FORM.format(n=r'-?\d+'))
 _REDO = {w['wait'].rstrip(',，') for w in tasks.WORDS.values()}
 # A check ("check: 10 - 3 = 7, ok.") and its verdict: "not <number>" / "不是" flags an error.
 _CHECK = re.compile('|'.join(re.escape(w['check']) for w in tasks.WORDS.values()))
@@ -80,13 +80,13 @@ def check_verdicts(reasoning):
     checks = list(_CHECK.finditer(reasoning))
     for i, m in enumerate(checks):
         start = checks[i - 1].end() if i else 0
-        stop = [e.start() for e in (_END.search(reasoning, m.end()),) if e]
-        stop += [checks[i + 1].start()] if i + 1 < len(checks) else []
-        if not stop:
-            continue
+        nxt = checks[i + 1].start() if i + 1 < len(checks) else None
+        end = _END.search(reasoning, m.end(), nxt or len(reasoning))
+        if end is None and nxt is None:
+            continue  # cut off before its verdict
         slipped = any(int(c) != _value(int(a), op, int(b))
                       for _, a, op, b, c in _SIGNED_STEP.findall(reasoning, start, m.start()))
-        flagged = bool(_NOT.search(reasoning, m.end(), min(stop)))
+        flagged = bool(_NOT.search(reasoning, m.end(), end.start() if end else nxt))
         due, caught = due + slipped, caught + (slipped and flagged)
         clean, false = clean + (not slipped), false + (not slipped and flagged)
     return due, caught, clean, false
@@ -120,8 +120,11 @@ def judge(text, ended, problem):
         correct = rewards.chat_score(text, problem)
     else:
         correct = rewards.accuracy_reward(text, problem)
-    error = math_error(reasoning, problem, ended) if problem.family == 'math' and not correct else None
-    checks = dict(zip(('due', 'caught', 'clean', 'false'), check_verdicts(reasoning)))
+    math = {}
+    if problem.family == 'math':  # why it went wrong, and whether its checks check anything
+        error = None if correct else math_error(reasoning, problem, ended)
+        math = {key: float(error == key) for key in ('misread', 'slip', 'cut')}
+        math['checks'] = dict(zip(('due', 'caught', 'clean', 'false'), check_verdicts(reasoning)))
     return {
         'correct': float(correct),
         'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
@@ -130,8 +133,7 @@ def judge(text, ended, problem):
         'mixed': float(rewards.is_mixed(text, problem.lang)),
         'reflect': float(rewards.has_reflection(reasoning)),
         'direct': float('=' not in reasoning),  # no computation step at all
-        **({key: float(error == key) for key in ('misread', 'slip', 'cut')} if problem.family == 'math' else {}),
-        **({'checks': checks} if problem.family == 'math' else {}),
+        **math,
     }
 
 
@@ -156,10 +158,9 @@ def summarize(judged, lens):
         'format': mean('format'), 'lang_consistency': mean('lang'), 'lang_mixed': mean('mixed'),
         'mean_len': sum(map(sum, lens)) / len(flat), 'reflection_rate': mean('reflect'),
         'direct_rate': mean('direct'),
-        # why samples are wrong (math only): a number or operation misread, a slip, the token limit
-        **({f'{key}_rate': mean(key) for key in ('misread', 'slip', 'cut')} if 'slip' in flat[0] else {}),
-        # does checking work (math only): flagged share of checks after a slip, and of the rest
-        **(_check_rates(flat) if 'checks' in flat[0] else {}),
+        # math only: why samples are wrong (a misread, a slip, the token limit) and whether checking
+        # works (flagged share of checks after a slip, and of the rest)
+        **(_math_rates(flat, mean) if 'checks' in flat[0] else {}),
         # accuracy by style: does the model's own checking pay? (None when a style is absent)
         'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
         'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
@@ -167,12 +168,13 @@ def summarize(judged, lens):
     }
 
 
-def _check_rates(flat):
+def _math_rates(flat, mean):
     total = Counter()
     for j in flat:
         total.update(j['checks'])
     ratio = lambda a, b: total[a] / total[b] if total[b] else None
-    return {'check_catch_rate': ratio('caught', 'due'), 'check_false_alarm_rate': ratio('false', 'clean'),
+    return {**{f'{key}_rate': mean(key) for key in ('misread', 'slip', 'cut')},
+            'check_catch_rate': ratio('caught', 'due'), 'check_false_alarm_rate': ratio('false', 'clean'),
             'checks_due': total['due'], 'checks_clean': total['clean']}  # how many checks the rates rest on
 
 

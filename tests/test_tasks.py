@@ -182,4 +182,3 @@ def test_bad_family_and_split_are_refused():
         tasks.draw_problem('poetry', random.Random(0))
     with pytest.raises(ValueError, match='split'):
         tasks.draw_problem('math', random.Random(0), split='dev')
-
