@@ -5,6 +5,7 @@ to out/bench/<name>.json. Ratios within one run are the numbers to trust: machin
     python bench.py dtype            # bf16 autocast vs fp32: a training step and the sampler
     python bench.py logprobs         # our log-prob kernels vs the naive path: time, peak memory
     python bench.py grpo             # the share of a GRPO step in generation, log-probs, loss, optimizer
+    python bench.py step             # a whole GRPO step at ragged lengths, this code vs an earlier commit's
     python bench.py curve            # a tiny GRPO run twice, torch path vs Triton kernels: same curve?
     python bench.py sampler --tiny   # a few-second smoke run (used by the tests)
 
@@ -18,7 +19,7 @@ import time
 
 import torch
 
-from config import autocast_ctx, configure, get_device
+from config import autocast_ctx, configure, get_device, resolve_dtype
 from model import KVCache, ModelConfig, Transformer
 from sample import generate, sample
 
@@ -27,6 +28,7 @@ device = 'auto'       # 'auto' = cuda, then mps, then cpu
 out_dir = 'out/bench' # where <name>.json is written
 seed = 0              # seed for the random-init model and the prompts
 steps = 36            # curve: GRPO steps per run (the kernels run in Triton's interpreter on CPU: slow)
+baseline = '70a1014'  # step: the commit to compare with (the last one before finished rows left the batch); '' = none
 threads = 0           # torch CPU threads; 0 = torch's default (on a shared machine, 1 avoids thread thrashing)
 
 
@@ -95,6 +97,14 @@ def bench_sampler(cfg):
             full_ms[n] = statistics.median(_timed(lambda: model(x), dev)[1] for _ in range(3)) * 1e3
     at_lo = statistics.median(step_ms[p] for p in range(p_lo, p_lo + 16))
     at_hi = statistics.median(step_ms[p] for p in range(p_hi, p_hi + 16))
+    # the floor under a decode step: its matrix products alone (every nn.Linear once, batch B),
+    # and one read of the same weights; their ratio is the matmul library's speed at this shape
+    linears = [mod.weight for mod in model.modules() if isinstance(mod, torch.nn.Linear)]
+    xs = {n: torch.randn(B, n, device=dev) for n in {w.shape[1] for w in linears}}
+    with torch.inference_mode():
+        mm_ms = min(_timed(lambda: [torch.nn.functional.linear(xs[w.shape[1]], w) for w in linears], dev)[1]
+                    for _ in range(20)) * 1e3
+        read_ms = min(_timed(lambda: [w.sum() for w in linears], dev)[1] for _ in range(20)) * 1e3
 
     batch_tok_s = {}
     for b in (1, 4, 16, 64):
@@ -102,14 +112,17 @@ def bench_sampler(cfg):
         _, dt = _timed(lambda: sample(model, ps, new, seed=0), dev)
         batch_tok_s[str(b)] = b * new / dt
 
+    versus = _versus_hf(model, prompts, new, g, tiny)
+
     res = {
         'model': dict(vars(model.config), params=model.num_params()),
         'device': dev, 'batch': B, 'prompt_len': T0, 'new_tokens': new, 'threads': torch.get_num_threads(),
         'cache_tok_s': B * new / t_cache, 'no_cache_tok_s': B * new / t_plain, 'cache_speedup': t_plain / t_cache,
         'step_ms': {str(p_lo): at_lo, str(p_hi): at_hi}, 'step_ratio': at_hi / at_lo,
+        'matmul_only_ms': mm_ms, 'weight_read_ms': read_ms,
         'full_forward_ms': {str(k): v for k, v in full_ms.items()},
         'batch_tok_s': batch_tok_s, 'batch16_over_1': batch_tok_s['16'] / batch_tok_s['1'],
-        'greedy_identical': cached == plain,
+        'greedy_identical': cached == plain, **versus,
     }
     print(f"model: {res['model']['params'] / 1e6:.2f}M params, {model.config.n_layer} layers, "
           f"d {model.config.n_embd}, vocab {V}; batch {B}, prompt {T0}, {new} new tokens, device {dev}")
@@ -120,11 +133,97 @@ def bench_sampler(cfg):
         (f'decode step ms at pos {p_lo}', f'{at_lo:.2f}', ''),
         (f'decode step ms at pos {p_hi}', f'{at_hi:.2f}', ''),
         (f'step time {p_hi} / {p_lo}', f"{res['step_ratio']:.2f}", 'target <= 1.5'),
+        (f'a step\'s matrix products alone, batch {B} / one read of the weights', f'{mm_ms:.2f} / {read_ms:.2f} ms',
+         '(the floor under a decode step)'),
         (f'no-cache forward ms at len {p_lo} / {p_hi}', f'{full_ms[p_lo]:.1f} / {full_ms[p_hi]:.1f}', 'grows with length'),
         *[(f'tokens/s at B={b}', f'{v:.0f}', '') for b, v in batch_tok_s.items()],
         ('B=16 / B=1 throughput', f"{res['batch16_over_1']:.1f}x", 'target >= 4x'),
         ('greedy identical with/without cache', str(res['greedy_identical']), 'must be True'),
+        ('ragged batch: tokens/s, finished rows dropped / kept', f"{versus['ragged_tok_s']:.0f} / "
+         f"{versus['ragged_no_compact_tok_s']:.0f}", f"{versus['compact_speedup']:.2f}x"),
     ])
+    if 'hf' in versus:
+        hf = versus['hf']
+        print(f"against transformers {hf['version']} generate, same dimensions and weights:")
+        _table([
+            (f'batch {B}, greedy: tokens/s ours / generate', f"{hf['ours_tok_s']:.0f} / {hf['hf_tok_s']:.0f}",
+             f"{hf['speedup']:.2f}x (target >= 2x)"),
+            ('same greedy tokens as generate', str(hf['greedy_identical']), 'must be True'),
+            (f"ragged batch {versus['ragged_batch']}: tokens/s ours / generate",
+             f"{versus['ragged_tok_s']:.0f} / {hf['ragged_hf_tok_s']:.0f}", f"{hf['ragged_speedup']:.2f}x"),
+        ])
+    else:
+        print('(transformers is not installed: no side-by-side with its generate)')
+    return res
+
+
+def _hf_twin(model):
+    """The same weights in transformers' LlamaForCausalLM (our module names are Llama's, less the
+    `model.` prefix), or None when transformers is not installed."""
+    try:
+        import transformers
+    except ImportError:
+        return None
+    c = model.config
+    hc = transformers.LlamaConfig(
+        vocab_size=c.vocab_size, hidden_size=c.n_embd, intermediate_size=c.mlp_hidden, num_hidden_layers=c.n_layer,
+        num_attention_heads=c.n_head, num_key_value_heads=c.n_kv_head, max_position_embeddings=c.block_size,
+        rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta, tie_word_embeddings=c.tie_embeddings,
+        attention_bias=c.qkv_bias)
+    hf = transformers.LlamaForCausalLM(hc).eval()
+    sd = {(k if k == 'lm_head.weight' else 'model.' + k): v for k, v in model.state_dict().items()}
+    hf.load_state_dict(sd, strict=not c.tie_embeddings)
+    return hf
+
+
+def _versus_hf(model, prompts, new, g, tiny):
+    """Ours against transformers' generate on the same weights: batch 8 greedy with no stops,
+    then the RL shape, 16 prompts x 8 samples at temperature 1 with stop tokens that end rows
+    anywhere from a few tokens to the limit. Ours also with finished rows kept in the batch."""
+    V = model.config.vocab_size
+    P, G = (2, 2) if tiny else (16, 8)
+    ragged_prompts = _prompts(P, len(prompts[0]), V, g)
+    # with random weights the next token is close to uniform, so V/85 stop tokens end a row
+    # after about 85 tokens on average, from a handful to the limit
+    stops = tuple(range(max(1, V // 85)))
+    runs = {}
+    for compact in (True, False):
+        s, dt = _timed(lambda: sample(model, ragged_prompts, new, num_samples=G, stop_ids=stops, seed=1,
+                                      compact=compact), 'cpu')
+        runs[compact] = (int(s.response_lens.sum()), dt, s.response_lens.float())
+    n, dt, lens = runs[True]
+    res = {'ragged_batch': P * G, 'ragged_stops': len(stops), 'ragged_tok_s': n / dt,
+           'ragged_no_compact_tok_s': runs[False][0] / runs[False][1],
+           'ragged_lens': {'min': lens.min().item(), 'mean': lens.mean().item(), 'max': lens.max().item()}}
+    res['compact_speedup'] = res['ragged_tok_s'] / res['ragged_no_compact_tok_s']
+    hf = _hf_twin(model)
+    if hf is None:
+        return res
+    import transformers
+    x = torch.tensor(prompts)
+    kw = dict(max_new_tokens=new, pad_token_id=V - 1)
+    with torch.inference_mode():
+        hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=4, do_sample=False, pad_token_id=V - 1)
+        t_ours = t_hf = float('inf')
+        for _ in range(2):  # alternate, keep each one's faster run: a busy machine only ever adds time
+            ours, t = _timed(lambda: generate(model, prompts, new, temperature=0), 'cpu')
+            t_ours = min(t_ours, t)
+            out, t = _timed(lambda: hf.generate(x, attention_mask=torch.ones_like(x), do_sample=False,
+                                                min_new_tokens=new, **kw), 'cpu')
+            t_hf = min(t_hf, t)
+        xr = torch.tensor(ragged_prompts)
+        outr, t_hfr = _timed(lambda: hf.generate(xr, attention_mask=torch.ones_like(xr), do_sample=True, top_k=0,
+                                                 temperature=1.0, num_return_sequences=G, eos_token_id=list(stops),
+                                                 **kw), 'cpu')
+    gen = outr[:, xr.shape[1]:]
+    is_stop = torch.isin(gen, torch.tensor(stops))
+    # a row's tokens up to and including its first stop token (generate pads after it)
+    n_hf = int(torch.where(is_stop.any(1), is_stop.float().argmax(1) + 1, gen.shape[1]).sum())
+    B = len(prompts)
+    res['hf'] = {'version': transformers.__version__, 'ours_tok_s': B * new / t_ours, 'hf_tok_s': B * new / t_hf,
+                 'speedup': t_hf / t_ours, 'greedy_identical': out[:, x.shape[1]:].tolist() == ours,
+                 'ragged_hf_tok_s': n_hf / t_hfr}
+    res['hf']['ragged_speedup'] = res['ragged_tok_s'] / res['hf']['ragged_hf_tok_s']
     return res
 
 
@@ -198,7 +297,7 @@ def bench_grpo(cfg):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(cfg['seed'])
     prompts = _prompts(P, Lp, 1024, g)
-    dt = 'bfloat16' if cfg['device'] == 'cpu' else 'float32'
+    dt = resolve_dtype('auto', cfg['device'])
     t = {}
     for rep in range(2):  # the first pass warms up; the second is reported
         t0 = time.time()
@@ -241,6 +340,101 @@ def bench_grpo(cfg):
     print('(the no-grad pass runs only with beta > 0 or mu > 1; with mu = 1 and beta = 0 it is skipped)')
     print(f"loss forward + backward with each prompt run once per group: {res['full_rows_over_shared_prompt']:.2f}x "
           f"faster than with every row's prompt run whole ({full_rows * 1000:.0f} ms)")
+    return res
+
+
+def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
+    """Time one GRPO step at the lengths of a world whose responses vary from a few tokens to the
+    limit: 16 prompts of 107 tokens x G = 8, up to 192 new tokens, the cpu-preset model with random
+    weights and V/85 stop tokens (so a response ends after about 85 tokens on average), the
+    R1-Zero recipe's update (grpo.zero_recipe). bench.py step also runs this function's source
+    inside an earlier commit's tree, so it uses only calls that tree has; batch_in makes the update
+    run on a batch saved by the other tree (batch_out), so both updates see the same tokens."""
+    import time
+    import torch
+    import grpo
+    from model import ModelConfig, Transformer
+    from sample import sample
+    P, G, Lp, new = (2, 2, 16, 12) if tiny else (16, 8, 107, 192)
+    torch.manual_seed(seed)
+    model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192, block_size=512))
+    g = torch.Generator().manual_seed(seed)
+    prompts = torch.randint(0, 1024, (P, Lp), generator=g).tolist()
+    stops = tuple(range(1024 // 85))
+    sample(model, prompts[:1], 4, num_samples=2, seed=seed)  # warm-up
+    t0 = time.perf_counter()
+    s = sample(model, prompts, new, num_samples=G, stop_ids=stops, seed=seed)
+    gen = time.perf_counter() - t0
+    N = P * G
+    rewards = torch.randn(N, generator=g)
+    adv, signal = grpo.group_advantages(rewards, G)
+    batch = grpo.assemble_batch([(s, rewards, adv, signal, signal, [{}] * N, [''] * N)], G, gen)
+    if batch_out:
+        torch.save(vars(batch), batch_out)
+    if batch_in:
+        batch = grpo.Batch(**torch.load(batch_in, weights_only=False))
+    cfg = grpo.zero_recipe(out_dir='', device='cpu', dtype=dtype, kernels='auto')
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg['lr'], betas=(0.9, 0.99))
+    updates = []
+    for rep in range(2):  # the first update also pays one-time costs (AdamW's state, the allocator)
+        t0 = time.perf_counter()
+        grpo.optimize(model, None, opt, batch, cfg, rep)
+        updates.append(time.perf_counter() - t0)
+    return {'prompts': P, 'group_size': G, 'max_new_tokens': new,
+            'generation_s': gen, 'update_s': updates[1], 'step_s': gen + updates[1], 'dtype': dtype,
+            'response_tokens': int(batch.mask.sum()), 'padded_tokens': batch.mask.numel(),
+            'longest': int(batch.mask.sum(1).max()), 'shortest': int(batch.mask.sum(1).min())}
+
+
+def _in_tree(rev, fn, **kw):
+    """Run fn(**kw) (its source) in a subprocess inside commit `rev`'s files; its result dict, or None."""
+    import inspect
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        tar = subprocess.run(['git', 'archive', rev], capture_output=True, cwd=os.path.dirname(os.path.abspath(__file__)))
+        if tar.returncode != 0:
+            print(f'(no commit {rev!r} here: {tar.stderr.decode().strip()}; no comparison)')
+            return None
+        subprocess.run(['tar', '-x', '-C', d], input=tar.stdout, check=True)
+        code = f'{inspect.getsource(fn)}\nimport json\nprint(json.dumps({fn.__name__}(**{kw!r})))\n'
+        r = subprocess.run([sys.executable, '-c', code], cwd=d, capture_output=True, text=True,
+                           env=dict(os.environ, PYTHONPATH=d))
+        if r.returncode != 0:
+            print(f'(the run in {rev} failed: {r.stderr.strip()[-500:]})')
+            return None
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def bench_step(cfg):
+    """A whole GRPO step at ragged lengths (generation + update), this tree against `baseline`
+    (an earlier commit) on the same prompts, seed and, for the update, the same batch. The
+    baseline runs in both dtypes its code could pick on CPU: bf16 autocast (what its 'auto'
+    chose) and float32; ours in what 'auto' picks on this machine."""
+    import tempfile
+    dt = resolve_dtype('auto', cfg['device'])
+    with tempfile.TemporaryDirectory() as d:
+        saved = os.path.join(d, 'batch.pt')
+        ours = _grpo_step(dt, cfg['seed'], cfg['tiny'], batch_out=saved)
+        res = {'ours': ours, 'baseline_rev': cfg['baseline'], 'baseline': {}}
+        if cfg['baseline']:
+            for bdt in ('float32', 'bfloat16'):
+                b = _in_tree(cfg['baseline'], _grpo_step, dtype=bdt, seed=cfg['seed'], tiny=cfg['tiny'], batch_in=saved)
+                if b is not None:
+                    res['baseline'][bdt] = b
+    print(f"one GRPO step, {ours['prompts']} prompts x {ours['group_size']}, up to {ours['max_new_tokens']} new "
+          f"tokens, ragged stops: responses {ours['shortest']} to "
+          f"{ours['longest']} tokens, {ours['response_tokens']} in all ({ours['padded_tokens']} padded)")
+    rows = [(f'ours ({dt}): generation / update / step', f"{ours['generation_s']:.2f} / {ours['update_s']:.2f} / "
+             f"{ours['step_s']:.2f} s", '')]
+    for bdt, b in res['baseline'].items():
+        b['speedup'] = {k: b[k] / ours[k] for k in ('generation_s', 'update_s', 'step_s')}
+        rows.append((f"{cfg['baseline']} ({bdt}): generation / update / step",
+                     f"{b['generation_s']:.2f} / {b['update_s']:.2f} / {b['step_s']:.2f} s",
+                     f"ours {b['speedup']['step_s']:.2f}x faster (target >= 2x)"))
+    _table(rows)
+    print("(the baseline's generation draws its own samples from the same seed: its sampler used another RNG "
+          "scheme; its update runs on our batch)")
     return res
 
 
@@ -300,6 +494,7 @@ BENCHES = {
     'dtype': bench_dtype,
     'logprobs': bench_logprobs,
     'grpo': bench_grpo,
+    'step': bench_step,
     'curve': bench_curve,
 }
 

@@ -99,7 +99,16 @@ def token_loss(logp, old_logp, ref_logp, adv, eps_low, eps_high, beta):
     return loss, kl.detach(), clipped
 
 
-def response_logits(model, prompts, prompt_mask, group, responses):
+def encode_prompts(model, prompts, prompt_mask, max_response):
+    """Run the distinct prompts (P, Lp), left-padded, through the model once: their keys and
+    values (a model.ConcatKVCache with room for max_response more tokens) and the logits
+    (P, 1, V) that predict each response's first token (the LM head skips the prompt positions)."""
+    cache = ConcatKVCache(model.config.n_layer, prompts.shape[0], prompts.shape[1] + max_response, prompts.device)
+    h = model(prompts, kv_cache=cache, pad_mask=prompt_mask, return_hidden=True)[:, -1:]  # (P, 1, C)
+    return cache, model.lm_head(h).float()
+
+
+def response_logits(model, prompts, prompt_mask, group, responses, encoded=None):
     """Logits (N, Lr, V) scoring every response token: logits[n, j] predicts responses[n, j].
 
     prompts (P, Lp) are the distinct prompts, left-padded (prompt_mask marks real tokens);
@@ -107,20 +116,20 @@ def response_logits(model, prompts, prompt_mask, group, responses):
     prompt runs through the model once and its responses run on top of its cached keys and
     values (model.ConcatKVCache), which is the full [prompt, response] forward without the G
     copies of the prompt: the R1-Zero template alone is ~100 tokens, a response ~40-90.
+    encoded: encode_prompts' result for these prompts, when the caller already has it (optimize).
     tests/test_grpo.py checks logits and gradients against the full rows."""
-    cache = ConcatKVCache(model.config.n_layer, prompts.shape[0], prompts.shape[1] + responses.shape[1],
-                          prompts.device)
-    first = model(prompts, kv_cache=cache, pad_mask=prompt_mask)[:, -1:]  # (P, 1, V): predicts token 0
+    prompt_cache, first = encoded or encode_prompts(model, prompts, prompt_mask, responses.shape[1])
     first = first.index_select(0, group)  # (N, 1, V)
     if responses.shape[1] == 1:
         return first
+    cache = copy.copy(prompt_cache)  # select rebinds the copy's lists; the prompts' own cache stays as it is
     cache.select(group)
     return torch.cat([first, model(responses[:, :-1], kv_cache=cache)], 1)  # (N, Lr, V)
 
 
-def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg):
+def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None):
     """Forward the policy on rows = (prompts, prompt_mask, group, responses) and return the
-    per-token (loss, kl, clipped), each (N, Lr).
+    per-token (loss, kl, clipped), each (N, Lr). encoded: as for response_logits.
 
     On CUDA (or with kernels='triton') one fused kernel reads the logits once for log-probs,
     ratio, clip and k3 (kernels/grpo_loss.py); elsewhere the selective log-softmax path plus
@@ -128,7 +137,7 @@ def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg):
     targets = rows[3]  # the responses: logits[n, j] scores responses[n, j]
     backend = resolve_backend(cfg['kernels'], targets.device)
     with autocast_ctx(cfg['device'], cfg['dtype']):
-        logits = response_logits(model, *rows)  # (N, Lr, V)
+        logits = response_logits(model, *rows, encoded=encoded)  # (N, Lr, V)
     if backend == 'triton':
         adv_t = adv[:, None].expand(targets.shape).float().contiguous()  # (N, Lr)
         loss_t, _, kl, clipped = grpo_token_loss(
@@ -136,8 +145,11 @@ def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg):
             eps_high=cfg['eps_high'], beta=cfg['beta'], temperature=cfg['temperature'], backend='triton')
         return loss_t, kl.detach(), clipped.bool()
     logp = selective_logprobs(logits, targets, temperature=cfg['temperature'], backend=backend)
-    old = old_logp if old_logp is not None else logp.detach()  # mu = 1: the ratio is exactly 1
-    return token_loss(logp, old, ref_logp, adv, cfg['eps_low'], cfg['eps_high'], cfg['beta'])
+    # padding compares with itself (ratio 1, k3 0): old and ref hold no value there, and the
+    # exponential of a made-up gap could overflow into inf * 0 = NaN. mu = 1: the ratio is exactly 1.
+    old = logp.detach() if old_logp is None else torch.where(mask, old_logp, logp.detach())
+    ref = None if ref_logp is None else torch.where(mask, ref_logp, logp.detach())
+    return token_loss(logp, old, ref, adv, cfg['eps_low'], cfg['eps_high'], cfg['beta'])
 
 
 def logprobs_of(model, rows, temperature, backend):
@@ -231,9 +243,14 @@ def assemble_batch(parts, G, gen_s):
 
 
 def rows_of(batch, idx):
-    """The responses idx of a batch with only the prompts they answer: the arguments of response_logits."""
+    """The responses idx of a batch with only the prompts they answer: the arguments of response_logits.
+    Columns that are padding in every chosen row are cut (the prompts' left, the responses' right), so a
+    micro-batch of short responses costs what they are long, not what the batch's longest is."""
     used, group = torch.unique(batch.group[idx], return_inverse=True)
-    return batch.prompts[used], batch.prompt_mask[used], group, batch.responses[idx]
+    prompt_mask = batch.prompt_mask[used]
+    first = int((~prompt_mask.any(0)).sum())  # left-padded: the columns before `first` hold no real token
+    width = max(1, int(batch.mask[idx].sum(1).max()))  # right-padded: the longest chosen response
+    return batch.prompts[used, first:], prompt_mask[:, first:], group, batch.responses[idx, :width]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,21 +273,40 @@ def optimize(policy, ref, opt, batch, cfg, step):
             old_logp = _chunked_logprobs(policy, batch, temp, backend, cfg['micro_batch'])
     mb_size = math.ceil(N / cfg['minibatches'])
     g = torch.Generator().manual_seed(cfg['seed'] * 100003 + step)  # minibatch order, a function of the step
+    lens = batch.mask.sum(1)
     n_updates = 0
     for _ in range(cfg['mu']):
         order = torch.randperm(N, generator=g) if cfg['minibatches'] > 1 else torch.arange(N)
         for start in range(0, N, mb_size):
             idx = order[start:start + mb_size]
+            # longest first, so each micro-batch holds responses of similar length and rows_of cuts its
+            # padding; the minibatch's loss is a sum over its micro-batches, so their order is free
+            idx = idx[lens[idx].argsort(descending=True, stable=True)]
             opt.zero_grad(set_to_none=True)
             m = batch.mask[idx]
             denom = m.sum().clamp(min=1).item() if cfg['loss_agg'] == 'token' else len(idx)
             total, ok = 0.0, True
+            # Sorted by length, every micro-batch holds responses to most prompts. So each prompt runs
+            # once per minibatch: the micro-batches backpropagate into detached copies of its keys,
+            # values and first-token logits, and one backward at the end carries the sums of those
+            # gradients through the prompt pass. The same gradients as a prompt pass per micro-batch.
+            used = torch.unique(batch.group[idx])
+            prompts, prompt_mask, _, _ = rows_of(batch, idx)
+            with autocast_ctx(cfg['device'], dt):
+                cache, first = encode_prompts(policy, prompts, prompt_mask, batch.responses.shape[1])
+            graph = cache.k + cache.v + [first]
+            leaves = [t.detach().requires_grad_() for t in graph]
+            detached = copy.copy(cache)
+            detached.k, detached.v = leaves[:len(cache.k)], leaves[len(cache.k):-1]
             for mstart in range(0, len(idx), cfg['micro_batch']):
                 sub = idx[mstart:mstart + cfg['micro_batch']]
+                rows = (prompts, prompt_mask, torch.searchsorted(used, batch.group[sub]), rows_of(batch, sub)[3])
+                w = rows[3].shape[1]  # the micro-batch's columns
                 loss_t, kl, clipped = per_token_loss(
-                    policy, rows_of(batch, sub), batch.mask[sub], None if old_logp is None else old_logp[sub],
-                    None if ref_logp is None else ref_logp[sub], batch.advantages[sub], cfg)
-                mm = batch.mask[sub].float()
+                    policy, rows, batch.mask[sub, :w], None if old_logp is None else old_logp[sub, :w],
+                    None if ref_logp is None else ref_logp[sub, :w], batch.advantages[sub], cfg,
+                    encoded=(detached, leaves[-1]))
+                mm = batch.mask[sub, :w].float()
                 part = aggregate(loss_t, mm, cfg['loss_agg'], cfg['max_new_tokens'], denom)
                 if not torch.isfinite(part):
                     ok = False
@@ -280,6 +316,9 @@ def optimize(policy, ref, opt, batch, cfg, step):
                 n_tok = mm.sum().clamp(min=1)
                 stats['kl'] += ((kl * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
                 stats['clip_frac'] += ((clipped.float() * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
+            if ok:  # the prompt pass, once, with the gradients the micro-batches left on its outputs
+                pairs = [(t, leaf.grad) for t, leaf in zip(graph, leaves) if leaf.grad is not None]
+                torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
             norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg['grad_clip'] or float('inf'))
             if not ok or not torch.isfinite(norm):
                 opt.zero_grad(set_to_none=True)
@@ -294,10 +333,15 @@ def optimize(policy, ref, opt, batch, cfg, step):
 
 
 def _chunked_logprobs(model, batch, temperature, backend, chunk):
-    N = batch.responses.shape[0]
-    out = torch.cat([logprobs_of(model, rows_of(batch, torch.arange(i, min(i + chunk, N))), temperature, backend)
-                     for i in range(0, N, chunk)])
-    return out.float()
+    """(N, Lr) log-probs of every response token, computed `chunk` responses at a time (0 on padding)."""
+    N, Lr = batch.responses.shape
+    out = torch.zeros(N, Lr, device=batch.responses.device)
+    order = batch.mask.sum(1).argsort(descending=True, stable=True)  # similar lengths together, as optimize does
+    for i in range(0, N, chunk):
+        idx = order[i:i + chunk]
+        lp = logprobs_of(model, rows_of(batch, idx), temperature, backend).float()  # (n, width)
+        out[idx, :lp.shape[1]] = lp * batch.mask[idx, :lp.shape[1]]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,7 +364,7 @@ def zero_recipe(preset='cpu', **over):
     recipe (train_r1.py, distill.py's baseline); tests/test_grpo.py keeps the two in step."""
     cfg = dict(steps=100, n_prompts=16, group_size=8, max_new_tokens=128, temperature=1.0, lr=1e-4, warmup_steps=10,
                lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=0.0, eps_low=0.2, eps_high=0.2, loss_agg='token',
-               scale_std=True, mu=1, minibatches=1, micro_batch=64, dynamic_sampling=False, max_refill=2,
+               scale_std=True, mu=1, minibatches=1, micro_batch=32, dynamic_sampling=False, max_refill=2,
                overlong_buffer=0, ref_reset=400, eval_interval=25, ckpt_interval=50, seed=0, dtype='auto',
                kernels='auto', resume=False)
     if preset == 'gpu':

@@ -2,9 +2,13 @@
 
 How `sample` works (as nanochat's engine): the distinct prompts are left-padded into one
 batch and prefilled once; the cache is then copied to each prompt's G samples; decoding
-goes one token per step for all rows, each row stopping at its own stop token. All
-randomness comes from an explicit `torch.Generator`, never the global RNG, so rollouts
-are reproducible from a seed and do not disturb the training RNG.
+goes one token per step, each row stopping at its own stop token. Finished rows leave the
+batch (their cache rows with them), so a batch whose lengths vary from 20 to 190 tokens
+does not keep paying for its longest row. All randomness comes from an explicit
+`torch.Generator`, never the global RNG: each step draws one uniform number per sample
+and picks the token where the cumulative probability passes it (inverse-CDF sampling),
+so a sample's tokens do not depend on which other rows are still in the batch, rollouts
+are reproducible from a seed, and the training RNG is never disturbed.
 
     from sample import generate
     outs = generate(model, [tok.encode('1 + 2 =')], 32, num_samples=4, seed=0, stop_ids=(tok.eot_id,))
@@ -46,24 +50,36 @@ def filter_logits(logits, top_k=None, top_p=None):
     return logits
 
 
-def _pick(logits, temperature, top_k, top_p, generator):
-    """Choose the next token of every row; return it and its log-prob. logits (N, V) float32."""
+def _pick(logits, temperature, top_k, top_p, u):
+    """Choose the next token of every row; return it and its log-prob. logits (N, V) float32,
+    u (N,) uniform numbers in [0, 1), one per row."""
     if temperature == 0:  # greedy; its log-prob is reported under the plain (temperature 1) distribution
         tok = logits.argmax(-1)  # (N,)
         logp = logits.log_softmax(-1)
     else:
         scaled = logits / temperature
         logp = scaled.log_softmax(-1)  # the full distribution, before filtering: what the trainer recomputes
-        probs = filter_logits(scaled, top_k, top_p).softmax(-1)
-        tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (N,)
+        cdf = filter_logits(scaled, top_k, top_p).softmax(-1).cumsum(-1)  # (N, V)
+        # the first token whose cumulative probability exceeds u * total; a filtered token adds
+        # nothing to the sum, so it can never be the first to pass. u * total can round up to
+        # the total (about once in 2^24 draws): that draw takes the most likely token instead.
+        tok = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True).squeeze(-1)  # (N,)
+        tok = torch.where(tok < cdf.shape[-1], tok, scaled.argmax(-1))
     return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
 
 
+# A finished row leaves the batch once a quarter of the rows have finished: dropping rows copies
+# the cache, so doing it at every stop would cost more than the decoding it saves (bench.py sampler).
+COMPACT_AT = 0.75
+
+
 def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
-           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True):
+           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True, compact=True):
     """Sample `num_samples` continuations of each prompt (lists of token ids); return `Samples`.
 
-    use_cache=False recomputes the whole sequence every step (for tests and bench.py)."""
+    use_cache=False recomputes the whole sequence every step, and compact=False keeps finished
+    rows in the batch until the last row stops (both for tests and bench.py); neither changes
+    the tokens drawn."""
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError('sample needs at least one prompt, and every prompt at least one token')
     if max_new_tokens < 1 or num_samples < 1:
@@ -93,39 +109,46 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
 
     out = torch.full((N, max_new_tokens), pad_id, dtype=torch.long, device=device)
     out_lp = torch.zeros(N, max_new_tokens, device=device)
-    out_mask = torch.zeros(N, max_new_tokens, dtype=torch.bool, device=device)
-    finished = torch.zeros(N, dtype=torch.bool, device=device)
+    response_lens = torch.zeros(N, dtype=torch.long, device=device)
     stopped = torch.zeros(N, dtype=torch.bool, device=device)
+    rows = torch.arange(N, device=device)  # the sample each batch row decodes
+    live = torch.ones(N, dtype=torch.bool, device=device)  # batch rows not yet finished
     with torch.inference_mode():
         if use_cache:
             cache = KVCache.for_model(model, P, Lp + max_new_tokens)
-            logits = model(x, kv_cache=cache, pad_mask=real)[:, -1]  # (P, V): each prompt prefilled once
-            cache.expand(G)  # copy each prompt's cache to its G samples
-            logits = logits.repeat_interleave(G, dim=0)  # (N, V)
+            h = model(x, kv_cache=cache, pad_mask=real, return_hidden=True)[:, -1]  # (P, C): each prompt prefilled once
+            cache.select(torch.arange(P, device=device).repeat_interleave(G))  # copy each prompt's cache to its G samples
+            logits = model.lm_head(h).float().repeat_interleave(G, dim=0)  # (N, V)
         else:
             seq, seq_real = x.repeat_interleave(G, dim=0), real.repeat_interleave(G, dim=0)  # (N, Lp)
             logits = model(seq, pad_mask=seq_real)[:, -1]
         for t in range(max_new_tokens):
-            tok, lp = _pick(logits, temperature, top_k, top_p, generator)
-            tok = tok.masked_fill(finished, pad_id)  # a finished row keeps emitting pad
-            out[:, t], out_lp[:, t], out_mask[:, t] = tok, lp.masked_fill(finished, 0.0), ~finished
-            hit = torch.isin(tok, stop) & ~finished
-            stopped |= hit
-            finished |= hit
-            if t == max_new_tokens - 1 or bool(finished.all()):
+            u = torch.rand(N, generator=generator, device=device)  # one draw per sample, used or not
+            tok, lp = _pick(logits, temperature, top_k, top_p, u[rows])
+            tok = tok.masked_fill(~live, pad_id)  # a finished row still in the batch emits pad
+            out[rows, t], out_lp[rows, t] = tok, lp.masked_fill(~live, 0.0)
+            response_lens[rows] += live
+            hit = live & torch.isin(tok, stop)
+            stopped[rows] |= hit
+            live &= ~hit
+            n_live = int(live.sum())
+            if t == max_new_tokens - 1 or n_live == 0:
                 break
-            if use_cache:  # finished rows feed pad marked not-real: nobody reads their outputs
-                logits = model(tok[:, None], kv_cache=cache, pad_mask=~finished[:, None])[:, -1]
+            if use_cache:
+                if compact and n_live <= COMPACT_AT * len(rows):
+                    keep = live.nonzero().squeeze(1)
+                    rows, tok, live = rows[keep], tok[keep], live[keep]
+                    cache.keep(keep)
+                # finished rows still in the batch feed pad marked not-real: nobody reads their outputs
+                logits = model(tok[:, None], kv_cache=cache, pad_mask=live[:, None])[:, -1]
             else:
                 seq = torch.cat([seq, tok[:, None]], 1)  # (N, Lp + t + 1)
-                seq_real = torch.cat([seq_real, ~finished[:, None]], 1)
+                seq_real = torch.cat([seq_real, live[:, None]], 1)
                 logits = model(seq, pad_mask=seq_real)[:, -1]
 
     # assemble right-padded rows [prompt, response, pad] (outside inference mode, so the
     # tensors can be used by autograd later, e.g. as gather indices in the GRPO loss)
-    steps = t + 1
     prompt_lens = plens.repeat_interleave(G)  # (N,)
-    response_lens = out_mask[:, :steps].sum(1)  # (N,)
     L = int((prompt_lens + response_lens).max())
     tokens = torch.full((N, L), pad_id, dtype=torch.long, device=device)
     response_mask = torch.zeros(N, L, dtype=torch.bool, device=device)
@@ -136,7 +159,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
         tokens[i, pl:pl + rl] = out[i, :rl]
         response_mask[i, pl:pl + rl] = True
         logprobs[i, pl:pl + rl] = out_lp[i, :rl]
-    return Samples(tokens, response_mask, logprobs, prompt_lens, response_lens, stopped)
+    return Samples(tokens, response_mask, logprobs, prompt_lens, response_lens.clone(), stopped.clone())
 
 
 def response_texts(samples, tok):

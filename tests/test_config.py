@@ -142,3 +142,13 @@ def test_device_and_autocast():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
     with pytest.raises(ValueError, match='float8'):
         autocast_ctx('cpu', 'float8')
+
+
+@pytest.mark.parametrize('native', [True, False])
+def test_auto_dtype_on_cpu_follows_native_bf16(monkeypatch, native):
+    # bf16 autocast only where the CPU has bf16 matrix units: emulated, it made a step 21x slower
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: native)
+    monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)
+    assert config.resolve_dtype('auto', 'cpu') == ('bfloat16' if native else 'float32')
+    assert config.resolve_dtype('float32', 'cpu') == 'float32' and config.resolve_dtype('bfloat16', 'cpu') == 'bfloat16'
+    assert config.resolve_dtype('auto', 'mps') == 'float32'

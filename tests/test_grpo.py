@@ -273,19 +273,26 @@ def test_resume_continues_bit_identically(tmp_path, tiny_world):
     assert rows_a == rows_b  # same prompts, samples, rewards and losses, step by step
 
 
-@pytest.mark.parametrize('agg', ['grpo', 'token', 'dr_grpo'])
-def test_micro_batches_add_up_to_the_full_batch_update(tmp_path, tiny_world, agg):
+@pytest.mark.parametrize('agg, over', [('grpo', {}), ('token', {}), ('dr_grpo', {}),
+                                       ('token', {'beta': 0.05, 'mu': 2})])
+def test_micro_batches_add_up_to_the_full_batch_update(tmp_path, tiny_world, agg, over):
+    # micro-batches are sorted by length and cut to their longest response (rows_of); with
+    # beta > 0 and mu = 2 the reference and old log-probs come from length-sorted chunks too
     tok = tiny_world
-    cfg = rl_cfg(tmp_path, loss_agg=agg, grad_clip=0.0)
+    cfg = rl_cfg(tmp_path, loss_agg=agg, grad_clip=0.0, max_new_tokens=12, **over)
     batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, length_reward, cfg, 0))
+    for i, n in enumerate([12, 3, 7, 1, 9, 5]):  # ragged (an untrained policy rarely stops): padding to cut
+        batch.mask[i, n:], batch.responses[i, n:] = False, tok.pad_id
     after = []
-    for micro in (64, 1):
+    for micro in (64, 1, 4):
         policy = tiny_policy(tok)
         opt = torch.optim.SGD(policy.parameters(), lr=1.0)  # the update is the gradient itself
-        grpo.optimize(policy, None, opt, batch, {**cfg, 'micro_batch': micro}, 0)
+        ref = tiny_policy(tok, seed=1) if cfg['beta'] > 0 else None
+        grpo.optimize(policy, ref, opt, batch, {**cfg, 'micro_batch': micro}, 0)
         after.append([p.detach().clone() for p in policy.parameters()])
-    for a, b in zip(*after):
-        assert torch.allclose(a, b, atol=1e-6)
+    for other in after[1:]:
+        for a, b in zip(after[0], other):
+            assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_train_refuses_a_config_missing_keys(tmp_path, tiny_world):

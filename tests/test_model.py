@@ -163,17 +163,34 @@ def test_cached_decoding_matches_full_forward_with_ragged_prompts(tiny_model, qk
     assert cache.pos == 9 + 24
 
 
-def test_cache_expand_matches_prefilling_every_copy(tiny_model):
+def test_cache_select_matches_prefilling_every_copy(tiny_model):
     m = tiny_model()
     x, real = left_pad(ragged_rows([3, 6]))
     a = KVCache.for_model(m, 2, 10)
     m(x, kv_cache=a, pad_mask=real)
-    a.expand(3)
+    a.select(torch.arange(2).repeat_interleave(3))
     b = KVCache.for_model(m, 6, 10)
     m(x.repeat_interleave(3, 0), kv_cache=b, pad_mask=real.repeat_interleave(3, 0))
     new = torch.randint(0, 67, (6, 2))
     torch.testing.assert_close(m(new, kv_cache=a), m(new, kv_cache=b), atol=1e-6, rtol=1e-6)
     assert a.k.shape == (2, 6, 2, 10, 8)
+
+
+def test_dropping_rows_from_the_cache_leaves_the_others_unchanged(tiny_model):
+    m = tiny_model()
+    x, real = left_pad(ragged_rows([4, 7, 2, 5]))
+    cache = KVCache.for_model(m, 4, 12)
+    m(x, kv_cache=cache, pad_mask=real)
+    new = torch.randint(0, 67, (4, 1))
+    full = m(new, kv_cache=cache)[:, -1]  # (4, V) all rows decode one step
+    keep = torch.tensor([1, 3])  # rows 0 and 2 finished
+    cache.keep(keep)
+    new2 = torch.randint(0, 67, (2, 1))
+    out = m(new2, kv_cache=cache)[:, -1]
+    for i, r in enumerate(keep.tolist()):
+        seq = torch.cat([x[r][real[r]], new[r], new2[i]])
+        assert (out[i] - m(seq[None])[0, -1]).abs().max() <= 1e-5
+    assert cache.k.shape[1] == 2 and cache.n_real.tolist() == [7 + 2, 5 + 2] and full.shape == (4, 67)
 
 
 def test_finished_rows_masked_out_do_not_disturb_others(tiny_model):

@@ -38,8 +38,9 @@ class Stub(torch.nn.Module):
         self.config = ModelConfig(vocab_size=vocab, n_layer=1, n_head=1, n_kv_head=1, n_embd=2, block_size=64)
         self.embed_tokens = torch.nn.Embedding(vocab, 2)
         self.logits_fn, self.calls = logits_fn, 0
+        self.lm_head = torch.nn.Identity()  # forward's "hidden states" are already the logits
 
-    def forward(self, idx, kv_cache=None, pad_mask=None):
+    def forward(self, idx, kv_cache=None, pad_mask=None, return_hidden=False):
         self.calls += 1
         return torch.stack([torch.stack([self.logits_fn(int(t)) for t in row]) for row in idx])  # (B, T, V)
 
@@ -119,6 +120,45 @@ def test_seeded_sampling_same_with_and_without_cache(sharp_model):
     b = sample(sharp_model, PROMPTS, 15, seed=11, num_samples=2, use_cache=False)
     assert torch.equal(a.tokens, b.tokens)
     assert (a.logprobs - b.logprobs).abs().max() <= 1e-5
+
+
+def _ragged(s):
+    return sorted(set(s.response_lens.tolist()))
+
+
+# tokens this model emits often (greedy: rows 0 and 2 stop at steps 3 and 2, rows 1 and 3 never)
+STOPS = {0.0: (45, 21), 1.0: (28,)}
+
+
+@pytest.mark.parametrize('temperature', [0.0, 1.0])
+def test_dropping_finished_rows_changes_no_token(sharp_model, temperature):
+    # rows end at many different steps, so the batch shrinks several times
+    kw = dict(temperature=temperature, stop_ids=STOPS[temperature], num_samples=6, seed=4)
+    a = sample(sharp_model, PROMPTS, 40, **kw)
+    b = sample(sharp_model, PROMPTS, 40, compact=False, **kw)
+    c = sample(sharp_model, PROMPTS, 40, use_cache=False, **kw)
+    assert len(_ragged(a)) >= 3 and a.stopped.any() and not a.stopped.all()  # the test has bite
+    for other in (b, c):
+        assert torch.equal(a.tokens, other.tokens) and torch.equal(a.response_lens, other.response_lens)
+        assert torch.equal(a.stopped, other.stopped)
+        assert (a.logprobs - other.logprobs).abs().max() <= 1e-5
+
+
+def test_a_row_that_stops_early_decodes_as_it_would_alone(sharp_model):
+    stops = STOPS[0.0]
+    batch = generate(sharp_model, PROMPTS, 30, temperature=0, stop_ids=stops)
+    assert sorted(len(x) for x in batch) == [2, 3, 30, 30]  # ragged stops
+    for p, got in zip(PROMPTS, batch):
+        assert generate(sharp_model, [p], 30, temperature=0, stop_ids=stops)[0] == got
+
+
+def test_inverse_cdf_draws_follow_the_distribution():
+    probs = torch.tensor([0.5, 0.0, 0.3, 0.15, 0.05] + [0.0] * 11)
+    m = Stub(lambda last: probs.log())
+    s = sample(m, [[1]], 1, num_samples=4000, seed=0)
+    counts = torch.bincount(s.tokens[:, 1], minlength=16).float() / 4000
+    assert counts[probs == 0].sum() == 0  # a zero-probability token is never drawn
+    assert (counts - probs).abs().max() < 4 * (0.25 / 4000) ** 0.5  # within 4 standard errors
 
 
 def test_num_samples_equals_repeated_prompts(sharp_model):
