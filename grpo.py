@@ -129,7 +129,7 @@ def response_logits(model, prompts, prompt_mask, group, responses, encoded=None)
 
 def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None):
     """Forward the policy on rows = (prompts, prompt_mask, group, responses) and return the
-    per-token (loss, kl, clipped), each (N, Lr). encoded: as for response_logits.
+    per-token (loss, kl, clipped), each shaped like rows' responses (n, w). encoded: as for response_logits.
 
     On CUDA (or with kernels='triton') one fused kernel reads the logits once for log-probs,
     ratio, clip and k3 (kernels/grpo_loss.py); elsewhere the selective log-softmax path plus
@@ -296,6 +296,7 @@ def optimize(policy, ref, opt, batch, cfg, step):
                 cache, first = encode_prompts(policy, prompts, prompt_mask, batch.responses.shape[1])
             graph = cache.k + cache.v + [first]
             leaves = [t.detach().requires_grad_() for t in graph]
+            sums = [None] * len(leaves)  # the leaves' gradients, summed in float32 (leaves may be bf16)
             detached = copy.copy(cache)
             detached.k, detached.v = leaves[:len(cache.k)], leaves[len(cache.k):-1]
             for mstart in range(0, len(idx), cfg['micro_batch']):
@@ -312,13 +313,17 @@ def optimize(policy, ref, opt, batch, cfg, step):
                     ok = False
                     break
                 part.backward()
+                for i, leaf in enumerate(leaves):
+                    if leaf.grad is not None:
+                        sums[i] = leaf.grad.float() if sums[i] is None else sums[i] + leaf.grad.float()
+                        leaf.grad = None
                 total += part.item()
                 n_tok = mm.sum().clamp(min=1)
                 stats['kl'] += ((kl * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
                 stats['clip_frac'] += ((clipped.float() * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
             if ok:  # the prompt pass, once, with the gradients the micro-batches left on its outputs
-                pairs = [(t, leaf.grad) for t, leaf in zip(graph, leaves) if leaf.grad is not None]
-                torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
+                pairs = [(t, gsum.to(t.dtype)) for t, gsum in zip(graph, sums) if gsum is not None]
+                torch.autograd.backward([t for t, _ in pairs], [gsum for _, gsum in pairs])
             norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg['grad_clip'] or float('inf'))
             if not ok or not torch.isfinite(norm):
                 opt.zero_grad(set_to_none=True)
@@ -340,7 +345,7 @@ def _chunked_logprobs(model, batch, temperature, backend, chunk):
     for i in range(0, N, chunk):
         idx = order[i:i + chunk]
         lp = logprobs_of(model, rows_of(batch, idx), temperature, backend).float()  # (n, width)
-        out[idx, :lp.shape[1]] = lp * batch.mask[idx, :lp.shape[1]]
+        out[idx, :lp.shape[1]] = torch.where(batch.mask[idx, :lp.shape[1]], lp, 0.0)
     return out
 
 

@@ -131,7 +131,10 @@ class KVCache:
         The survivors move to the front of the same buffers, filled columns only. A fresh buffer
         would be simpler, but first touching tens of MB of new memory cost more than the move
         itself on our 2-core VM (page faults: 40 ms against 10 ms for a 30 MB cache)."""
-        for i, r in enumerate(rows.tolist()):
+        rows_ = rows.tolist()
+        if any(b <= a for a, b in zip(rows_, rows_[1:])):
+            raise ValueError(f'KVCache.keep needs strictly ascending rows, got {rows_}')
+        for i, r in enumerate(rows_):
             if i != r:  # rows ascend, so row i's slot is never a source still to be read
                 self.k[:, i, :, :self.pos] = self.k[:, r, :, :self.pos]
                 self.v[:, i, :, :self.pos] = self.v[:, r, :, :self.pos]
@@ -146,7 +149,8 @@ class KVCache:
             raise ValueError(f'KVCache is full: {self.pos} + {T} new tokens > max_len {self.max_len}')
         self.valid[:, self.pos:self.pos + T] = pad_mask
         self.bias[:, self.pos:self.pos + T] = torch.where(pad_mask, 0.0, float('-inf'))
-        if T == 1:  # decode: no (B, 1, T, S) mask to build; every row keeps its real prompt, so no row is all -inf
+        if T == 1:  # decode: no (B, 1, T, S) mask to build. A pad query sees no column of its own here,
+            # so every row needs one real token already in the cache (sample.py and grpo.py: the prompt)
             pos = self.n_real[:, None].clone()  # (B, 1)
             self.n_real += pad_mask[:, 0]
             return pos, self.bias[:, None, None, :self.pos + 1]

@@ -59,12 +59,14 @@ def _pick(logits, temperature, top_k, top_p, u):
     else:
         scaled = logits / temperature
         logp = scaled.log_softmax(-1)  # the full distribution, before filtering: what the trainer recomputes
-        cdf = filter_logits(scaled, top_k, top_p).softmax(-1).cumsum(-1)  # (N, V)
+        probs = filter_logits(scaled, top_k, top_p).softmax(-1)  # (N, V)
+        cdf = probs.cumsum(-1)
         # the first token whose cumulative probability exceeds u * total; a filtered token adds
-        # nothing to the sum, so it can never be the first to pass. u * total can round up to
-        # the total (about once in 2^24 draws): that draw takes the most likely token instead.
-        tok = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True).squeeze(-1)  # (N,)
-        tok = torch.where(tok < cdf.shape[-1], tok, scaled.argmax(-1))
+        # nothing to the sum, so it cannot be the first to pass. u * total can round up to the
+        # total (about once in 2^24 draws), and a parallel cumsum (CUDA) need not be exactly
+        # monotone: such a draw takes the most likely token instead of a filtered one.
+        tok = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True).clamp(max=cdf.shape[-1] - 1)  # (N, 1)
+        tok = torch.where(probs.gather(-1, tok) > 0, tok, scaled.argmax(-1, keepdim=True)).squeeze(-1)  # (N,)
     return tok, logp.gather(-1, tok[:, None]).squeeze(-1)
 
 
@@ -79,7 +81,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
 
     use_cache=False recomputes the whole sequence every step, and compact=False keeps finished
     rows in the batch until the last row stops (both for tests and bench.py); neither changes
-    the tokens drawn."""
+    the tokens drawn, short of a float-rounding tie between two tokens."""
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError('sample needs at least one prompt, and every prompt at least one token')
     if max_new_tokens < 1 or num_samples < 1:

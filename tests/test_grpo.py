@@ -295,6 +295,30 @@ def test_micro_batches_add_up_to_the_full_batch_update(tmp_path, tiny_world, agg
             assert torch.allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.parametrize('agg', ['grpo', 'token'])
+def test_update_equals_one_plain_backward_over_the_whole_batch(tmp_path, tiny_world, agg):
+    # optimize's prompt-once trick (detached keys/values, one backward through the prompt pass at
+    # the end) against the plain path: response_logits runs the prompts itself, one micro-batch
+    tok = tiny_world
+    cfg = rl_cfg(tmp_path, loss_agg=agg, grad_clip=0.0, max_new_tokens=12, micro_batch=2)
+    batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, length_reward, cfg, 0))
+    for i, n in enumerate([12, 2, 7, 1, 9, 5]):  # width 2 runs a one-token decode step under autograd
+        batch.mask[i, n:], batch.responses[i, n:] = False, tok.pad_id
+    policy = tiny_policy(tok)
+    grpo.optimize(policy, None, torch.optim.SGD(policy.parameters(), lr=1.0), batch, cfg, 0)
+    ref = tiny_policy(tok)
+    N = batch.responses.shape[0]
+    loss_t, _, _ = grpo.per_token_loss(ref, grpo.rows_of(batch, torch.arange(N)), batch.mask, None, None,
+                                       batch.advantages, cfg)
+    grpo.aggregate(loss_t, batch.mask.float(), agg, cfg['max_new_tokens']).backward()
+    torch.optim.SGD(ref.parameters(), lr=1.0).step()
+    moved = False
+    for a, b, p0 in zip(policy.parameters(), ref.parameters(), tiny_policy(tok).parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+        moved |= not torch.equal(a, p0)
+    assert moved
+
+
 def test_train_refuses_a_config_missing_keys(tmp_path, tiny_world):
     cfg = rl_cfg(tmp_path)
     del cfg['beta']

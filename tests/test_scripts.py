@@ -130,6 +130,19 @@ def test_bench_smoke(name, tmp_path):
         assert data['ours']['fwd_s'] > 0 and data['naive']['fwd_s'] > 0
 
 
+def test_bench_step_runs_here_and_in_an_earlier_commit(tmp_path):
+    import subprocess
+    run('bench.py', 'step', '--tiny', f'--out_dir={tmp_path}')
+    data = json.load(open(tmp_path / 'step.json'))
+    ours = data['ours']
+    assert ours['step_s'] == pytest.approx(ours['generation_s'] + ours['update_s'])
+    assert 0 < ours['response_tokens'] <= ours['padded_tokens']
+    have_rev = subprocess.run(['git', 'cat-file', '-e', data['baseline_rev']], cwd=ROOT).returncode == 0
+    if have_rev:  # a shallow clone may lack the commit; the bench then says so and compares nothing
+        assert set(data['baseline']) == {'float32', 'bfloat16'}
+        assert all(b['update_s'] > 0 and b['speedup']['step_s'] > 0 for b in data['baseline'].values())
+
+
 TINY_R1 = ['--cold_prompts=16', '--sft_epochs=1', '--sft_batch=4', '--reason_steps=2', '--final_steps=2',
            '--rs_prompts=4', '--rs_other=2', '--rs_k=2', '--rs_chat=4', '--rm_pairs=16', '--rm_eval_pairs=8',
            '--rm_steps=3', '--n_prompts=2', '--group_size=2', '--max_new_tokens=150', '--eval_interval=1',
