@@ -1,4 +1,4 @@
-"""Micro-benchmarks (DESIGN.md section 8), each a subcommand; results print as a table and go
+"""Micro-benchmarks, each a subcommand; results print as a table and go
 to out/bench/<name>.json. Ratios within one run are the numbers to trust: machines are noisy.
 
     python bench.py sampler          # KV cache vs none, per-step decode time, batch scaling
@@ -192,8 +192,7 @@ def _versus_hf(model, prompts, new, g, tiny):
                                       compact=compact), 'cpu')
         runs[compact] = (int(s.response_lens.sum()), dt, s.response_lens.float())
     n, dt, lens = runs[True]
-    res = {'ragged_batch': P * G, 'ragged_stops': len(stops), 'ragged_tok_s': n / dt,
-           'ragged_no_compact_tok_s': runs[False][0] / runs[False][1],
+    res = {'ragged_batch': P * G, 'ragged_tok_s': n / dt, 'ragged_no_compact_tok_s': runs[False][0] / runs[False][1],
            'ragged_lens': {'min': lens.min().item(), 'mean': lens.mean().item(), 'max': lens.max().item()}}
     res['compact_speedup'] = res['ragged_tok_s'] / res['ragged_no_compact_tok_s']
     hf = _hf_twin(model)
@@ -290,7 +289,6 @@ def bench_grpo(cfg):
     of 107 tokens (the R1-Zero template's typical length), G = 8, 50 new tokens each (the
     base's mean response length)."""
     import grpo
-    from kernels.logprobs import selective_logprobs
     P, G, Lp, new = (2, 2, 16, 8) if cfg['tiny'] else (16, 8, 107, 50)
     torch.manual_seed(cfg['seed'])
     model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192, block_size=256))
@@ -322,34 +320,22 @@ def bench_grpo(cfg):
         opt.step()
         opt.zero_grad(set_to_none=True)
         t['optimizer'] = time.time() - t0
-        t0 = time.time()  # the same loss with every row's prompt run whole (before grpo.response_logits)
-        with autocast_ctx(cfg['device'], dt):
-            logits = model(s.tokens[:, :-1])
-        lp = selective_logprobs(logits, s.tokens[:, 1:], temperature=1.0, backend='auto')  # (N, L-1)
-        cols = (s.prompt_lens[:, None] - 1 + torch.arange(mask.shape[1])).clamp(max=lp.shape[1] - 1)
-        full = lp.gather(1, cols)  # each response's log-probs, in the response layout
-        grpo.aggregate(grpo.token_loss(full, old, None, adv, 0.2, 0.2, 0.0)[0], mask, 'token').backward()
-        opt.zero_grad(set_to_none=True)
-        full_rows = time.time() - t0
     total = sum(t.values())
     res = {'prompts': P, 'group_size': G, 'prompt_tokens': Lp, 'new_tokens': new, 'dtype': dt,
-           'seconds': t, 'share': {k: v / total for k, v in t.items()},
-           'full_rows_over_shared_prompt': full_rows / t['loss_fwd_bwd']}
+           'seconds': t, 'share': {k: v / total for k, v in t.items()}}
     print(f'one GRPO step: {P} prompts x G={G}, {Lp}-token prompts, {new} new tokens, train dtype {dt}')
     _table([(k, f'{v * 1000:.0f} ms', f'{v / total:.0%}') for k, v in t.items()])
     print('(the no-grad pass runs only with beta > 0 or mu > 1; with mu = 1 and beta = 0 it is skipped)')
-    print(f"loss forward + backward with each prompt run once per group: {res['full_rows_over_shared_prompt']:.2f}x "
-          f"faster than with every row's prompt run whole ({full_rows * 1000:.0f} ms)")
+    print('(bench.py step compares a whole step with an earlier commit\'s code)')
     return res
 
 
 def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
-    """Time one GRPO step at the lengths of a world whose responses vary from a few tokens to the
-    limit: 16 prompts of 107 tokens x G = 8, up to 192 new tokens, the cpu-preset model with random
-    weights and V/85 stop tokens (so a response ends after about 85 tokens on average), the
-    R1-Zero recipe's update (grpo.zero_recipe). bench.py step also runs this function's source
-    inside an earlier commit's tree, so it uses only calls that tree has; batch_in makes the update
-    run on a batch saved by the other tree (batch_out), so both updates see the same tokens."""
+    """Time one GRPO step with responses from a few tokens to the limit: 16 prompts of 107 tokens
+    x G = 8, up to 192 new tokens, the cpu-preset model with random weights and V/85 stop tokens
+    (about 85 tokens a response), the R1-Zero update (grpo.zero_recipe). bench.py step also runs
+    this source in an earlier commit's tree, so it uses only calls that tree has; batch_in lets
+    the update run on the batch the other tree saved (batch_out)."""
     import time
     import torch
     import grpo
@@ -422,9 +408,8 @@ def bench_step(cfg):
                 b = _in_tree(cfg['baseline'], _grpo_step, dtype=bdt, seed=cfg['seed'], tiny=cfg['tiny'], batch_in=saved)
                 if b is not None:
                     res['baseline'][bdt] = b
-    print(f"one GRPO step, {ours['prompts']} prompts x {ours['group_size']}, up to {ours['max_new_tokens']} new "
-          f"tokens, ragged stops: responses {ours['shortest']} to "
-          f"{ours['longest']} tokens, {ours['response_tokens']} in all ({ours['padded_tokens']} padded)")
+    print(f"one GRPO step, {ours['prompts']} prompts x {ours['group_size']}, up to {ours['max_new_tokens']} new tokens: "
+          f"{ours['shortest']} to {ours['longest']}, {ours['response_tokens']} in all ({ours['padded_tokens']} padded)")
     rows = [(f'ours ({dt}): generation / update / step', f"{ours['generation_s']:.2f} / {ours['update_s']:.2f} / "
              f"{ours['step_s']:.2f} s", '')]
     for bdt, b in res['baseline'].items():
@@ -433,8 +418,7 @@ def bench_step(cfg):
                      f"{b['generation_s']:.2f} / {b['update_s']:.2f} / {b['step_s']:.2f} s",
                      f"ours {b['speedup']['step_s']:.2f}x faster (target >= 2x)"))
     _table(rows)
-    print("(the baseline's generation draws its own samples from the same seed: its sampler used another RNG "
-          "scheme; its update runs on our batch)")
+    print("(the baseline samples from the same seed with its own RNG scheme; its update runs on our batch)")
     return res
 
 

@@ -1,4 +1,4 @@
-"""Run folders and checkpoints (DESIGN.md section 5), written once and shared by every stage.
+"""Run folders and checkpoints (ckpt.pt, config.json, metrics.jsonl, eval.json), written once and shared by every stage.
 
 out/<stage>/ holds ckpt.pt (weights, model config, optimizer, step, RNG states, config),
 tokenizer.json, config.json, metrics.jsonl (one JSON object per step) and eval.json.
@@ -134,7 +134,7 @@ class MetricsLog:
 
 
 def run_script(name, *args):
-    """Run one of our scripts in a fresh process (so no script imports another, DESIGN.md
+    """Run one of our scripts in a fresh process (so no script imports another:
     section 2, and each starts from its own defaults); its output goes to ours."""
     sys.stdout.flush()
     r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), name), *args])
@@ -144,7 +144,7 @@ def run_script(name, *args):
 
 def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
     """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py
-    when there is none (DESIGN.md section 4: each stage builds what it needs, and says so)."""
+    when there is none (each stage builds what it needs, and says so)."""
     if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
         print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
         run_script('pretrain.py', f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split())

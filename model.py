@@ -130,7 +130,7 @@ class KVCache:
 
         The survivors move to the front of the same buffers, filled columns only. A fresh buffer
         would be simpler, but first touching tens of MB of new memory cost more than the move
-        itself on our 2-core VM (page faults: 40 ms against 10 ms for a 30 MB cache)."""
+        itself on our 2-core VM (page faults; a one-off reading, not a bench.py figure)."""
         rows_ = rows.tolist()
         if any(b <= a for a, b in zip(rows_, rows_[1:])):
             raise ValueError(f'KVCache.keep needs strictly ascending rows, got {rows_}')
@@ -241,9 +241,9 @@ def _decode_attention(q, k, v, bias):
     """Attention of one new query per row: q (B, nh, 1, hd), k and v (B, nkv, S, hd), bias (B, 1, 1, S).
 
     The query heads that share a key/value head (GQA) become the rows of one matrix product,
-    (B, nkv, nh/nkv, hd) @ (B, nkv, hd, S): two batched matmuls and a softmax. In a rollout of
-    128 rows on our 2-core CPU this took 670 ms where scaled_dot_product_attention took 990 ms
-    (torch.profiler, the shape of bench.py step)."""
+    (B, nkv, nh/nkv, hd) @ (B, nkv, hd, S): two batched matmuls and a softmax. In a 128-row
+    rollout on our 2-core CPU this profiled faster than scaled_dot_product_attention (a
+    one-off torch.profiler reading; bench.py step times the whole step)."""
     B, nh, _, hd = q.shape
     nkv = k.shape[1]
     scores = q.reshape(B, nkv, nh // nkv, hd) @ k.transpose(-1, -2)  # (B, nkv, g, S)

@@ -56,7 +56,7 @@ loss_agg = 'token'         # 'grpo' (per response, DeepSeekMath), 'token' (DAPO)
 scale_std = True           # divide advantages by the group's std (Dr. GRPO turns this off)
 mu = 1                     # passes over each batch; > 1 needs old log-probs (a no-grad forward)
 minibatches = 1            # optimizer steps per pass over the batch
-micro_batch = 32           # rows per forward/backward, longest first (32 cuts padding that 64 keeps: 1.8x faster)
+micro_batch = 32           # rows per forward/backward, longest first (32 cuts padding that 64 keeps)
 dynamic_sampling = False   # drop groups whose rewards are all equal and refill (DAPO)
 max_refill = 2             # extra sampling rounds dynamic sampling may take per step
 overlong_buffer = 0        # DAPO soft overlong penalty over the last N tokens (0 = off)
