@@ -18,6 +18,7 @@ import sys
 import numpy as np
 import torch
 
+from hf import is_hf_folder, load_hf
 from model import ModelConfig, Transformer
 from tokenizer import Tokenizer
 
@@ -71,7 +72,13 @@ def load_checkpoint(path):
 
 
 def load_model(path, device='cpu'):
-    """(model, tokenizer, checkpoint dict) from a run folder or a ckpt.pt inside one."""
+    """(model, tokenizer, checkpoint dict) from a run folder, a ckpt.pt inside one, or a Hugging
+    Face model folder (config.json + safetensors + tokenizer.json; hf.py). Every script that
+    takes a model takes either kind through here."""
+    if is_hf_folder(path):
+        model = load_hf(path, device)
+        tok = Tokenizer.load(os.path.join(path, 'tokenizer.json'))
+        return model, tok, {'step': 0, 'model_config': vars(model.config).copy(), 'hf_folder': path}
     run_dir, ckpt = (path, os.path.join(path, 'ckpt.pt')) if os.path.isdir(path) else (os.path.dirname(path), path)
     blob = load_checkpoint(ckpt)
     tok = Tokenizer.load(os.path.join(run_dir, 'tokenizer.json'))
@@ -144,8 +151,9 @@ def run_script(name, *args):
 
 def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
     """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py
-    when there is none (each stage builds what it needs, and says so)."""
-    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
+    when there is none (each stage builds what it needs, and says so). A Hugging Face folder
+    is a base as it stands: it is loaded, never pretrained."""
+    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir):
         print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
         run_script('pretrain.py', f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split())
     return load_model(base_dir, device)

@@ -121,7 +121,7 @@ def judge(text, ended, problem):
     else:
         correct = rewards.accuracy_reward(text, problem)
     math = {}
-    if problem.family == 'math':  # why it went wrong, and whether its checks check anything
+    if problem.family == 'math' and problem.expr:  # toy math only: why it went wrong, and whether its checks check anything
         error = None if correct else math_error(reasoning, problem, ended)
         math = {key: float(error == key) for key in ('misread', 'slip', 'cut')}
         math['checks'] = dict(zip(('due', 'caught', 'clean', 'false'), check_verdicts(reasoning)))

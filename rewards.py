@@ -21,6 +21,11 @@ Rules, chosen to be hard to game:
   way). Parsed by our own recursive-descent parser, never eval.
 - code: all-or-nothing. The code must pass every hidden test; a share-passed reward
   would pay for special-casing the easy tests (the paper runs the tests, R1 2.2.2).
+- latex (MATH, from data.py): the answer block, and only it, is compared with the gold by
+  math-verify (LaTeX-aware: \\frac{1}{2} equals 0.5). A block that is not already math
+  ($...$ or \\boxed{}) is read as one LaTeX expression, so "1, 2, 3" is a set and does not
+  match 2. Longer than _LATEX_MAX_CHARS scores 0 unread; parsing and comparison each
+  stop after _LATEX_TIMEOUT_S seconds (math-verify's own alarm: the main thread only).
 - chat: 0.0 here; chat is scored by the reward model (R1 2.3.4), not by rules.
 format_reward pays only for a wholly well-formed response that ended on the end token
 (DESIGN 6). language_consistency_reward is the share of the reasoning's words in the
@@ -219,6 +224,30 @@ def _countdown_accuracy(answer, problem):
     return 1.0 if value == int(problem.answer) and sorted(used) == sorted(problem.numbers) else 0.0
 
 
+# ----------------------------------------------------------------------------- latex (MATH)
+
+_LATEX_MAX_CHARS = 300  # MATH-500's longest gold answer is far shorter
+_LATEX_TIMEOUT_S = 1    # sympy can take minutes on a tower of powers a model might write
+
+
+def _as_math(text):
+    return text if '$' in text or '\\boxed' in text else f'${text}$'
+
+
+def latex_accuracy(answer, gold):
+    """1.0 if math-verify finds the answer block equal to the gold answer, else 0.0."""
+    answer = answer.strip()
+    if not answer or len(answer) > _LATEX_MAX_CHARS:
+        return 0.0
+    from math_verify import parse, verify  # imported here: sympy costs a second at start-up
+    try:
+        ok = verify(parse(_as_math(gold), parsing_timeout=_LATEX_TIMEOUT_S),
+                    parse(_as_math(answer), parsing_timeout=_LATEX_TIMEOUT_S), timeout_seconds=_LATEX_TIMEOUT_S)
+    except Exception:  # math-verify reports failures as False, but untrusted text must never raise
+        return 0.0
+    return 1.0 if ok else 0.0
+
+
 # ----------------------------------------------------------------------------- code
 
 def code_of(answer):
@@ -231,7 +260,7 @@ def code_of(answer):
 
 # ----------------------------------------------------------------------------- accuracy
 
-FAMILIES = ('math', 'countdown', 'code', 'chat')
+FAMILIES = ('math', 'countdown', 'code', 'chat', 'latex')
 
 
 def _check_problem(problem):
@@ -247,6 +276,8 @@ def _check_problem(problem):
     elif problem.family == 'countdown' and not (
             problem.numbers and all(type(n) is int and n >= 0 for n in problem.numbers)):
         bad = f'numbers {problem.numbers!r} are not non-negative integers'
+    elif problem.family == 'latex' and not problem.answer.strip():
+        bad = 'empty gold answer'
     elif problem.family == 'code' and not problem.entry.isidentifier():
         bad = f'entry {problem.entry!r} is not a function name'
     elif problem.family == 'code' and isinstance(check_tests(problem.tests), str):
@@ -268,6 +299,8 @@ def _accuracy(parsed, problem):
         return 1.0 if parse_int(parsed.answer) == int(problem.answer) else 0.0
     if problem.family == 'countdown':
         return _countdown_accuracy(parsed.answer, problem)
+    if problem.family == 'latex':
+        return latex_accuracy(parsed.answer, problem.answer)
     result = run_code(code_of(parsed.answer), problem.tests, problem.entry)
     return 1.0 if result.status == 'passed' else 0.0
 

@@ -49,7 +49,7 @@ TEMPLATE = (
 @dataclass(frozen=True)
 class Problem:
     id: str              # stable hash of family + canonical form (also decides the held-out split)
-    family: str          # 'math' | 'countdown' | 'code' | 'chat'
+    family: str          # 'math' | 'countdown' | 'code' | 'chat'; 'latex' for MATH files (data.py)
     lang: str            # 'en' | 'zh'
     difficulty: int      # family-specific knob: steps, numbers, list length...
     prompt: str          # the user's question; goes into the R1-Zero template

@@ -19,9 +19,16 @@ The only special tokens are <|endoftext|> (end of a document or response) and <|
     tok = train_tokenizer(texts, vocab_size=2048)
     ids = tok.encode('12 + 30 = 42')
     tok.save('out/base/tokenizer.json'); tok = Tokenizer.load('out/base/tokenizer.json')
+
+A published model's byte-level BPE (the `tokenizer.json` Qwen2 and Llama 3 ship) is served the
+same way by `HFTokenizer`: its vocabulary becomes tiktoken's ranks, which is exact because
+those files number merged tokens in merge order (checked on load). `Tokenizer.load` reads
+either kind, and `save_hf` writes ours in that format, for a model exported by hf.py.
 """
 import heapq
 import json
+import os
+import unicodedata
 from collections import Counter
 
 import regex
@@ -142,6 +149,27 @@ class Tokenizer:
             ids = ids.tolist()
         return self.enc.decode([i for i in ids if i != self.pad_id], errors='replace')
 
+    def save_hf(self, folder):
+        """tokenizer.json + tokenizer_config.json in Hugging Face's byte-level BPE format."""
+        ranks = self.enc._mergeable_ranks
+        vocab = {_to_unicode(b): r for b, r in ranks.items()}
+        merges = []
+        for rank, b in enumerate(self.merges, 256):
+            a, c = _split_in_two(b, rank, ranks)
+            merges.append([_to_unicode(a), _to_unicode(c)])
+        added = [{'id': i, 'content': s, 'single_word': False, 'lstrip': False, 'rstrip': False,
+                  'normalized': False, 'special': True} for s, i in zip(SPECIALS, (self.eot_id, self.pad_id))]
+        data = {'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': added,
+                'normalizer': None, 'post_processor': None,
+                'pre_tokenizer': {'type': 'Sequence', 'pretokenizers': [
+                    {'type': 'Split', 'pattern': {'Regex': self.pattern}, 'behavior': 'Isolated', 'invert': False},
+                    {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]},
+                'decoder': {'type': 'ByteLevel', 'add_prefix_space': True, 'trim_offsets': True, 'use_regex': True},
+                'model': {'type': 'BPE', 'dropout': None, 'unk_token': None, 'continuing_subword_prefix': None,
+                          'end_of_word_suffix': None, 'fuse_unk': False, 'byte_fallback': False,
+                          'ignore_merges': True, 'vocab': vocab, 'merges': merges}}
+        _write_hf(folder, data, SPECIALS[0], SPECIALS[1])
+
     def save(self, path):
         data = {'format': FORMAT, 'pattern': self.pattern, 'merges': [b.hex() for b in self.merges],
                 'special_tokens': {SPECIALS[0]: self.eot_id, SPECIALS[1]: self.pad_id}}
@@ -157,6 +185,8 @@ class Tokenizer:
             raise FileNotFoundError(f'tokenizer file not found: {path}') from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f'tokenizer file {path} is truncated or corrupt: {e}') from None
+        if isinstance(data, dict) and 'model' in data and 'format' not in data:
+            return HFTokenizer(path, data)
         if not isinstance(data, dict) or data.get('format') != FORMAT:
             raise ValueError(f'tokenizer file {path} is not a {FORMAT} tokenizer')
         try:
@@ -166,3 +196,166 @@ class Tokenizer:
         if data.get('special_tokens') != {SPECIALS[0]: tok.eot_id, SPECIALS[1]: tok.pad_id}:
             raise ValueError(f'tokenizer file {path} has inconsistent special token ids')
         return tok
+
+
+# ----------------------------------------------------------------------------------------------
+# Hugging Face byte-level BPE files (tokenizer.json), served by tiktoken.
+
+def _byte_chars():
+    """GPT-2's byte -> printable character table, which byte-level BPE vocabularies are written in."""
+    keep = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1), *range(ord('®'), ord('ÿ') + 1)]
+    extra = iter(range(256, 512))
+    return {b: chr(b) if b in keep else chr(next(extra)) for b in range(256)}
+
+
+BYTE_CHAR = _byte_chars()
+CHAR_BYTE = {c: b for b, c in BYTE_CHAR.items()}
+GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def _to_unicode(b):
+    return ''.join(BYTE_CHAR[x] for x in b)
+
+
+def _split_in_two(token, rank, ranks):
+    """The merge that made `token`: BPE over its bytes with the tokens ranked below it stops at two parts."""
+    parts = [bytes([x]) for x in token]
+    while len(parts) > 2:
+        found = [(ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1)
+                 if ranks.get(parts[i] + parts[i + 1], rank) < rank]
+        if not found:
+            break
+        i = min(found)[1]
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    if len(parts) != 2:
+        raise ValueError(f'token {token!r} is not the merge of two lower-ranked tokens')
+    return parts
+
+
+def _write_hf(folder, data, eos, pad):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'tokenizer.json'), 'w', encoding='utf-8') as f:
+        json.dump(data, f, ensure_ascii=False)
+    with open(os.path.join(folder, 'tokenizer_config.json'), 'w', encoding='utf-8') as f:
+        json.dump({'eos_token': eos, 'pad_token': pad, 'add_bos_token': False, 'clean_up_tokenization_spaces': False,
+                   'tokenizer_class': 'PreTrainedTokenizerFast'}, f, ensure_ascii=False, indent=2)
+
+
+def _pattern_of(pre, where):
+    """The one split regex of a byte-level pre-tokenizer (Qwen2 / Llama 3: Split then ByteLevel; GPT-2: ByteLevel)."""
+    steps = pre.get('pretokenizers', []) if pre and pre.get('type') == 'Sequence' else [pre]
+    pattern = None
+    for step in steps:
+        kind = (step or {}).get('type')
+        if kind == 'Split' and 'Regex' in step.get('pattern', {}) and step.get('behavior') == 'Isolated' \
+                and not step.get('invert') and pattern is None:
+            pattern = step['pattern']['Regex']
+        elif kind == 'ByteLevel' and not step.get('add_prefix_space'):
+            if step.get('use_regex', True):
+                if pattern is not None:
+                    raise ValueError(f'{where}: pre_tokenizer splits twice (Split and ByteLevel use_regex)')
+                pattern = GPT2_PATTERN
+        else:
+            raise ValueError(f'{where}: pre_tokenizer step {step!r} is not supported '
+                             f'(byte-level BPE only: Split(Regex, Isolated) + ByteLevel without prefix space)')
+    if pattern is None or 'ByteLevel' not in json.dumps(pre):
+        raise ValueError(f'{where}: pre_tokenizer is not byte-level (a SentencePiece-style BPE?)')
+    return pattern
+
+
+def _token_name(value):
+    return value.get('content') if isinstance(value, dict) else value
+
+
+class HFTokenizer:
+    """A Hugging Face byte-level BPE tokenizer.json, behind the same interface as Tokenizer.
+
+    Special added tokens (end of text, pad, chat markers) are never produced from text, as in
+    ours: the literal string "<|endoftext|>" in a prompt is plain text. Non-special added tokens
+    are matched in text, as `tokenizers` does. No BOS token is prepended (base models get the
+    R1-Zero template as plain text). eos and pad come from tokenizer_config.json beside the
+    file (eos_token, pad_token), else config.json's eos_token_id; pad falls back to eos."""
+
+    def __init__(self, path, data=None):
+        where = path
+        data = data if data is not None else json.load(open(path, encoding='utf-8'))
+        model = data.get('model') or {}
+        if model.get('type') != 'BPE':
+            raise ValueError(f"{where}: model.type {model.get('type')!r} is not supported (byte-level BPE only)")
+        if model.get('byte_fallback') or model.get('continuing_subword_prefix') or model.get('end_of_word_suffix'):
+            raise ValueError(f'{where}: byte_fallback / subword prefixes are not byte-level BPE')
+        norm = data.get('normalizer')
+        if norm not in (None, {'type': 'NFC'}):
+            raise ValueError(f"{where}: normalizer {norm.get('type')!r} is not supported (none or NFC)")
+        self.nfc = norm is not None
+        self.pattern = _pattern_of(data.get('pre_tokenizer'), where)
+        added = {t['content']: t for t in data.get('added_tokens', [])}
+        ranks = {}
+        for text, i in model.get('vocab', {}).items():
+            if text not in added:
+                try:
+                    ranks[bytes(CHAR_BYTE[c] for c in text)] = i
+                except KeyError:
+                    raise ValueError(f'{where}: vocab entry {text!r} is not byte-level') from None
+        missing = [b for b in range(256) if bytes([b]) not in ranks]
+        if missing:
+            raise ValueError(f'{where}: vocab lacks the byte token {missing[0]:#04x}')
+        last = -1
+        for m in model.get('merges', []):
+            a, b = m.split(' ') if isinstance(m, str) else m
+            r = ranks.get(bytes(CHAR_BYTE[c] for c in a + b))
+            if r is None or r <= last:  # tiktoken ranks tokens, not pairs: ids must follow merge order
+                raise ValueError(f'{where}: merge {a!r} + {b!r} is not numbered in merge order')
+            last = r
+        self.special = {s for s, t in added.items() if t.get('special')}
+        self.allowed = frozenset(added) - self.special
+        self.vocab_size = 1 + max([*ranks.values(), *(t['id'] for t in added.values())])
+        self.enc = tiktoken.Encoding(name=os.path.basename(os.path.dirname(os.path.abspath(path))) or 'hf',
+                                     pat_str=self.pattern, mergeable_ranks=ranks,
+                                     special_tokens={s: t['id'] for s, t in added.items()})
+        self.data = data
+        folder = os.path.dirname(path)
+        conf = _read_optional(os.path.join(folder, 'tokenizer_config.json'))
+        ids = {s: t['id'] for s, t in added.items()}
+        eos = _token_name(conf.get('eos_token'))
+        eos_id = ids.get(eos)
+        if eos_id is None:
+            eos_id = _read_optional(os.path.join(folder, 'config.json')).get('eos_token_id')
+            eos_id = eos_id[0] if isinstance(eos_id, list) else eos_id
+        if not isinstance(eos_id, int):
+            raise ValueError(f'{where}: no end-of-text token (eos_token in tokenizer_config.json, '
+                             f'or eos_token_id in config.json)')
+        self.eot_id = eos_id
+        self.pad_id = ids.get(_token_name(conf.get('pad_token')), eos_id)
+
+    def _norm(self, text):
+        return unicodedata.normalize('NFC', text) if self.nfc else text
+
+    def encode(self, text):
+        return self.enc.encode(self._norm(text), allowed_special=self.allowed, disallowed_special=())
+
+    def encode_batch(self, texts):
+        return self.enc.encode_batch([self._norm(t) for t in texts], allowed_special=self.allowed,
+                                     disallowed_special=())
+
+    def decode(self, ids):
+        if hasattr(ids, 'tolist'):
+            ids = ids.tolist()
+        if self.pad_id != self.eot_id:
+            ids = [i for i in ids if i != self.pad_id]
+        return self.enc.decode(ids, errors='replace')
+
+    def save_hf(self, folder):
+        inv = {t['id']: t['content'] for t in self.data.get('added_tokens', [])}
+        _write_hf(folder, self.data, inv.get(self.eot_id), inv.get(self.pad_id))
+
+    def save(self, path):
+        """A run folder keeps the file as it came, with tokenizer_config.json beside it for eos and pad."""
+        self.save_hf(os.path.dirname(path) or '.')
+
+
+def _read_optional(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)

@@ -1,0 +1,125 @@
+"""Real datasets from local files: GSM8K, MATH / MATH-500 and Countdown, as tasks.Problem.
+
+The peers R1-Zero is usually compared with train on these (TinyZero: Countdown; open-r1 and
+simple_GRPO: GSM8K and MATH). Nothing is downloaded: point a script at a file you have.
+Each line (or parquet row) becomes a Problem that goes through the same template, rewards and
+evaluation as the toy world's:
+
+  GSM8K        {"question": ..., "answer": "... #### 72"}          family 'math' (integer answer)
+  MATH(-500)   {"problem": ..., "solution": "... \\boxed{...}"}     family 'latex' (math-verify)
+               (an "answer" field, as MATH-500 has, is the gold; else the last \\boxed{} of the solution)
+  Countdown    {"target": 98, "nums": [44, 19, 35]}               family 'countdown' (+ - * /, each once)
+
+The format is read from each line's keys. A line that fits no format, or has a bad field,
+stops with the file and line number. `split(problems)` holds out the same 10% of canonical
+forms the toy world does, for a file without a test split of its own.
+
+    problems = load('gsm8k/train.jsonl')
+"""
+import json
+import os
+import re
+
+import tasks
+
+COUNTDOWN_PROMPT = ('Using the numbers {nums}, create an equation that equals {target}. You can use basic '
+                    'arithmetic operations (+, -, *, /) and each number can only be used once')
+
+
+class DataError(ValueError):
+    pass
+
+
+def last_boxed(text):
+    """The contents of the last \\boxed{...} (or \\fbox{...}) in text, nested braces included; None if none."""
+    starts = [m.end() for m in re.finditer(r'\\(?:boxed|fbox)\s*\{', text)]
+    if not starts:
+        return None
+    depth, i = 1, starts[-1]
+    for j in range(i, len(text)):
+        depth += {'{': 1, '}': -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i:j].strip()
+    return None  # unbalanced
+
+
+def _lang(text):
+    return 'zh' if re.search(r'[\u4e00-\u9fff]', text) else 'en'
+
+
+def _text(row, key, where):
+    value = row.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f'{where}: {key!r} must be a non-empty string')
+    return value.strip()
+
+
+def problem_of(row, where):
+    """One Problem from one record; DataError naming `where` (file:line) when it fits no format."""
+    if not isinstance(row, dict):
+        raise DataError(f'{where}: expected a JSON object, got {type(row).__name__}')
+    if 'question' in row and 'answer' in row:  # GSM8K
+        question, answer = _text(row, 'question', where), _text(row, 'answer', where)
+        gold = answer.rsplit('####', 1)[-1].strip().replace(',', '') if '####' in answer else None
+        if gold is None or not re.fullmatch(r'-?[0-9]{1,18}', gold):
+            raise DataError(f'{where}: a GSM8K answer must end with "#### <integer>", got {answer[-40:]!r}')
+        return tasks.Problem(id=tasks._canon_id('gsm8k', question), family='math', lang=_lang(question),
+                             difficulty=0, prompt=question, answer=gold)
+    if 'problem' in row and ('solution' in row or 'answer' in row):  # MATH, MATH-500
+        problem = _text(row, 'problem', where)
+        gold = row.get('answer')
+        if gold is None:
+            gold = last_boxed(_text(row, 'solution', where))
+        if not isinstance(gold, str) or not gold.strip():
+            raise DataError(f'{where}: no gold answer (an "answer" field or a \\boxed{{}} in the solution)')
+        level = re.search(r'\d+', str(row.get('level', '')))
+        return tasks.Problem(id=tasks._canon_id('latex', problem), family='latex', lang=_lang(problem),
+                             difficulty=int(level.group()) if level else 0, prompt=problem, answer=gold.strip())
+    if 'target' in row and 'nums' in row:  # Countdown (TinyZero's Countdown-Tasks-3to4)
+        target, nums = row['target'], row['nums']
+        if hasattr(nums, 'tolist'):
+            nums = nums.tolist()
+        if type(target) is not int or not isinstance(nums, list) or not nums \
+                or not all(type(n) is int and n >= 0 for n in nums):
+            raise DataError(f'{where}: Countdown needs an integer "target" and a list of non-negative integer '
+                            f'"nums", got {target!r}, {nums!r}')
+        canonical = f"{','.join(map(str, sorted(nums)))}->{target}"
+        return tasks.Problem(id=tasks._canon_id('countdown', canonical), family='countdown', lang='en',
+                             difficulty=len(nums), answer=str(target), numbers=tuple(nums),
+                             prompt=COUNTDOWN_PROMPT.format(nums=', '.join(map(str, nums)), target=target))
+    raise DataError(f'{where}: fits no format (GSM8K: question + answer; MATH: problem + solution or answer; '
+                    f'Countdown: target + nums); keys are {sorted(row)}')
+
+
+def records(path):
+    """(where, record) for each line of a .jsonl file or row of a .parquet file."""
+    if not os.path.exists(path):
+        raise DataError(f'dataset {path} not found')
+    if path.endswith('.parquet'):
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise DataError(f'{path}: reading parquet needs pyarrow (pip install pyarrow), or convert it to jsonl') from None
+        for i, row in enumerate(pq.read_table(path).to_pylist(), 1):
+            yield f'{path} row {i}', row
+        return
+    with open(path, encoding='utf-8') as f:
+        for i, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield f'{path}:{i}', json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f'{path}:{i}: not valid JSON ({e.msg})') from None
+
+
+def load(path):
+    """Every problem in the file, in file order. An empty file is an error, not an empty run."""
+    problems = [problem_of(row, where) for where, row in records(path)]
+    if not problems:
+        raise DataError(f'dataset {path} is empty')
+    return problems
+
+
+def split(problems, side):
+    """The 'train' or 'test' side of the toy world's split (a hash of each problem's canonical form)."""
+    return [p for p in problems if tasks.split_of(p) == side]
