@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import torch
 
-from hf import is_hf_folder, load_hf
+from hf import HFError, is_hf_folder, load_hf
 from model import ModelConfig, Transformer
 from tokenizer import Tokenizer
 
@@ -77,7 +77,10 @@ def load_model(path, device='cpu'):
     takes a model takes either kind through here."""
     if is_hf_folder(path):
         model = load_hf(path, device)
-        tok = Tokenizer.load(os.path.join(path, 'tokenizer.json'))
+        try:
+            tok = Tokenizer.load(os.path.join(path, 'tokenizer.json'))
+        except (OSError, ValueError) as e:  # a missing or unsupported tokenizer is a bad input folder
+            raise HFError(str(e)) from None
         return model, tok, {'step': 0, 'model_config': vars(model.config).copy(), 'hf_folder': path}
     run_dir, ckpt = (path, os.path.join(path, 'ckpt.pt')) if os.path.isdir(path) else (os.path.dirname(path), path)
     blob = load_checkpoint(ckpt)
@@ -116,7 +119,11 @@ class MetricsLog:
 
     def __init__(self, path, resume=False, keep_below=None):
         """resume=True keeps the rows of steps below keep_below (those the checkpoint covers)
-        and drops the rest, so a resumed run's log reads as if it never stopped."""
+        and drops the rest, so a resumed run's log reads as if it never stopped. path=None
+        writes nowhere (the processes other than rank 0 under torchrun)."""
+        if path is None:
+            self.f = open(os.devnull, 'w')
+            return
         os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
         rows = []
         if resume and os.path.exists(path):
@@ -153,9 +160,11 @@ def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
     """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py
     when there is none (each stage builds what it needs, and says so). A Hugging Face folder
     is a base as it stands: it is loaded, never pretrained."""
-    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir):
+    import ddp
+    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir) and ddp.is_main():
         print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
         run_script('pretrain.py', f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split())
+    ddp.barrier()  # under torchrun the other processes wait for rank 0's base
     return load_model(base_dir, device)
 
 

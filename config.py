@@ -20,6 +20,21 @@ _TYPES = (bool, int, float, str, type(None))
 _TRUE, _FALSE = ('true', '1', 'yes'), ('false', '0', 'no')
 
 
+class InputError(ValueError):
+    """A bad input file or folder (a model folder, a dataset): the message names it."""
+
+
+@contextlib.contextmanager
+def input_errors():
+    """Scripts run main() inside this: a bad input ends them with status 2 and one line naming it,
+    as a bad key does, instead of a traceback."""
+    try:
+        yield
+    except (InputError, FileNotFoundError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
+
+
 def _fail(msg):
     print(f'config error: {msg}', file=sys.stderr)
     sys.exit(2)

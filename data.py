@@ -16,17 +16,19 @@ forms the toy world does, for a file without a test split of its own.
 
     problems = load('gsm8k/train.jsonl')
 """
+import functools
 import json
 import os
 import re
 
 import tasks
+from config import InputError
 
 COUNTDOWN_PROMPT = ('Using the numbers {nums}, create an equation that equals {target}. You can use basic '
                     'arithmetic operations (+, -, *, /) and each number can only be used once')
 
 
-class DataError(ValueError):
+class DataError(InputError):
     pass
 
 
@@ -123,3 +125,31 @@ def load(path):
 def split(problems, side):
     """The 'train' or 'test' side of the toy world's split (a hash of each problem's canonical form)."""
     return [p for p in problems if tasks.split_of(p) == side]
+
+
+@functools.lru_cache(maxsize=4)
+def run_problems(dataset, eval_dataset=''):
+    """(train, test) of a run: train is the dataset (its train side when there is no eval_dataset),
+    test is eval_dataset, else the dataset's held-out side."""
+    problems = load(dataset)
+    if eval_dataset:
+        return tuple(problems), tuple(load(eval_dataset))
+    train, test = split(problems, 'train'), split(problems, 'test')
+    for side, ps in (('train', train), ('test', test)):
+        if not ps:
+            raise DataError(f'dataset {dataset} has no {side}-side problem of the held-out split '
+                            f'({len(problems)} problems): pass --eval_dataset=<file> to evaluate on')
+    return tuple(train), tuple(test)
+
+
+def problems(cfg, side, n, rng=None, family='math'):
+    """The one way every script gets its problems. With cfg['dataset'] set (a file), the file
+    takes the place of the toy world's math: `side`='train' draws n with rng, 'test' is the first
+    n of the evaluation set. Other families, and every family without a dataset, are the toy
+    world's at cfg['preset']'s difficulty."""
+    if not cfg.get('dataset') or family != 'math':
+        if side == 'test':
+            return tasks.eval_set(family, n, preset=cfg['preset'])
+        return [tasks.draw_problem(family, rng, 'train', cfg['preset']) for _ in range(n)]
+    train, test = run_problems(cfg['dataset'], cfg.get('eval_dataset', ''))
+    return list(test[:n]) if side == 'test' else [rng.choice(train) for _ in range(n)]

@@ -32,17 +32,22 @@ import time
 import eval as evaluation
 import grpo
 import rewards
+import data
+import ddp
 import sft
 import tasks
 from checkpoint import load_model, read_json, run_script, write_json
-from config import configure, get_device, print_config, resolve_dtype
+from hf import is_hf_folder
+from config import configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-teacher = 'out/r1/r1'      # run folder of the teacher (python train_r1.py makes it)
+teacher = 'out/r1/r1'      # run folder of the teacher (python train_r1.py makes it), or a Hugging Face folder
+dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
+eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (as train_zero.py)
 out_dir = 'out/distill'    # run folder: data.jsonl, one folder per student base / student, eval.json
-students = 'qwen_s,qwen_m,llama_m'  # students to make, names of STUDENTS below
-rl_student = 'qwen_m'      # the student base the RL baseline starts from
+students = 'qwen_s,qwen_m,llama_m'  # students: names of STUDENTS below, or Hugging Face model folders
+rl_student = 'qwen_m'      # the student base the RL baseline starts from (a name, or the folder given in students)
 math_prompts = 1500        # teacher data: train math prompts
 other_prompts = 300        # teacher data: train prompts each of countdown and code
 k = 4                      # teacher samples per prompt
@@ -83,21 +88,31 @@ CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloa
 
 
 def student_names(cfg):
-    names = [n for n in cfg['students'].split(',') if n]
-    unknown = [n for n in names if n not in STUDENTS]
-    if unknown or not names:
-        raise SystemExit(f"error: unknown student {unknown or cfg['students']!r}; choose from {', '.join(STUDENTS)}")
-    if cfg['rl_steps'] and cfg['rl_student'] not in names:
+    """{name: base folder} of the students: ours are pretrained into out_dir/base_<name>; a Hugging
+    Face folder (as the paper's Qwen2.5 and Llama students) is its own base, named by its folder."""
+    entries = [n for n in cfg['students'].split(',') if n]
+    bases = {}
+    for n in entries:
+        if is_hf_folder(n):
+            bases[os.path.basename(os.path.normpath(n))] = n
+        elif n in STUDENTS:
+            bases[n] = os.path.join(cfg['out_dir'], f'base_{n}')
+        else:
+            raise SystemExit(f"error: unknown student {n!r}; choose from {', '.join(STUDENTS)}, "
+                             f"or give a Hugging Face model folder")
+    if not bases:
+        raise SystemExit(f"error: no student in --students={cfg['students']!r}")
+    rl = os.path.basename(os.path.normpath(cfg['rl_student']))
+    if cfg['rl_steps'] and rl not in bases:
         raise SystemExit(f"error: --rl_student={cfg['rl_student']} is not one of --students={cfg['students']}")
-    return names
+    return bases
 
 
 def teacher_data(cfg, teacher, tok):
     """The teacher's kept answers to train prompts of the reasoning families."""
     rng = random.Random(f"distill:{cfg['seed']}")
-    problems = [tasks.draw_problem(fam, rng, 'train', cfg['preset'])
-                for fam, n in (('math', cfg['math_prompts']), ('countdown', cfg['other_prompts']),
-                               ('code', cfg['other_prompts'])) for _ in range(n)]
+    problems = [p for fam, n in (('math', cfg['math_prompts']), ('countdown', cfg['other_prompts']),
+                                 ('code', cfg['other_prompts'])) for p in data.problems(cfg, 'train', n, rng, fam)]
     kept = sft.rejection_sample(teacher, tok, problems, cfg['k'], render=tasks.render_prompt,
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'],
                                 max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['per_prompt'])
@@ -107,11 +122,12 @@ def teacher_data(cfg, teacher, tok):
 
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    ddp.one_process_only('distill.py')
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)
-    names = student_names(cfg)
-    if not os.path.exists(os.path.join(cfg['teacher'], 'ckpt.pt')):
+    bases = student_names(cfg)
+    if not os.path.exists(os.path.join(cfg['teacher'], 'ckpt.pt')) and not is_hf_folder(cfg['teacher']):
         raise SystemExit(f"error: no teacher checkpoint in {cfg['teacher']}: run `python train_r1.py` first "
                          f"(or pass --teacher=<run folder>, e.g. out/zero)")
     t0 = time.time()
@@ -123,7 +139,7 @@ def main(argv=None):
     seconds = results.setdefault('seconds', {})
     teacher, ttok, _ = load_model(cfg['teacher'], cfg['device'])
     held_out = [p for fam, n in (('math', cfg['eval_n']), ('countdown', cfg['eval_n_other']),
-                                 ('code', cfg['eval_n_other'])) for p in tasks.eval_set(fam, n, preset=cfg['preset'])]
+                                 ('code', cfg['eval_n_other'])) for p in data.problems(cfg, 'test', n, family=fam)]
 
     def evaluate(name, model, tok, step):
         ckpt = os.path.join(cfg['teacher'] if name == 'teacher' else os.path.join(out, name), 'ckpt.pt')
@@ -145,9 +161,8 @@ def main(argv=None):
         write_json(eval_path, results)
     examples = sft.read_jsonl(data_path)
 
-    for name in names:
-        base_dir = os.path.join(out, f'base_{name}')
-        if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')):
+    for name, base_dir in bases.items():
+        if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir):
             t = time.time()
             flags = [f'--{k}={v}' for k, v in STUDENTS[name].items()] + ['--eval_n=0']
             run_script('pretrain.py', f"--preset={cfg['preset']}", f'--out_dir={base_dir}', *flags,
@@ -170,10 +185,10 @@ def main(argv=None):
         student, tok, _ = load_model(sft_dir, cfg['device'])
         evaluate(f'distill_{name}', student, tok, 0)
 
-    s = cfg['rl_student']
+    s = os.path.basename(os.path.normpath(cfg['rl_student']))
     rl_name = f'rl_{s}'
     if cfg['rl_steps'] and rl_name not in results['models']:
-        policy, tok, _ = load_model(os.path.join(out, f'base_{s}'), cfg['device'])
+        policy, tok, _ = load_model(bases[s], cfg['device'])
         rl_dir = os.path.join(out, rl_name)
         os.makedirs(rl_dir, exist_ok=True)
         tok.save(os.path.join(rl_dir, 'tokenizer.json'))
@@ -182,7 +197,7 @@ def main(argv=None):
 
         def prompts(step, round_):  # the R1-Zero recipe: math prompts, accuracy + format
             rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
-            return [tasks.draw_problem('math', rng, 'train', cfg['preset']) for _ in range(n_prompts)]
+            return data.problems(cfg, 'train', n_prompts, rng)
 
         target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)
         steps, t = cfg['rl_steps'], time.time()
@@ -206,4 +221,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    with input_errors():
+        main(sys.argv[1:])

@@ -310,10 +310,12 @@ def plot_run(run_dir):
 
 
 # ---- command-line config: plain names, one comment each; override with --key=value ---------
-run = ''                 # run folder to evaluate (its ckpt.pt and tokenizer.json)
+run = ''                 # run folder to evaluate (its ckpt.pt and tokenizer.json), or a Hugging Face folder
 name = ''                # model name in eval.json (default: the folder's name)
-families = 'math'        # comma-separated task families
-n = 200                  # held-out problems per family
+families = 'math'        # comma-separated task families of the toy world
+dataset = ''             # a GSM8K / MATH / Countdown file (data.py) instead of the toy families
+eval_dataset = ''        # its evaluation file; '' = the dataset's held-out 10% (as train_zero.py)
+n = 200                  # held-out problems per family (or of the dataset)
 k = 8                    # samples per problem
 temperature = 0.6        # sampling temperature (the paper: 0.6)
 top_p = 0.95             # nucleus sampling (the paper: 0.95)
@@ -326,6 +328,7 @@ opener = ''              # force every math response to open in a style: 'plain'
 
 
 def main(argv=None):
+    import data
     from checkpoint import load_model, read_json
     from config import configure, get_device
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
@@ -343,7 +346,8 @@ def main(argv=None):
             if f not in FAMILIES:
                 print(f'config error: --families: unknown family {f!r}', file=sys.stderr)
                 sys.exit(2)
-        probs = [p for f in fams for p in tasks.eval_set(f, cfg['n'], preset=cfg['preset'])]
+        probs = data.problems(cfg, 'test', cfg['n']) if cfg['dataset'] else \
+            [p for f in fams for p in data.problems(cfg, 'test', cfg['n'], family=f)]
         res = evaluate(model, tok, probs, cfg['k'], temperature=cfg['temperature'], top_p=cfg['top_p'],
                        max_new_tokens=cfg['max_new_tokens'], opener=cfg['opener'])
         name = cfg['name'] or os.path.basename(os.path.normpath(cfg['run']))
@@ -357,4 +361,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from config import input_errors
+    with input_errors():
+        main()

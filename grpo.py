@@ -31,6 +31,7 @@ import torch
 from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend, selective_logprobs
 from checkpoint import MetricsLog, StepGuard, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+import ddp
 from config import autocast_ctx
 from model import ConcatKVCache, lr_schedule
 from sample import response_texts, sample
@@ -187,10 +188,12 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
         parts, rounds = [], 0
         while True:  # dynamic sampling (DAPO) refills until enough groups carry signal
             problems = draw_prompts(step, rounds)
+            n_all, mine = len(problems), ddp.shard(len(problems))  # this process's prompts (all in one process)
+            problems = problems[mine]
             prompts = [tok.encode(render_prompt(p)) for p in problems]
             s = sample(policy, prompts, cfg['max_new_tokens'], temperature=cfg['temperature'],
                        stop_ids=(tok.eot_id,), num_samples=G, seed=cfg['seed'] * 100003 + step * 101 + rounds,
-                       pad_id=tok.pad_id)
+                       pad_id=tok.pad_id, rows_of=(mine.start * G, n_all * G))
             texts = response_texts(s, tok)
             per = [p for p in problems for _ in range(G)]
             scored = reward_fn(per, texts, s.stopped.tolist())
@@ -261,7 +264,8 @@ def optimize(policy, ref, opt, batch, cfg, step):
     non-finite loss or gradient, leaving the weights untouched."""
     stats = {'kl': 0.0, 'clip_frac': 0.0, 'grad_norm': 0.0, 'skipped': ''}
     N = batch.responses.shape[0]
-    if N == 0 or not bool((batch.advantages != 0).any()):
+    # with several processes (ddp.py) every decision below is taken on the whole batch, so they agree
+    if ddp.all_sum(N > 0 and bool((batch.advantages != 0).any())) == 0:
         stats['skipped'] = 'no_signal'  # nothing to learn: all groups scored alike
         return stats
     temp, backend, dt = cfg['temperature'], cfg['kernels'], cfg['dtype']
@@ -284,7 +288,7 @@ def optimize(policy, ref, opt, batch, cfg, step):
             idx = idx[lens[idx].argsort(descending=True, stable=True)]
             opt.zero_grad(set_to_none=True)
             m = batch.mask[idx]
-            denom = m.sum().clamp(min=1).item() if cfg['loss_agg'] == 'token' else len(idx)
+            denom = max(1, ddp.all_sum(m.sum().item() if cfg['loss_agg'] == 'token' else len(idx)))
             total, ok = 0.0, True
             # Sorted by length, every micro-batch holds responses to most prompts. So each prompt runs
             # once per minibatch: the micro-batches backpropagate into detached copies of its keys,
@@ -324,6 +328,8 @@ def optimize(policy, ref, opt, batch, cfg, step):
             if ok:  # the prompt pass, once, with the gradients the micro-batches left on its outputs
                 pairs = [(t, gsum.to(t.dtype)) for t, gsum in zip(graph, sums) if gsum is not None]
                 torch.autograd.backward([t for t, _ in pairs], [gsum for _, gsum in pairs])
+            ok = ddp.all_sum(not ok) == 0
+            ddp.sum_grads(policy)  # the whole batch's gradient: each process's loss had the global denominator
             norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg['grad_clip'] or float('inf'))
             if not ok or not torch.isfinite(norm):
                 opt.zero_grad(set_to_none=True)
@@ -386,6 +392,11 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     missing = [k for k in RL_KEYS if k not in cfg]
     if missing:  # a stage that forgot a key would otherwise fail deep inside a step
         raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')
+    if cfg['dynamic_sampling'] and ddp.world() > 1:  # each process would refill on its own and fall out of step
+        raise ValueError('dynamic_sampling is not supported with several processes (torchrun); run it in one')
+    main = ddp.is_main()  # with several processes, only rank 0 logs, evaluates and saves
+    if not main:
+        evaluate = None
     out_dir = cfg['out_dir']
     os.makedirs(out_dir, exist_ok=True)
     ckpt_path = os.path.join(out_dir, 'ckpt.pt')
@@ -404,11 +415,12 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
         set_rng_state(blob['rng'])
         start = blob['step'] + 1
         print(f'{name}: resumed from {ckpt_path} at step {start}')
-    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl'), resume=start > 0, keep_below=start)
+    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl') if main else None, resume=start > 0, keep_below=start)
 
     def save(step):
-        save_checkpoint(ckpt_path, policy, optimizer=opt.state_dict(), step=step, config=cfg,
-                        rng=rng_state(), **({'ref_model': ref.state_dict()} if ref is not None else {}))
+        if main:
+            save_checkpoint(ckpt_path, policy, optimizer=opt.state_dict(), step=step, config=cfg,
+                            rng=rng_state(), **({'ref_model': ref.state_dict()} if ref is not None else {}))
 
     batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
     t_start, recent_signal = time.time(), []
@@ -432,12 +444,13 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             recent_signal = (recent_signal + [row['signal']])[-5:]
             elapsed = time.time() - t_start
             eta = elapsed / (step - start + 1) * (cfg['steps'] - step - 1)
-            print(f"{name} {step:4d} | reward {row['reward']:.3f} | acc {row['accuracy']:.3f} | "
-                  f"fmt {row['format']:.2f} | len {row['mean_len']:5.1f} | refl {row['reflection_rate']:.2f} | "
-                  f"kl {row['kl']:.4f} | signal {row['signal']:.2f} | {row['tok_s']:,.0f} tok/s | "
-                  f"{elapsed:6.0f}s | ETA {eta:5.0f}s" + (f" | skipped: {stats['skipped']}" if stats['skipped'] else ''),
-                  flush=True)
-            if len(recent_signal) == 5 and max(recent_signal) < 0.1:
+            if main:
+                print(f"{name} {step:4d} | reward {row['reward']:.3f} | acc {row['accuracy']:.3f} | "
+                      f"fmt {row['format']:.2f} | len {row['mean_len']:5.1f} | refl {row['reflection_rate']:.2f} | "
+                      f"kl {row['kl']:.4f} | signal {row['signal']:.2f} | {row['tok_s']:,.0f} tok/s | "
+                      f"{elapsed:6.0f}s | ETA {eta:5.0f}s" + (f" | skipped: {stats['skipped']}" if stats['skipped'] else ''),
+                      flush=True)
+            if main and len(recent_signal) == 5 and max(recent_signal) < 0.1:
                 print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
                       f'learning almost nothing. The base may be too weak for these prompts (DESIGN.md section 3).')
             guard.completed(step)

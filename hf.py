@@ -11,7 +11,7 @@ hidden_size / num_attention_heads.
     model = load_hf('Qwen2.5-0.5B')                    # weights keep their stored dtype
     export_hf(model, tok, 'out/zero/hf')               # transformers' from_pretrained reads it
 
-Every error here is an HFError (a ValueError) naming the file or key; scripts turn it into a
+Every error here is an HFError (a config.InputError) naming the file or key; scripts turn it into a
 one-line message and exit status 2.
 """
 import json
@@ -19,20 +19,22 @@ import os
 
 import torch
 
+from config import InputError
 from model import ModelConfig, Transformer
 
 SUPPORTED = ('qwen2', 'llama')
 CONFIG, INDEX, WEIGHTS = 'config.json', 'model.safetensors.index.json', 'model.safetensors'
 
 
-class HFError(ValueError):
+class HFError(InputError):
     pass
 
 
 def is_hf_folder(path):
-    """A Hugging Face model folder: config.json and safetensors weights, and no ckpt.pt of ours."""
-    return (os.path.isdir(path) and os.path.exists(os.path.join(path, CONFIG))
-            and not os.path.exists(os.path.join(path, 'ckpt.pt')))
+    """A folder that holds no ckpt.pt of ours but some of a Hugging Face model's files. A partial
+    one counts, so that loading it names what is missing instead of pretraining into it."""
+    return (os.path.isdir(path) and not os.path.exists(os.path.join(path, 'ckpt.pt'))
+            and any(os.path.exists(os.path.join(path, f)) for f in (CONFIG, INDEX, WEIGHTS)))
 
 
 def _read_json(path):
@@ -172,3 +174,47 @@ def export_hf(model, tok, folder):
         json.dump(hf_config(cfg, dtype, tok.eot_id if tok else None, tok.pad_id if tok else None), f, indent=2)
     if tok is not None:
         tok.save_hf(folder)
+
+
+def n_params(cfg):
+    """Parameter count of a ModelConfig, from its shapes (tied embeddings counted once)."""
+    attn = cfg.n_embd * cfg.head_dim * (2 * cfg.n_head + 2 * cfg.n_kv_head)  # q, o and k, v
+    bias = cfg.head_dim * (cfg.n_head + 2 * cfg.n_kv_head) if cfg.qkv_bias else 0
+    per_layer = attn + bias + 3 * cfg.n_embd * cfg.mlp_hidden + 2 * cfg.n_embd
+    embed = cfg.vocab_size * cfg.n_embd * (1 if cfg.tie_embeddings else 2)
+    return cfg.n_layer * per_layer + embed + cfg.n_embd
+
+
+def memory_estimate(cfg, rows, tokens, micro_batch, weight_bytes=2):
+    """GiB a GRPO step needs, by parts: weights, gradients and AdamW's two moments in the weights'
+    dtype; the rollout KV cache of `rows` sequences of `tokens` (bf16); the float32 logits of one
+    micro-batch (the largest activation at a big vocabulary). Other activations, the CUDA context
+    and allocator slack are not counted: treat the total as a floor."""
+    gib = 2 ** 30
+    n = n_params(cfg)
+    kv = rows * tokens * cfg.n_layer * 2 * cfg.n_kv_head * cfg.head_dim * 2
+    return {'params_B': round(n / 1e9, 3), 'weights+grads+adam': round(4 * n * weight_bytes / gib, 1),
+            'kv_cache': round(kv / gib, 1), 'logits': round(micro_batch * tokens * cfg.vocab_size * 4 / gib, 1)}
+
+
+def main(argv):
+    """python hf.py export RUN OUT          one of our run folders -> a Hugging Face folder
+       python hf.py estimate FOLDER [ROWS TOKENS MICRO_BATCH]   memory_estimate from its config.json"""
+    if len(argv) >= 3 and argv[0] == 'export':
+        from checkpoint import load_model
+        model, tok, _ = load_model(argv[1])
+        export_hf(model, tok, argv[2])
+        print(f'wrote {argv[2]} ({hf_config(model.config, next(model.parameters()).dtype)["architectures"][0]})')
+    elif len(argv) in (2, 5) and argv[0] == 'estimate':
+        rows, tokens, micro = (int(x) for x in argv[2:]) if len(argv) == 5 else (32 * 16, 1024, 8)
+        est = memory_estimate(model_config(_read_json(os.path.join(argv[1], CONFIG))), rows, tokens, micro)
+        print(f'{argv[1]}: {est} GiB (a floor; rows={rows} tokens={tokens} micro_batch={micro})')
+    else:
+        raise SystemExit(f'usage:\n{main.__doc__}')
+
+
+if __name__ == '__main__':
+    import sys
+    from config import input_errors
+    with input_errors():
+        main(sys.argv[1:])

@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+import ddp
 import eval as evaluation
 import tasks
 from checkpoint import MetricsLog, save_checkpoint, write_json
@@ -125,15 +126,20 @@ def main(argv=None):
     except ValueError as e:
         print(f'config error: {e}', file=sys.stderr)
         sys.exit(2)
-    print_config(cfg)
+    ddp.init()  # under torchrun: each process trains on its slice of every batch (ddp.py)
+    main = ddp.is_main()  # rank 0 alone prints, writes and evaluates
+    if main:
+        print_config(cfg)
     device = get_device()
     dt = resolve_dtype(cfg['dtype'], device)
     torch.manual_seed(cfg['seed'])
     os.makedirs(cfg['out_dir'], exist_ok=True)
-    write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
+    if main:
+        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
 
-    tok, data = build_data(cfg, knobs)
-    tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
+    tok, data = build_data(cfg, knobs)  # every process builds the same corpus and tokenizer from the seed
+    if main:
+        tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
     n_val = max(cfg['block_size'] + 1, len(data) // 50)  # last 2% of the stream: unseen train docs
     train, val = data[:-n_val], data[-n_val:]
     if len(train) <= cfg['block_size'] + 1:
@@ -147,7 +153,7 @@ def main(argv=None):
     print(f'model: {model.num_params() / 1e6:.2f}M parameters, dtype {dt}, device {device}')
     opt = make_optimizer(model, cfg['lr'], cfg['weight_decay'])
     gen = torch.Generator().manual_seed(cfg['seed'])
-    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'))
+    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl') if main else None)
 
     def batch(split):
         src = train if split == 'train' else val
@@ -161,23 +167,29 @@ def main(argv=None):
         lr_now = lr_at(it, cfg)
         for group in opt.param_groups:
             group['lr'] = lr_now
-        x, y = batch('train')
+        x, y = batch('train')  # the global batch: every process draws it, then takes its rows
+        mine = ddp.shard(len(x))
+        x, y = x[mine], y[mine]
         with autocast_ctx(device, dt):
             logits = model(x)  # (B, T, V)
         loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (len(x) / cfg['batch_size'])).backward()  # summed over processes: the global batch's mean
+        ddp.sum_grads(model)
+        loss = ddp.all_sum(loss.item() * len(x) / cfg['batch_size'])
         if cfg['grad_clip'] > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'])
         opt.step()
         elapsed = time.time() - t_start
         tok_s = (it + 1) * cfg['batch_size'] * cfg['block_size'] / elapsed
-        log.write({'step': it, 'loss': loss.item(), 'lr': lr_now, 'tok_s': tok_s, 'elapsed': elapsed})
-        if it % cfg['log_interval'] == 0 or it == cfg['max_iters'] - 1:
+        log.write({'step': it, 'loss': loss, 'lr': lr_now, 'tok_s': tok_s, 'elapsed': elapsed})
+        if main and (it % cfg['log_interval'] == 0 or it == cfg['max_iters'] - 1):
             eta = elapsed / (it + 1) * (cfg['max_iters'] - it - 1)
-            print(f'step {it:5d} | loss {loss.item():.4f} | lr {lr_now:.2e} | {tok_s:,.0f} tok/s | '
+            print(f'step {it:5d} | loss {loss:.4f} | lr {lr_now:.2e} | {tok_s:,.0f} tok/s | '
                   f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
     log.close()
+    if not main:
+        return model, tok
 
     model.eval()
     with torch.no_grad():

@@ -76,12 +76,15 @@ COMPACT_AT = 0.75
 
 
 def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
-           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True, compact=True):
+           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True, compact=True, rows_of=None):
     """Sample `num_samples` continuations of each prompt (lists of token ids); return `Samples`.
 
     use_cache=False recomputes the whole sequence every step, and compact=False keeps finished
     rows in the batch until the last row stops (both for tests and bench.py); neither changes
-    the tokens drawn, short of a float-rounding tie between two tokens."""
+    the tokens drawn, short of a float-rounding tie between two tokens.
+    rows_of=(offset, total): these N samples are rows offset..offset+N-1 of a batch of `total`
+    samples drawn with the same seed (data-parallel processes, ddp.py); each row gets the random
+    numbers it would get if one process sampled the whole batch."""
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError('sample needs at least one prompt, and every prompt at least one token')
     if max_new_tokens < 1 or num_samples < 1:
@@ -99,6 +102,9 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
             generator.manual_seed(seed)
     P, G = len(prompts), num_samples
     N = P * G
+    offset, total = rows_of or (0, N)
+    if offset < 0 or offset + N > total:
+        raise ValueError(f'rows_of={rows_of}: {N} samples do not fit')
     plens = torch.tensor([len(p) for p in prompts], device=device)  # (P,)
     Lp = int(plens.max())
     if Lp + max_new_tokens > model.config.block_size:
@@ -125,7 +131,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
             seq, seq_real = x.repeat_interleave(G, dim=0), real.repeat_interleave(G, dim=0)  # (N, Lp)
             logits = model(seq, pad_mask=seq_real)[:, -1]
         for t in range(max_new_tokens):
-            u = torch.rand(N, generator=generator, device=device)  # one draw per sample, used or not
+            u = torch.rand(total, generator=generator, device=device)[offset:offset + N]  # one per sample, used or not
             tok, lp = _pick(logits, temperature, top_k, top_p, u[rows])
             tok = tok.masked_fill(~live, pad_id)  # a finished row still in the batch emits pad
             out[rows, t], out_lp[rows, t] = tok, lp.masked_fill(~live, 0.0)
@@ -203,7 +209,7 @@ if __name__ == '__main__':
     from checkpoint import load_model
     from config import autocast_ctx, configure, get_device
 
-    ckpt = 'out/zero/ckpt.pt'  # checkpoint to sample from; tokenizer.json must sit in the same folder
+    ckpt = 'out/zero/ckpt.pt'  # checkpoint to sample from (tokenizer.json beside it), or a Hugging Face folder
     prompt = 'Compute 3 + 4'   # the question
     template = True            # wrap the question in the R1-Zero template (paper Table 1)
     num_samples = 4            # samples of the prompt
@@ -220,8 +226,9 @@ if __name__ == '__main__':
     device = get_device() if device == 'auto' else device
     try:
         model, tok, _ = load_model(ckpt, device)
-    except (FileNotFoundError, ValueError) as e:
-        sys.exit(f'error: {e}')
+    except (FileNotFoundError, ValueError) as e:  # a missing, truncated or unsupported model: status 2
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     if template:
         from tasks import TEMPLATE
         prompt = TEMPLATE.format(prompt=prompt)

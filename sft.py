@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+import ddp
 import rewards
 from checkpoint import (MetricsLog, StepGuard, load_checkpoint, load_model, rng_state, save_checkpoint,
                         set_rng_state, write_json)
@@ -95,10 +96,11 @@ def collate(rows, pad_id):
     return x, y
 
 
-def sft_loss(model, x, y, kernels='auto'):
-    """Mean negative log-likelihood of the unmasked targets (log-probs from kernels/)."""
+def sft_loss(model, x, y, kernels='auto', n=None):
+    """Mean negative log-likelihood of the unmasked targets (log-probs from kernels/). n: the
+    number of targets to divide by, when x is one process's share of a larger batch (ddp.py)."""
     logp = selective_logprobs(model(x), y, backend=kernels)  # (B, T); 0 where masked
-    n = (y != IGNORE_INDEX).sum()
+    n = (y != IGNORE_INDEX).sum() if n is None else n
     if n == 0:
         raise ValueError('a batch with no response tokens: every target is masked')
     return -logp.sum() / n
@@ -152,6 +154,9 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     rows = encode_examples(tok, examples, model.config.block_size)
     if not rows:
         raise ValueError(f'{name}: no examples to fine-tune on')
+    main = ddp.is_main()  # with several processes, only rank 0 logs, evaluates and saves
+    if not main:
+        evaluate = None
     per_epoch = math.ceil(len(rows) / cfg['batch_size'])
     steps = max(1, round(per_epoch * cfg['epochs']))
     device, dt = cfg['device'], cfg['dtype']
@@ -166,11 +171,13 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
         set_rng_state(blob['rng'])
         start = blob['step'] + 1
         print(f'{name}: resumed from {ckpt_path} at step {start}')
-    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'), resume=start > 0, keep_below=start)
+    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl') if main else None, resume=start > 0,
+                     keep_below=start)
     print(f'{name}: {len(rows)} examples, {steps} steps of {cfg["batch_size"]} ({cfg["epochs"]} epochs)')
 
     def save(step):
-        save_checkpoint(ckpt_path, model, optimizer=opt.state_dict(), step=step, config=cfg, rng=rng_state())
+        if main:
+            save_checkpoint(ckpt_path, model, optimizer=opt.state_dict(), step=step, config=cfg, rng=rng_state())
 
     order, order_epoch = None, -1
     model.train()
@@ -188,31 +195,34 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
             if evaluate is not None and eval_interval and step % eval_interval == 0:
                 row.update(evaluate(model, step))
                 model.train()
-            x, y = collate([rows[j] for j in order[i * cfg['batch_size']:(i + 1) * cfg['batch_size']]], tok.pad_id)
-            x, y = x.to(device), y.to(device)
-            with autocast_ctx(device, dt):
-                loss = sft_loss(model, x, y, cfg['kernels'])
+            batch_rows = [rows[j] for j in order[i * cfg['batch_size']:(i + 1) * cfg['batch_size']]]
+            mine = batch_rows[ddp.shard(len(batch_rows))]  # this process's share (all of it in one process)
+            n_tok = ddp.all_sum(sum(len(ids) - n_prompt for ids, n_prompt in mine))  # the whole batch's targets
             opt.zero_grad(set_to_none=True)
-            skipped = None
-            if torch.isfinite(loss):
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'] or float('inf'))
-                if torch.isfinite(norm):
-                    opt.step()
-                else:
-                    skipped = 'nonfinite'
-            else:
-                skipped = 'nonfinite'
+            loss = torch.zeros(())
+            if mine:  # (a last short batch can leave a process with nothing: it adds a zero gradient)
+                x, y = collate(mine, tok.pad_id)
+                x, y = x.to(device), y.to(device)
+                with autocast_ctx(device, dt):
+                    loss = sft_loss(model, x, y, cfg['kernels'], n=n_tok)
+                loss.backward()  # a non-finite loss makes a non-finite gradient norm below, on every process
+            ddp.sum_grads(model)
+            loss = ddp.all_sum(loss.item())
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'] or float('inf'))
+            skipped = None if math.isfinite(loss) and torch.isfinite(norm) else 'nonfinite'
             if skipped:  # never let one bad batch write NaN into the weights
                 opt.zero_grad(set_to_none=True)
-                print(f'{name} {step}: non-finite loss or gradient, optimizer step skipped')
+                if main:
+                    print(f'{name} {step}: non-finite loss or gradient, optimizer step skipped')
+            else:
+                opt.step()
             elapsed = time.time() - t0
-            row.update({'loss': loss.item(), 'lr': lr_now, 'epoch': epoch, 'elapsed': elapsed, 'skipped': skipped,
-                        'grad_norm': None if skipped else norm.item(), 'tokens': int((y != IGNORE_INDEX).sum())})
+            row.update({'loss': loss, 'lr': lr_now, 'epoch': epoch, 'elapsed': elapsed, 'skipped': skipped,
+                        'grad_norm': None if skipped else norm.item(), 'tokens': int(n_tok)})
             log.write(row)
-            if step % cfg['log_interval'] == 0 or step == steps - 1:
+            if main and (step % cfg['log_interval'] == 0 or step == steps - 1):
                 eta = elapsed / (step - start + 1) * (steps - step - 1)
-                print(f'{name} {step:5d} | loss {loss.item():.4f} | lr {lr_now:.2e} | epoch {epoch} | '
+                print(f'{name} {step:5d} | loss {loss:.4f} | lr {lr_now:.2e} | epoch {epoch} | '
                       f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
             guard.completed(step)
             if guard.stop:
@@ -295,6 +305,7 @@ def format_report(report):
 
 def main(argv=None):
     cfg = configure(globals(), argv, bounds=BOUNDS, choices=CHOICES)
+    ddp.init()  # under torchrun: each process fine-tunes on its slice of every batch (ddp.py)
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)

@@ -278,7 +278,9 @@ class HFTokenizer:
 
     def __init__(self, path, data=None):
         where = path
-        data = data if data is not None else json.load(open(path, encoding='utf-8'))
+        if data is None:
+            with open(path, encoding='utf-8') as f:
+                data = json.load(f)
         model = data.get('model') or {}
         if model.get('type') != 'BPE':
             raise ValueError(f"{where}: model.type {model.get('type')!r} is not supported (byte-level BPE only)")

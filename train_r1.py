@@ -38,14 +38,18 @@ import eval as evaluation
 import grpo
 import rewards
 import reward_model
+import data
+import ddp
 import sft
 import tasks
 from checkpoint import ensure_base, file_digest, load_model, read_json, read_jsonl, write_json
-from config import configure, get_device, print_config, resolve_dtype
+from config import configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-base_dir = 'out/base'      # the base model; pretrain.py makes it when it is missing
+base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
+dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
+eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (as train_zero.py)
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 zero_dir = 'out/zero'      # the R1-Zero run: cold-start samples and the comparison row
 out_dir = 'out/r1'         # run folder: one subfolder per stage, eval.json
@@ -112,8 +116,8 @@ CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'cold_source': ('auto', 'zero', 'or
 STAGES = ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1')  # eval.json names, in order
 
 
-def draw(family, n, rng, preset):
-    return [tasks.draw_problem(family, rng, 'train', preset) for _ in range(n)]
+def draw(cfg, family, n, rng):
+    return data.problems(cfg, 'train', n, rng, family)
 
 
 def summary_line(problem, answer):
@@ -130,12 +134,15 @@ def readable(problem, response):
 
 def cold_start_data(cfg, tok, rng):
     """(examples, report): readable long-reasoning examples for stage 1."""
-    problems = draw('math', cfg['cold_prompts'], rng, cfg['preset'])
+    problems = draw(cfg, 'math', cfg['cold_prompts'], rng)
     has_zero = os.path.exists(os.path.join(cfg['zero_dir'], 'ckpt.pt'))
     source = cfg['cold_source'] if cfg['cold_source'] != 'auto' else ('zero' if has_zero else 'oracle')
     if source == 'zero' and not has_zero:
         raise SystemExit(f"error: --cold_source=zero needs an R1-Zero run in {cfg['zero_dir']}: "
                          f"run `python train_zero.py` first")
+    if source == 'oracle' and cfg['dataset']:
+        raise SystemExit("error: the oracle cold start writes toy-world math traces (tasks.solve_math); with "
+                         "--dataset it needs R1-Zero's samples: run `python train_zero.py --dataset=...` first")
     if source == 'oracle':
         if cfg['cold_source'] == 'auto':
             print(f"no R1-Zero run in {cfg['zero_dir']}: the cold start uses oracle traces from tasks.py as "
@@ -162,13 +169,13 @@ def rejection_data(cfg, model, tok, rng):
     the corpus's quality (each rubric check met with probability rs_chat_quality, as
     tasks.CorpusKnobs.chat_quality), not perfect ones: lifting them is stage 4's job."""
     problems = [p for fam, n in (('math', cfg['rs_prompts']), ('countdown', cfg['rs_other']),
-                                 ('code', cfg['rs_other'])) for p in draw(fam, n, rng, cfg['preset'])]
+                                 ('code', cfg['rs_other'])) for p in draw(cfg, fam, n, rng)]
     kept = sft.rejection_sample(model, tok, problems, cfg['rs_k'], render=tasks.render_prompt,
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'] + 1,
                                 max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['rs_per_prompt'])
     print('rejection sampling from stage 2:', sft.format_report(kept.report))
     chat = []
-    for p in draw('chat', cfg['rs_chat'], rng, cfg['preset']):
+    for p in draw(cfg, 'chat', cfg['rs_chat'], rng):
         reply = tasks.solve_chat(p, rng, quality=cfg['rs_chat_quality']).answer
         chat.append((tasks.render_prompt(p), f' <think> </think> <answer> {reply} </answer>'))
     if not kept.examples:
@@ -193,6 +200,7 @@ def sft_cfg(cfg, stage_dir):
 
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    ddp.one_process_only('train_r1.py')
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)
@@ -209,9 +217,9 @@ def main(argv=None):
     if zero_eval and 'zero' in zero_eval['models']:
         results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for the comparison
 
-    held_out = {'math': tasks.eval_set('math', cfg['eval_n'], preset=cfg['preset'])}
+    held_out = {'math': data.problems(cfg, 'test', cfg['eval_n'])}
     for fam in ('countdown', 'code', 'chat'):
-        held_out[fam] = tasks.eval_set(fam, cfg['eval_n_other'], preset=cfg['preset'])
+        held_out[fam] = data.problems(cfg, 'test', cfg['eval_n_other'], family=fam)
     curve = evaluation.curve_fn(tok, held_out['math'][:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
     folder = lambda name: os.path.join(out, name)
 
@@ -279,7 +287,7 @@ def main(argv=None):
     def prompts_of(tag, mix):
         def draw_prompts(step, round_):
             rng = random.Random(f"{cfg['seed']}:{tag}:{step}:{round_}")
-            return [p for fam, n in mix for p in draw(fam, n, rng, cfg['preset'])]
+            return [p for fam, n in mix for p in draw(cfg, fam, n, rng)]
         return draw_prompts
 
     evaluate_all('base', base, 0)
@@ -373,4 +381,5 @@ def compare_with_zero(cfg, reason_dir, results):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    with input_errors():
+        main(sys.argv[1:])

@@ -18,6 +18,7 @@ instead of thousands; one process.
   python train_zero.py                      # cpu preset: 15.5 minutes on our 2 cores, base included
   python train_zero.py --preset=gpu         # one GPU: larger base, harder problems
   python train_zero.py --resume             # continue out/zero from its last checkpoint
+  python train_zero.py --base_dir=Qwen2.5-0.5B --dataset=gsm8k/train.jsonl --eval_dataset=gsm8k/test.jsonl
 """
 import os
 import random
@@ -26,19 +27,22 @@ import time
 
 import torch
 
+import data
+import ddp
 import eval as evaluation
 import grpo
 import rewards
-import tasks
 from checkpoint import ensure_base, read_json, write_json
-from config import configure, get_device, print_config, resolve_dtype
+from config import InputError, configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-base_dir = 'out/base'      # the base model; pretrain.py makes it when it is missing
+base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 out_dir = 'out/zero'       # run folder of this stage
-family = 'math'            # task family of the RL prompts and the evaluation
+family = 'math'            # task family of the RL prompts and the evaluation (toy world)
+dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
+eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (split by canonical form)
 steps = 100                # GRPO steps (fits the 20-minute CPU budget, base included; the curve flattens after ~100)
 n_prompts = 16             # prompts per step
 group_size = 8             # G: responses sampled per prompt
@@ -92,31 +96,38 @@ CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('math', 'countdown', 'co
 
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    ddp.init()  # under torchrun: every process samples and trains on its share of the prompts (ddp.py)
+    main = ddp.is_main()  # rank 0 alone evaluates and writes eval.json
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
-    print_config(cfg)
+    if cfg['dataset'] and cfg['family'] != 'math':
+        raise InputError(f"--dataset takes the place of the toy world's math: it cannot go with --family={cfg['family']}")
+    if main:
+        print_config(cfg)
     torch.manual_seed(cfg['seed'])
     t0 = time.time()
     policy, tok, _ = ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
     os.makedirs(cfg['out_dir'], exist_ok=True)
-    tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
-    write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
+    if main:
+        tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
+        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
 
-    held_out = tasks.eval_set(cfg['family'], cfg['eval_n'], preset=cfg['preset'])
+    held_out = data.problems(cfg, 'test', cfg['eval_n'], family=cfg['family'])
     curve_set = held_out[:cfg['curve_n']]
     eval_path = os.path.join(cfg['out_dir'], 'eval.json')
     results = read_json(eval_path, {'models': {}}) if cfg['resume'] else {'models': {}}
-    if 'base' not in results['models']:
+    if main and 'base' not in results['models']:
         print('evaluating the base...')
         base = evaluation.evaluate(policy, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
         results['models']['base'] = {'step': 0, 'checkpoint': os.path.join(cfg['base_dir'], 'ckpt.pt'),
                                      'tasks': base}
         write_json(eval_path, results)
-    print(evaluation.format_block('base', results['models']['base']['tasks']))
+    if main:
+        print(evaluation.format_block('base', results['models']['base']['tasks']))
 
     def draw_prompts(step, round_):
         rng = random.Random(f"{cfg['seed']}:{step}:{round_}")
-        return [tasks.draw_problem(cfg['family'], rng, 'train', cfg['preset']) for _ in range(cfg['n_prompts'])]
+        return data.problems(cfg, 'train', cfg['n_prompts'], rng, family=cfg['family'])
 
     def reward_fn(problems, texts, ended):
         return rewards.score(texts, problems, 'zero', ended)
@@ -124,6 +135,8 @@ def main(argv=None):
     curve = evaluation.curve_fn(tok, curve_set, cfg['curve_k'], cfg['max_new_tokens'])
 
     grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, reward_fn=reward_fn, evaluate=curve, name='zero')
+    if not main:
+        return
 
     print('evaluating R1-Zero...')
     zero = evaluation.evaluate(policy, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
@@ -137,4 +150,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    with input_errors():
+        main(sys.argv[1:])

@@ -53,6 +53,7 @@ def test_logits_and_greedy_match_transformers(tmp_path, kind, tied):
     ref, folder = tiny_hf(tmp_path, kind, tied)
     ours = hf.load_hf(folder)
     assert ours.config.qkv_bias == (kind == 'qwen2') and ours.config.tie_embeddings == tied
+    assert hf.n_params(ours.config) == ours.num_params() == ref.num_parameters()  # the memory estimate's count
     if tied:
         assert ours.lm_head.weight is ours.embed_tokens.weight
     g = torch.Generator().manual_seed(1)

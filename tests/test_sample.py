@@ -209,7 +209,7 @@ def test_checkpoint_loading_and_cli(tmp_path, tiny_model):
     assert r.stdout.count('--- sample') == 2 and 'hi 12' in r.stdout
     r = subprocess.run([sys.executable, 'sample.py', f'--ckpt={tmp_path}/none.pt'], cwd=ROOT, capture_output=True,
                        text=True, env=ENV)
-    assert r.returncode == 1 and r.stderr.strip().startswith(f'error: no checkpoint at {tmp_path}/none.pt')
+    assert r.returncode == 2 and r.stderr.strip().startswith(f'error: no checkpoint at {tmp_path}/none.pt')
 
 
 def test_bench_sampler_smoke(tmp_path):

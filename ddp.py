@@ -1,0 +1,90 @@
+"""Data parallelism for the three loops (pretrain.py, sft.train, grpo.train) under torchrun.
+
+    torchrun --standalone --nproc_per_node=2 train_zero.py      # 2 GPUs (nccl), or 2 CPU processes (gloo)
+
+Each process holds the whole model and takes its share of every global batch: a contiguous
+slice of the pretraining rows, of the SFT examples, of the GRPO prompts (with their G samples).
+Gradients are summed across processes after the local backward; each loop normalises its loss
+by the *global* count (tokens, responses or processes), so the summed gradient is the one a
+single process computes on the whole batch, and every process takes the same optimizer step
+(no DistributedDataParallel wrapper: the GRPO update runs its own autograd passes, and one
+all-reduce per step is all a model of this size needs). Rank 0 alone logs, evaluates and saves.
+
+A GRPO process samples its rows with the random numbers those rows get in one process (the
+sampler draws the whole batch's uniforms and uses its slice), so 2 processes train the same
+parameters as 1 with the same global batch, up to float rounding (tests/test_ddp.py).
+"""
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init():
+    """Join the process group when torchrun started several processes; return (rank, world)."""
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))  # then 'cuda' is this process's GPU
+        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    return rank(), world()
+
+
+def rank():
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world():
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main():
+    return rank() == 0
+
+
+def barrier():
+    if world() > 1:
+        dist.barrier()
+
+
+def all_sum(x):
+    """x (a number) summed over the processes; x itself in one process."""
+    if world() == 1:
+        return x
+    t = torch.tensor(float(x), dtype=torch.float64)
+    if dist.get_backend() == 'nccl':
+        t = t.cuda()
+    dist.all_reduce(t)
+    return t.item()
+
+
+def sum_grads(model):
+    """Sum every parameter's gradient over the processes, in one flat buffer (a missing grad counts as 0)."""
+    if world() == 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1).float() for p in params])
+    dist.all_reduce(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p))
+        offset += n
+
+
+def shard(n):
+    """This process's slice(start, stop) of n items, contiguous; the first n % world processes take one more."""
+    per, extra = divmod(n, world())
+    r = rank()
+    start = r * per + min(r, extra)
+    return slice(start, start + per + (r < extra))
+
+
+def one_process_only(script):
+    """train_r1.py and distill.py chain stages that evaluate, skip and move folders as they go:
+    they run in one process (their loops would split, their bookkeeping would race)."""
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        raise SystemExit(f'error: {script} runs in one process; use torchrun for pretrain.py, sft.py and '
+                         f'train_zero.py (the loops), or give each stage its own run')
