@@ -18,6 +18,7 @@ import sys
 import numpy as np
 import torch
 
+from config import InputError
 from hf import HFError, is_hf_folder, load_hf
 from model import ModelConfig, Transformer
 from tokenizer import Tokenizer
@@ -63,11 +64,11 @@ def load_checkpoint(path):
     try:
         blob = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # truncated zip, wrong format, foreign pickle...
-        raise ValueError(f'checkpoint {path} is unreadable ({type(e).__name__}: {e}); '
+        raise InputError(f'checkpoint {path} is unreadable ({type(e).__name__}: {e}); '
                          f'it may be truncated: delete it and rerun the stage') from e
     for key in ('model', 'model_config'):
         if key not in blob:
-            raise ValueError(f'checkpoint {path} has no {key!r} entry; it was not written by nano-r1')
+            raise InputError(f'checkpoint {path} has no {key!r} entry; it was not written by nano-r1')
     return blob
 
 
@@ -84,7 +85,10 @@ def load_model(path, device='cpu'):
         return model, tok, {'step': 0, 'model_config': vars(model.config).copy(), 'hf_folder': path}
     run_dir, ckpt = (path, os.path.join(path, 'ckpt.pt')) if os.path.isdir(path) else (os.path.dirname(path), path)
     blob = load_checkpoint(ckpt)
-    tok = Tokenizer.load(os.path.join(run_dir, 'tokenizer.json'))
+    try:
+        tok = Tokenizer.load(os.path.join(run_dir, 'tokenizer.json'))
+    except ValueError as e:  # truncated, corrupt or foreign: a bad input, named by the message
+        raise InputError(str(e)) from None
     model = Transformer(ModelConfig(**blob['model_config']))
     model.load_state_dict(blob['model'])
     return model.to(device).eval(), tok, blob
@@ -151,7 +155,12 @@ def run_script(name, *args):
     """Run one of our scripts in a fresh process (so no script imports another:
     section 2, and each starts from its own defaults); its output goes to ours."""
     sys.stdout.flush()
-    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), name), *args])
+    # under torchrun, a child started by rank 0 is one process on its own, not a rank of our group
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT',
+                        'GROUP_RANK', 'ROLE_RANK') and not k.startswith('TORCHELASTIC_')}
+    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), name), *args],
+                       env=env)
     if r.returncode != 0:
         raise SystemExit(f"error: `python {name} {' '.join(args)}` failed with exit status {r.returncode}")
 

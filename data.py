@@ -97,21 +97,30 @@ def records(path):
     """(where, record) for each line of a .jsonl file or row of a .parquet file."""
     if not os.path.exists(path):
         raise DataError(f'dataset {path} not found')
+    if not os.path.isfile(path):
+        raise DataError(f'dataset {path} is not a file')
     if path.endswith('.parquet'):
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise DataError(f'{path}: reading parquet needs pyarrow (pip install pyarrow), or convert it to jsonl') from None
-        for i, row in enumerate(pq.read_table(path).to_pylist(), 1):
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow's own error types for a truncated or foreign file
+            raise DataError(f'{path}: not a readable parquet file ({type(e).__name__}: {e})') from None
+        for i, row in enumerate(rows, 1):
             yield f'{path} row {i}', row
         return
     with open(path, encoding='utf-8') as f:
-        for i, line in enumerate(f, 1):
-            if line.strip():
-                try:
+        i = 0
+        try:
+            for i, line in enumerate(f, 1):
+                if line.strip():
                     yield f'{path}:{i}', json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f'{path}:{i}: not valid JSON ({e.msg})') from None
+        except json.JSONDecodeError as e:
+            raise DataError(f'{path}:{i}: not valid JSON ({e.msg})') from None
+        except UnicodeDecodeError:
+            raise DataError(f'{path}:{i + 1}: not UTF-8 text') from None
 
 
 def load(path):
@@ -142,14 +151,34 @@ def run_problems(dataset, eval_dataset=''):
     return tuple(train), tuple(test)
 
 
+def math_slot(cfg, script):
+    """Check that cfg's dataset can stand in for math in a script that also evaluates the toy world's
+    countdown (train_r1.py, distill.py): GSM8K or MATH, not a Countdown file. Returns the family."""
+    if not cfg.get('dataset') and not cfg.get('eval_dataset'):
+        return 'math'
+    fams = {p.family for p in problems(cfg, 'test', 10 ** 9)}
+    if 'countdown' in fams:
+        raise DataError(f"{script}: a Countdown file would be pooled with the toy world's countdown; "
+                        f'give it to train_zero.py, and GSM8K or MATH here')
+    if len(fams) > 1:
+        raise DataError(f'{script}: the dataset mixes formats ({sorted(fams)}); use one')
+    return fams.pop()
+
+
 def problems(cfg, side, n, rng=None, family='math'):
     """The one way every script gets its problems. With cfg['dataset'] set (a file), the file
     takes the place of the toy world's math: `side`='train' draws n with rng, 'test' is the first
     n of the evaluation set. Other families, and every family without a dataset, are the toy
     world's at cfg['preset']'s difficulty."""
-    if not cfg.get('dataset') or family != 'math':
+    dataset, eval_dataset = cfg.get('dataset', ''), cfg.get('eval_dataset', '')
+    if family == 'math' and side == 'test' and eval_dataset and not dataset:  # eval.py on a file alone
+        return list(load(eval_dataset)[:n])
+    if family == 'math' and side == 'train' and eval_dataset and not dataset:
+        raise DataError(f'--eval_dataset={eval_dataset} without --dataset: the training prompts would be '
+                        f"the toy world's; pass --dataset too")
+    if not dataset or family != 'math':
         if side == 'test':
             return tasks.eval_set(family, n, preset=cfg['preset'])
         return [tasks.draw_problem(family, rng, 'train', cfg['preset']) for _ in range(n)]
-    train, test = run_problems(cfg['dataset'], cfg.get('eval_dataset', ''))
+    train, test = run_problems(dataset, eval_dataset)
     return list(test[:n]) if side == 'test' else [rng.choice(train) for _ in range(n)]

@@ -14,6 +14,7 @@ A GRPO process samples its rows with the random numbers those rows get in one pr
 sampler draws the whole batch's uniforms and uses its slice), so 2 processes train the same
 parameters as 1 with the same global batch, up to float rounding (tests/test_ddp.py).
 """
+import datetime
 import os
 
 import torch
@@ -25,7 +26,9 @@ def init():
     if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not dist.is_initialized():
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))  # then 'cuda' is this process's GPU
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+        # rank 0 alone evaluates (and may pretrain a base) while the others wait in the next
+        # collective: far longer than the default 10-30 minute timeout on a real model
+        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo', timeout=datetime.timedelta(hours=6))
     return rank(), world()
 
 
@@ -44,6 +47,11 @@ def is_main():
 def barrier():
     if world() > 1:
         dist.barrier()
+
+
+def any_true(flag):
+    """True on every process when `flag` is true on any (a Ctrl-C seen by one process stops all)."""
+    return all_sum(bool(flag)) > 0
 
 
 def all_sum(x):

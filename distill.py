@@ -94,7 +94,10 @@ def student_names(cfg):
     bases = {}
     for n in entries:
         if is_hf_folder(n):
-            bases[os.path.basename(os.path.normpath(n))] = n
+            name = os.path.basename(os.path.normpath(n))
+            if name in bases or name in STUDENTS:
+                raise SystemExit(f'error: two students would both be called {name!r}; rename a folder')
+            bases[name] = n
         elif n in STUDENTS:
             bases[n] = os.path.join(cfg['out_dir'], f'base_{n}')
         else:
@@ -123,6 +126,7 @@ def teacher_data(cfg, teacher, tok):
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
     ddp.one_process_only('distill.py')
+    data.math_slot(cfg, 'distill.py')
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)

@@ -385,6 +385,16 @@ def zero_recipe(preset='cpu', **over):
     return cfg
 
 
+def check_parallel(cfg):
+    """Settings several processes cannot share (ddp.py): each must hold as many whole groups as the others."""
+    from config import InputError
+    W = ddp.world()
+    if W > 1 and cfg['dynamic_sampling']:  # each process would refill on its own and fall out of step
+        raise InputError('--dynamic_sampling is not supported with several processes (torchrun); run it in one')
+    if cfg['n_prompts'] % W:
+        raise InputError(f"--n_prompts={cfg['n_prompts']} must be a multiple of the {W} processes")
+
+
 def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'):
     """Run GRPO on `policy` in place for cfg['steps'] steps; write out_dir/ckpt.pt and
     metrics.jsonl. evaluate(policy, step) -> dict of scalars, called every eval_interval
@@ -392,8 +402,12 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     missing = [k for k in RL_KEYS if k not in cfg]
     if missing:  # a stage that forgot a key would otherwise fail deep inside a step
         raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')
-    if cfg['dynamic_sampling'] and ddp.world() > 1:  # each process would refill on its own and fall out of step
-        raise ValueError('dynamic_sampling is not supported with several processes (torchrun); run it in one')
+    check_parallel(cfg)
+    if any(p.dtype != torch.float32 for p in policy.parameters()):
+        # float32 master weights: a published base arrives in bf16, where an AdamW step of lr 1e-6
+        # on a weight near 0.02 is below the spacing of representable values and rounds away
+        # (compute still runs under cfg['dtype'] autocast)
+        policy.float()
     main = ddp.is_main()  # with several processes, only rank 0 logs, evaluates and saves
     if not main:
         evaluate = None
@@ -454,7 +468,8 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
                 print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
                       f'learning almost nothing. The base may be too weak for these prompts (DESIGN.md section 3).')
             guard.completed(step)
-            if guard.stop:
+            if ddp.any_true(guard.stop):  # a Ctrl-C seen by any process stops every process at this step
+                guard.stop = True
                 break
     if evaluate is not None and cfg['eval_interval']:  # the curves' last point, after the last step
         with MetricsLog(os.path.join(out_dir, 'metrics.jsonl'), resume=True) as final:

@@ -31,10 +31,18 @@ class HFError(InputError):
 
 
 def is_hf_folder(path):
-    """A folder that holds no ckpt.pt of ours but some of a Hugging Face model's files. A partial
+    """A folder with no ckpt.pt of ours but safetensors weights, or a config.json with a model_type
+    (our run folders write a config.json of their own before their first checkpoint). A partial
     one counts, so that loading it names what is missing instead of pretraining into it."""
-    return (os.path.isdir(path) and not os.path.exists(os.path.join(path, 'ckpt.pt'))
-            and any(os.path.exists(os.path.join(path, f)) for f in (CONFIG, INDEX, WEIGHTS)))
+    if not os.path.isdir(path) or os.path.exists(os.path.join(path, 'ckpt.pt')):
+        return False
+    if any(os.path.exists(os.path.join(path, f)) for f in (INDEX, WEIGHTS)):
+        return True
+    try:
+        with open(os.path.join(path, CONFIG), encoding='utf-8') as f:
+            return 'model_type' in json.load(f)
+    except (OSError, ValueError):
+        return False
 
 
 def _read_json(path):
@@ -185,16 +193,20 @@ def n_params(cfg):
     return cfg.n_layer * per_layer + embed + cfg.n_embd
 
 
-def memory_estimate(cfg, rows, tokens, micro_batch, weight_bytes=2):
-    """GiB a GRPO step needs, by parts: weights, gradients and AdamW's two moments in the weights'
-    dtype; the rollout KV cache of `rows` sequences of `tokens` (bf16); the float32 logits of one
-    micro-batch (the largest activation at a big vocabulary). Other activations, the CUDA context
-    and allocator slack are not counted: treat the total as a floor."""
+def memory_estimate(cfg, rows, tokens, micro_batch):
+    """GiB one GPU needs for a GRPO step, by parts: float32 weights, gradients and AdamW's two
+    moments (grpo.train trains float32 master weights); the float32 reference model (--beta > 0);
+    the rollout KV cache of `rows` sequences of `tokens` (bf16); the float32 logits of one
+    micro-batch (the largest activation at a big vocabulary). Not counted: other activations,
+    the float32 gradient buffer of data parallelism (4 bytes a parameter), the CUDA context and
+    allocator slack. Treat the total as a floor."""
     gib = 2 ** 30
     n = n_params(cfg)
     kv = rows * tokens * cfg.n_layer * 2 * cfg.n_kv_head * cfg.head_dim * 2
-    return {'params_B': round(n / 1e9, 3), 'weights+grads+adam': round(4 * n * weight_bytes / gib, 1),
-            'kv_cache': round(kv / gib, 1), 'logits': round(micro_batch * tokens * cfg.vocab_size * 4 / gib, 1)}
+    parts = {'weights+grads+adam': 16 * n, 'reference': 4 * n, 'kv_cache': kv,
+             'logits': micro_batch * tokens * cfg.vocab_size * 4}
+    return {'params_B': round(n / 1e9, 3), **{k: round(v / gib, 1) for k, v in parts.items()},
+            'total': round(sum(parts.values()) / gib, 1)}
 
 
 def main(argv):

@@ -231,6 +231,7 @@ _LATEX_TIMEOUT_S = 1    # sympy can take minutes on a tower of powers a model mi
 
 
 def _as_math(text):
+    text = text.replace('\\$', '')  # an escaped dollar is a currency sign (MATH writes \$18.90), not math mode
     return text if '$' in text or '\\boxed' in text else f'${text}$'
 
 

@@ -157,6 +157,8 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     main = ddp.is_main()  # with several processes, only rank 0 logs, evaluates and saves
     if not main:
         evaluate = None
+    if any(p.dtype != torch.float32 for p in model.parameters()):
+        model.float()  # float32 master weights for a bf16 base (see grpo.train)
     per_epoch = math.ceil(len(rows) / cfg['batch_size'])
     steps = max(1, round(per_epoch * cfg['epochs']))
     device, dt = cfg['device'], cfg['dtype']
@@ -204,7 +206,7 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
                 x, y = collate(mine, tok.pad_id)
                 x, y = x.to(device), y.to(device)
                 with autocast_ctx(device, dt):
-                    loss = sft_loss(model, x, y, cfg['kernels'], n=n_tok)
+                    loss = sft_loss(model, x, y, cfg['kernels'], n=n_tok if ddp.world() > 1 else None)
                 loss.backward()  # a non-finite loss makes a non-finite gradient norm below, on every process
             ddp.sum_grads(model)
             loss = ddp.all_sum(loss.item())
@@ -225,7 +227,8 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
                 print(f'{name} {step:5d} | loss {loss:.4f} | lr {lr_now:.2e} | epoch {epoch} | '
                       f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
             guard.completed(step)
-            if guard.stop:
+            if ddp.any_true(guard.stop):  # a Ctrl-C seen by any process stops every process at this step
+                guard.stop = True
                 break
     model.eval()
     if evaluate is not None:
@@ -315,11 +318,13 @@ def main(argv=None):
     try:
         examples = read_jsonl(cfg['data'])
         model, tok, _ = load_model(cfg['init'], cfg['device'])
-    except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f'error: {e}')
+    except (FileNotFoundError, ValueError) as e:  # a bad data file or model: status 2, as a bad key
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
     os.makedirs(cfg['out_dir'], exist_ok=True)
-    tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
-    write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
+    if ddp.is_main():
+        tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
+        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
     train(model, tok, examples, cfg)
     print(f"saved {os.path.join(cfg['out_dir'], 'ckpt.pt')}")
 

@@ -186,7 +186,10 @@ class Tokenizer:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f'tokenizer file {path} is truncated or corrupt: {e}') from None
         if isinstance(data, dict) and 'model' in data and 'format' not in data:
-            return HFTokenizer(path, data)
+            try:
+                return HFTokenizer(path, data)
+            except (KeyError, TypeError, AttributeError) as e:  # a field of the wrong shape
+                raise ValueError(f'{path}: malformed tokenizer.json ({type(e).__name__}: {e})') from None
         if not isinstance(data, dict) or data.get('format') != FORMAT:
             raise ValueError(f'tokenizer file {path} is not a {FORMAT} tokenizer')
         try:
@@ -312,6 +315,9 @@ class HFTokenizer:
         self.special = {s for s, t in added.items() if t.get('special')}
         self.allowed = frozenset(added) - self.special
         self.vocab_size = 1 + max([*ranks.values(), *(t['id'] for t in added.values())])
+        # a model's embedding can be larger than its tokenizer (Qwen2.5: 151936 rows, ids up to
+        # 151664): an id the tokenizer lacks can be sampled, and decodes to nothing
+        self.known = frozenset(ranks.values()) | {t['id'] for t in added.values()}
         self.enc = tiktoken.Encoding(name=os.path.basename(os.path.dirname(os.path.abspath(path))) or 'hf',
                                      pat_str=self.pattern, mergeable_ranks=ranks,
                                      special_tokens={s: t['id'] for s, t in added.items()})
@@ -343,8 +349,7 @@ class HFTokenizer:
     def decode(self, ids):
         if hasattr(ids, 'tolist'):
             ids = ids.tolist()
-        if self.pad_id != self.eot_id:
-            ids = [i for i in ids if i != self.pad_id]
+        ids = [i for i in ids if i in self.known and (i != self.pad_id or self.pad_id == self.eot_id)]
         return self.enc.decode(ids, errors='replace')
 
     def save_hf(self, folder):
@@ -359,5 +364,11 @@ class HFTokenizer:
 def _read_optional(path):
     if not os.path.exists(path):
         return {}
-    with open(path, encoding='utf-8') as f:
-        return json.load(f)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f'{path} is not valid JSON: {e}') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{path} is not a JSON object')
+    return data

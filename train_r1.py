@@ -201,6 +201,7 @@ def sft_cfg(cfg, stage_dir):
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
     ddp.one_process_only('train_r1.py')
+    math_family = data.math_slot(cfg, 'train_r1.py')  # 'latex' for a MATH file: its eval.json key
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)
@@ -308,7 +309,7 @@ def main(argv=None):
         draw_prompts=prompts_of('reason', [('math', cfg['n_prompts'])]), reward_fn=math_reward, evaluate=curve,
         name='reasoning'))
     evaluate_all('reasoning_rl', stage2, cfg['reason_steps'])
-    results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results)
+    results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results, math_family)
     write_json(eval_path, results)
     if cfg['last_stage'] < 3:
         return evaluation.write_results(results, eval_path, t0)
@@ -363,7 +364,7 @@ def main(argv=None):
     return evaluation.write_results(results, eval_path, t0)
 
 
-def compare_with_zero(cfg, reason_dir, results):
+def compare_with_zero(cfg, reason_dir, results, family='math'):
     """Cold start helps (R1 2.3.1): the first stage 2 step whose curve pass@1 reaches R1-Zero's
     last curve point, as a share of R1-Zero's steps; and the final pass@1 of both."""
     zero_curve = [r for r in read_jsonl(os.path.join(cfg['zero_dir'], 'metrics.jsonl')) if 'eval_pass@1' in r]
@@ -374,8 +375,8 @@ def compare_with_zero(cfg, reason_dir, results):
     reached = next((r['step'] for r in ours if r['eval_pass@1'] >= target), None)
     out = {'zero_final_curve_pass@1': target, 'zero_steps': zero_steps, 'reached_at_step': reached,
            'reached_share_of_zero_steps': None if reached is None else reached / zero_steps,
-           'zero_final_pass@1': results['models']['zero']['tasks']['math']['pass@1'],
-           'stage2_final_pass@1': results['models']['reasoning_rl']['tasks']['math']['pass@1']}
+           'zero_final_pass@1': results['models']['zero']['tasks'][family]['pass@1'],
+           'stage2_final_pass@1': results['models']['reasoning_rl']['tasks'][family]['pass@1']}
     print('cold start helps?', out)
     return out
 

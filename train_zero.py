@@ -33,6 +33,7 @@ import eval as evaluation
 import grpo
 import rewards
 from checkpoint import ensure_base, read_json, write_json
+from hf import is_hf_folder
 from config import InputError, configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
@@ -102,6 +103,7 @@ def main(argv=None):
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     if cfg['dataset'] and cfg['family'] != 'math':
         raise InputError(f"--dataset takes the place of the toy world's math: it cannot go with --family={cfg['family']}")
+    grpo.check_parallel(cfg)  # before the base is evaluated, not after
     if main:
         print_config(cfg)
     torch.manual_seed(cfg['seed'])
@@ -119,7 +121,8 @@ def main(argv=None):
     if main and 'base' not in results['models']:
         print('evaluating the base...')
         base = evaluation.evaluate(policy, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
-        results['models']['base'] = {'step': 0, 'checkpoint': os.path.join(cfg['base_dir'], 'ckpt.pt'),
+        made = cfg['base_dir'] if is_hf_folder(cfg['base_dir']) else os.path.join(cfg['base_dir'], 'ckpt.pt')
+        results['models']['base'] = {'step': 0, 'checkpoint': made,
                                      'tasks': base}
         write_json(eval_path, results)
     if main:

@@ -1,5 +1,6 @@
 """Local dataset files (data.py) and the MATH answer check behind the accuracy reward."""
 import json
+import random
 
 import pytest
 
@@ -100,3 +101,37 @@ def test_split_is_by_canonical_form(tmp_path):
     assert len(train) + len(test) == 300 and 10 <= len(test) <= 60
     again = data.load(write(tmp_path, 'g2.jsonl', rows[::-1]))
     assert {p.id for p in data.split(again, 'test')} == {p.id for p in test}
+
+
+def test_currency_gold_answer():
+    p = tasks.Problem(id='00ff', family='latex', lang='en', difficulty=0, prompt='q', answer='\\$18.90')
+    assert [rewards.accuracy_reward(answer(a), p) for a in ('18.90', '\\$18.90', '18.9', '19')] == [1, 1, 1, 0]
+
+
+def test_eval_dataset_alone_evaluates_that_file_and_cannot_train(tmp_path):
+    path = write(tmp_path, 'test.jsonl', [{'question': 'What is 2 + 2?', 'answer': '#### 4'}])
+    cfg = {'dataset': '', 'eval_dataset': path, 'preset': 'cpu'}
+    assert [p.answer for p in data.problems(cfg, 'test', 5)] == ['4']
+    with pytest.raises(data.DataError, match='without --dataset'):
+        data.problems(cfg, 'train', 2, random.Random(0))
+    assert data.problems(cfg, 'test', 2, family='countdown')[0].family == 'countdown'  # toy families stay toy
+
+
+def test_unreadable_files_are_data_errors(tmp_path):
+    with pytest.raises(data.DataError, match='is not a file'):
+        data.load(str(tmp_path))
+    (tmp_path / 'latin1.jsonl').write_bytes(b'{"question": "caf\xe9", "answer": "#### 1"}\n')
+    with pytest.raises(data.DataError, match='latin1.jsonl:1: not UTF-8'):
+        data.load(str(tmp_path / 'latin1.jsonl'))
+    (tmp_path / 'bad.parquet').write_bytes(b'not parquet')
+    pytest.importorskip('pyarrow')
+    with pytest.raises(data.DataError, match='bad.parquet: not a readable parquet file'):
+        data.load(str(tmp_path / 'bad.parquet'))
+
+
+def test_train_r1_and_distill_refuse_a_countdown_file_in_the_math_slot(tmp_path):
+    path = write(tmp_path, 'cd.jsonl', [{'target': 98, 'nums': [44, 19, 35]}])
+    with pytest.raises(data.DataError, match='pooled'):
+        data.math_slot({'dataset': path, 'eval_dataset': path, 'preset': 'cpu'}, 'train_r1.py')
+    gsm = write(tmp_path, 'g.jsonl', [{'question': 'What is 2 + 2?', 'answer': '#### 4'}])
+    assert data.math_slot({'dataset': gsm, 'eval_dataset': gsm, 'preset': 'cpu'}, 'distill.py') == 'math'

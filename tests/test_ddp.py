@@ -55,12 +55,12 @@ def test_sft_in_two_processes_equals_one(pretrained, tmp_path):
     base = pretrained[0]
     examples = tmp_path / 'sft.jsonl'
     examples.write_text(''.join(json.dumps({'prompt': f'Compute {a} + 1', 'response': f' {a + 1}'}) + '\n'
-                                for a in range(10)))
+                                for a in range(9)))
     runs = {}
     for n in (1, 2):
         runs[n] = tmp_path / f'sft{n}'
         launch(n, 'sft.py', f'--init={base}', f'--data={examples}', f'--out_dir={runs[n]}', '--batch_size=4',
-               '--epochs=1', '--dtype=float32', '--lr=1e-3')  # 10 examples in batches of 4: the last has 2
+               '--epochs=1', '--dtype=float32', '--lr=1e-3')  # 9 examples in batches of 4: one process gets none of the last
     assert moved(weights(base), weights(runs[1])) > 1e-4
     assert_same(weights(runs[1]), weights(runs[2]), atol=1e-6)
 
@@ -82,3 +82,14 @@ def test_grpo_in_two_processes_equals_one_and_resumes(hf_base, tmp_path):  # noq
     assert moved(start, weights(one)) > 1e-5
     assert_same(weights(one), weights(two), atol=1e-5)
     assert_same(weights(two), weights(resumed), atol=1e-6)
+
+
+def test_torchrun_pretrains_a_missing_base_once_and_refuses_uneven_prompts(tmp_path):
+    base, out = tmp_path / 'base', tmp_path / 'zero'
+    text = launch(2, 'train_zero.py', *TINY_RL, '--steps=1', f'--base_dir={base}', f'--out_dir={out}',
+                  '--pretrain_args=' + ' '.join(TINY_BASE))
+    assert text.count('pretraining one first') == 1 and (base / 'ckpt.pt').exists() and (out / 'ckpt.pt').exists()
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                        'train_zero.py', *TINY_RL, '--n_prompts=3', f'--base_dir={base}', f'--out_dir={out}'],
+                       cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and '--n_prompts=3 must be a multiple of the 2 processes' in r.stderr

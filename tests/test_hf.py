@@ -210,3 +210,26 @@ def test_bad_folders_name_the_problem(tmp_path):
     os.remove(os.path.join(folder, 'model.safetensors'))
     with pytest.raises(hf.HFError, match='no model.safetensors'):
         hf.load_hf(folder)
+
+
+def test_our_run_folder_is_not_mistaken_for_a_hf_folder(tmp_path):
+    (tmp_path / 'config.json').write_text(json.dumps({'preset': 'cpu', 'steps': 100}))  # written before ckpt.pt
+    assert not hf.is_hf_folder(str(tmp_path))
+    (tmp_path / 'config.json').write_text(json.dumps({'model_type': 'qwen2'}))
+    assert hf.is_hf_folder(str(tmp_path))
+
+
+def test_ids_the_tokenizer_lacks_decode_to_nothing_and_bad_files_are_named(tmp_path):
+    tok = train_tokenizer(varied_strings(200, seed=5), vocab_size=400)
+    tok.save_hf(str(tmp_path))
+    ours = Tokenizer.load(str(tmp_path / 'tokenizer.json'))
+    ids = ours.encode('hello 12')
+    assert ours.decode(ids + [ours.vocab_size + 7]) == 'hello 12'  # a model row past the tokenizer's ids
+    (tmp_path / 'tokenizer_config.json').write_text('{"eos_token": ')
+    with pytest.raises(ValueError, match='tokenizer_config.json is not valid JSON'):
+        Tokenizer.load(str(tmp_path / 'tokenizer.json'))
+    data = json.load(open(tmp_path / 'tokenizer.json'))
+    data['added_tokens'] = [{'id': 5}]
+    (tmp_path / 'tokenizer.json').write_text(json.dumps(data))
+    with pytest.raises(ValueError, match='malformed tokenizer.json'):
+        Tokenizer.load(str(tmp_path / 'tokenizer.json'))

@@ -137,3 +137,23 @@ def test_missing_shard_and_bad_datasets_exit_2(hf_base, tmp_path):
                                                         f'--dataset={bad}', out)
     assert 'side problem of the held-out split' in exit_2('train_zero.py', f'--base_dir={hf_base}',
                                                 f'--dataset={write_gsm8k(tmp_path / "g1.jsonl", GSM8K[:1])}', out)
+
+
+def test_train_r1_and_distill_take_a_hf_base_and_a_dataset(hf_base, tmp_path):
+    gsm = write_gsm8k(tmp_path / 'gsm8k.jsonl')
+    files = [f'--dataset={gsm}', f'--eval_dataset={gsm}', '--max_new_tokens=48', '--eval_n=2', '--eval_n_other=2',
+             '--eval_k=2', '--dtype=float32']
+    zero = tmp_path / 'zero'
+    run('train_zero.py', *TINY_RL, '--group_size=4', '--temperature=1.5', f'--base_dir={hf_base}', f'--out_dir={zero}',
+        *files[:2], '--max_new_tokens=48')
+    run('train_r1.py', f'--base_dir={hf_base}', f'--zero_dir={zero}', f'--out_dir={tmp_path / "r1"}', *files,
+        '--last_stage=2', '--cold_prompts=8', '--cold_k=2', '--reason_steps=2', '--n_prompts=2', '--group_size=2',
+        '--eval_interval=0')
+    r1 = json.load(open(tmp_path / 'r1' / 'eval.json'))
+    assert {'base', 'cold_start', 'reasoning_rl'} <= set(r1['models'])
+    assert r1['stages']['cold_start_data']['source'] == 'zero'  # R1-Zero's samples of the dataset's prompts
+    run('distill.py', f'--teacher={tmp_path / "r1" / "reasoning_rl"}', f'--students={hf_base}', f'--rl_student={hf_base}',
+        f'--out_dir={tmp_path / "distill"}', *files, '--math_prompts=8', '--other_prompts=1', '--k=2', '--rl_steps=1',
+        '--rl_max_steps=1')
+    names = set(json.load(open(tmp_path / 'distill' / 'eval.json'))['models'])
+    assert names == {'teacher', f'base_{hf_base.name}', f'distill_{hf_base.name}', f'rl_{hf_base.name}'}

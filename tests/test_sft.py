@@ -148,3 +148,14 @@ def test_keeps_distinct_answers_longest_first_per_prompt():
     kept = sft.filter_samples([p], ['PROMPT'], samples, per_prompt=5)
     assert len(kept.examples) == 2  # the duplicate short answer counts once
     assert kept.report['kept_examples'] == 2 and kept.report['samples'] == 3
+
+
+def test_a_bf16_model_trains_float32_master_weights(tok, tmp_path):
+    # a published base arrives in bf16; an AdamW step of lr 1e-6 would round away in bf16 weights
+    model = small_model(tok).to(torch.bfloat16)
+    before = {k: v.float().clone() for k, v in model.state_dict().items()}
+    sft.train(model, tok, EXAMPLES, cfg(tmp_path, epochs=1.0, lr=1e-6, min_lr=1e-6, warmup_steps=0))
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    w = model.layers[0].mlp.up_proj.weight
+    moved = (w != before['layers.0.mlp.up_proj.weight']).float().mean().item()
+    assert moved > 0.9, f'only {moved:.0%} of the weights moved'
