@@ -89,8 +89,12 @@ def load_model(path, device='cpu'):
         tok = Tokenizer.load(os.path.join(run_dir, 'tokenizer.json'))
     except ValueError as e:  # truncated, corrupt or foreign: a bad input, named by the message
         raise InputError(str(e)) from None
-    model = Transformer(ModelConfig(**blob['model_config']))
-    model.load_state_dict(blob['model'])
+    cfg = ModelConfig(**blob['model_config'])
+    with torch.device('meta'):  # no random init of weights about to be replaced (seconds, and GBs, at 1B)
+        model = Transformer(cfg)
+    model.load_state_dict(blob['model'], assign=True)  # the checkpoint's tensors and dtype, as saved
+    if cfg.tie_embeddings:
+        model.lm_head.weight = model.embed_tokens.weight  # assign=True made two Parameters of the shared one
     return model.to(device).eval(), tok, blob
 
 
