@@ -90,6 +90,16 @@ def shard(n):
     return slice(start, start + per + (r < extra))
 
 
+def finish():
+    """End of a script under torchrun: every process waits here for rank 0's evaluations and
+    saves, then the group is closed. A process that exits with its group still open can abort
+    in gloo's teardown ("terminate called without an active exception", exit -6), which fails
+    the whole torchrun job after the work is done."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def one_process_only(script):
     """train_r1.py and distill.py chain stages that evaluate, skip and move folders as they go:
     they run in one process (their loops would split, their bookkeeping would race)."""

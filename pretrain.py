@@ -218,3 +218,4 @@ def behaviour_report(model, tok, cfg):
 
 if __name__ == '__main__':
     main()
+    ddp.finish()  # all processes leave together (ddp.py)

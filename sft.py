@@ -331,3 +331,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main(sys.argv[1:])
+    ddp.finish()  # all processes leave together (ddp.py)

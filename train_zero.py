@@ -155,3 +155,4 @@ def main(argv=None):
 if __name__ == '__main__':
     with input_errors():
         main(sys.argv[1:])
+    ddp.finish()  # all processes leave together (ddp.py)
