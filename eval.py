@@ -36,18 +36,32 @@ import tasks
 from checkpoint import read_jsonl, write_json
 from sample import rollout_texts
 
-FAMILIES = ('math', 'countdown', 'code', 'chat')
+FAMILIES = ('math', 'countdown', 'code', 'chat', 'findx')
 
 
-def style_opener(style, lang):
-    """The first words of a math response in one of the corpus's styles, as tasks.solve_math
-    writes them. --opener forces them, to measure how accurate each style is for a model:
-    RL can only move probability toward a style that pays (DESIGN.md section 3)."""
+def openers(family, lang):
+    """The first words of each of a family's corpus styles, as tasks.py writes them (math:
+    solve_math, findx: solve_findx); {} for a family without styles."""
     w = tasks.WORDS[lang]
-    openers = {'plain': w['first'], 'careful': w['careful'], 'direct': w['direct']}
-    if style not in openers:
-        raise ValueError(f'unknown style {style!r}; expected one of {sorted(openers)}')
-    return f' <think> {openers[style]}'
+    if family == 'math':
+        return {'plain': w['first'], 'careful': w['careful'], 'direct': w['direct']}
+    if family == 'findx':
+        f = tasks.FINDX[lang]
+        return {'search': w['trying'], 'one_try': f['let'], 'direct': f['guess']}
+    return {}
+
+
+STYLES = ('plain', 'careful', 'direct', 'search', 'one_try')  # every family's, for --opener
+
+
+def style_opener(style, lang, family='math'):
+    """The first words of a response in one of the family's corpus styles. --opener forces
+    them, to measure how accurate each style is for a model: RL can only move probability
+    toward a style that pays in the model's own hands (DESIGN.md section 3)."""
+    styles = openers(family, lang)
+    if style not in styles:
+        raise ValueError(f'unknown style {style!r} for {family}; expected one of {sorted(styles)}')
+    return f' <think> {styles[style]}'
 
 
 # A step as the corpus writes it ("Then 13 + 3 = 16."), or the redo after a caught slip.
@@ -112,6 +126,48 @@ def math_error(reasoning, problem, ended=True):
     return 'misread' if steps and len(steps) != len(gold) else None
 
 
+# findx: a try as tasks.solve_findx writes it, "try 5: 5 + 2 = 7, 7 + 6 = 13. wait, 13 < 20, so
+# x > 5." or "... 20 = 20, yes."; a step right after "wait," redoes the step before it.
+_TRY_HEAD = re.compile(r'(?:%s) (-?\d+)\s*[:：]' % '|'.join(
+    re.escape(word) for lang in tasks.WORDS for key, word in openers('findx', lang).items() if key != 'direct'))
+_FX_STEP = re.compile(r'(?:(%s)[,，]?)?\s*(-?\d+) ([-+]) (\d+) = (-?\d+)' % '|'.join(map(re.escape, _REDO)))
+_FX_CMP = re.compile(r'(?<![-+] )(?<![\d-])(-?\d+) ([<>=]) (-?\d+)\s*[,，]\s*(%s)?' % '|'.join(
+    re.escape(tasks.FINDX[lang]['yes']) for lang in tasks.WORDS))
+
+
+def findx_tries(reasoning, problem):
+    """The tries of a findx reasoning, each (guess, steps right, value it reached, comparison,
+    said yes): steps are right when they start at the guess, apply the problem's terms in order
+    and add correctly; comparison is '<', '>', '=' or None (a guess computed and never compared)."""
+    terms, rhs = tasks.findx_terms(problem.expr)
+    heads = list(_TRY_HEAD.finditer(reasoning))
+    tries = []
+    for i, m in enumerate(heads):
+        seg = reasoning[m.end():heads[i + 1].start() if i + 1 < len(heads) else len(reasoning)]
+        guess, steps, cmp_ = int(m.group(1)), [], _FX_CMP.search(seg)
+        for redo, a, op, c, d in _FX_STEP.findall(seg[:cmp_.start()] if cmp_ else seg):
+            if redo and steps:
+                steps.pop()
+            steps.append((int(a), op, int(c), int(d)))
+        value, right = guess, len(steps) == len(terms)
+        for (a, op, c, d), (t_op, t_c) in zip(steps, terms):
+            right &= a == value and (op, c) == (t_op, t_c) and d == (a + c if op == '+' else a - c)
+            value = d
+        said_yes = bool(cmp_ and cmp_.group(2) == '=' and cmp_.group(4))
+        tries.append((guess, right, value, cmp_.group(2) if cmp_ else None, said_yes))
+    return tries
+
+
+def _findx_measures(reasoning, problem):
+    """Per response: tries, comparisons, yeses, false yeses (a "yes" on a guess that is not the
+    solution or whose written arithmetic is wrong: the check that says yes near the target)."""
+    tries = findx_tries(reasoning, problem)
+    gold = int(problem.answer)
+    yes = [t for t in tries if t[4]]
+    return {'tries': len(tries), 'compared': float(any(t[3] for t in tries)), 'yes': len(yes),
+            'false_yes': sum(g != gold or not right for g, right, *_ in yes)}
+
+
 def judge(text, ended, problem):
     """Everything evaluation measures about one response."""
     parsed = rewards.parse_response(text)
@@ -125,6 +181,8 @@ def judge(text, ended, problem):
         error = None if correct else math_error(reasoning, problem, ended)
         math = {key: float(error == key) for key in ('misread', 'slip', 'cut')}
         math['checks'] = dict(zip(('due', 'caught', 'clean', 'false'), check_verdicts(reasoning)))
+    if problem.family == 'findx':
+        math['findx'] = _findx_measures(reasoning, problem)
     return {
         'correct': float(correct),
         'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
@@ -150,7 +208,12 @@ def summarize(judged, lens):
     """The metrics of one family from judged samples: judged[i][j] is judge() of sample j of
     problem i, lens[i][j] its length in tokens."""
     flat = [j for rows in judged for j in rows]
+    flat_lens = [n for row in lens for n in row]
     mean = lambda key: sum(j[key] for j in flat) / len(flat)
+
+    def len_where(keep):
+        picked = [n for j, n in zip(flat, flat_lens) if keep(j)]
+        return sum(picked) / len(picked) if picked else None
     return {
         'pass@1': mean('correct'),
         'pass@k': sum(max(j['correct'] for j in rows) for rows in judged) / len(judged),
@@ -165,7 +228,20 @@ def summarize(judged, lens):
         'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
         'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
         'acc_direct': _mean_where(flat, lambda j: j['direct']),
+        # do longer answers pay? (Figure 3's length, split by outcome)
+        'len_correct': len_where(lambda j: j['correct'] == 1), 'len_wrong': len_where(lambda j: j['correct'] != 1),
+        **(_findx_rates(flat) if 'findx' in flat[0] else {}),
     }
+
+
+def _findx_rates(flat):
+    fx = [j['findx'] for j in flat]
+    yes = sum(f['yes'] for f in fx)
+    return {'tries_per_response': sum(f['tries'] for f in fx) / len(fx),
+            'false_yes_rate': sum(f['false_yes'] for f in fx) / yes if yes else None, 'yeses': yes,
+            # accuracy of responses that compare a guess with the right side vs those that never do
+            'acc_search': _mean_where(flat, lambda j: j['findx']['compared']),
+            'acc_unchecked': _mean_where(flat, lambda j: not j['findx']['compared'] and not j['direct'])}
 
 
 def _math_rates(flat, mean):
@@ -186,18 +262,22 @@ def _mean_where(judged, keep):
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
              greedy=True, seed=0, opener=''):
     """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block).
-    opener: a math style ('plain', 'careful', 'direct'; style_opener) whose first words
-    every response is forced to begin with; they are judged as part of the response and count
+    opener: a style (STYLES; style_opener) whose first words every response of the families
+    that have it is forced to begin with; they are judged as part of the response and count
     toward max_new_tokens: every prompt samples max_new_tokens minus the longest opener's tokens
     (the English careful opener is 4 tokens longer than the Chinese one)."""
     model.eval()
     by_family = {}
     for p in problems:
         by_family.setdefault(p.family, []).append(p)
+    forced = {fam for fam in by_family if opener in openers(fam, 'en')} if opener else set()
+    if opener and not forced:
+        raise ValueError(f'no family here has a {opener!r} style: ' + '; '.join(
+            f'{fam}: {sorted(openers(fam, "en"))}' for fam in by_family))
     result = {}
     for fam, probs in by_family.items():
         t0 = time.time()
-        pre = [style_opener(opener, p.lang) if opener and fam == 'math' else '' for p in probs]
+        pre = [style_opener(opener, p.lang, fam) if fam in forced else '' for p in probs]
         prompts = [tasks.render_prompt(p) + o for p, o in zip(probs, pre)]
         n_pre = [len(tok.encode(o)) for o in pre]
         budget = max_new_tokens - max(n_pre)
@@ -209,7 +289,7 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
         judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, samples)]
         lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, samples)]
         block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p, **summarize(judged, lens)}
-        if opener and fam == 'math':
+        if fam in forced:
             block['opener'] = opener
         if greedy:
             g = rollout_texts(model, tok, prompts, 1, temperature=0.0, max_new_tokens=budget)
@@ -245,7 +325,9 @@ def format_block(name, tasks_block):
                      + (f" | misread {b['misread_rate']:.3f} | slip {b['slip_rate']:.3f} | cut {b['cut_rate']:.3f}"
                         if 'cut_rate' in b else '')
                      + ''.join(f" | {label} {b[key]:.3f}" for key, label in
-                               (('check_catch_rate', 'catch'), ('check_false_alarm_rate', 'false alarm'))
+                               (('check_catch_rate', 'catch'), ('check_false_alarm_rate', 'false alarm'),
+                                ('tries_per_response', 'tries'), ('false_yes_rate', 'false yes'),
+                                ('acc_search', 'acc search'))
                                if b.get(key) is not None))
     return '\n'.join(lines)
 
@@ -323,7 +405,7 @@ max_new_tokens = 128     # longest response
 preset = 'cpu'           # difficulty preset of the held-out problems
 compare = ''             # comma-separated run folders: print their eval.json side by side
 plot = ''                # run folder: draw curves.png from its metrics.jsonl
-opener = ''              # force every math response to open in a style: 'plain', 'careful' or 'direct'
+opener = ''              # force responses to open in a style: math 'plain'/'careful'/'direct', findx 'search'/'one_try'/'direct'
 # -------------------------------------------------------------------------------------------
 
 
@@ -333,7 +415,7 @@ def main(argv=None):
     from config import configure, get_device
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
                                      'top_p': (0, 1), 'max_new_tokens': (1, None)},
-                    choices={'preset': ('cpu', 'gpu'), 'opener': ('', 'plain', 'careful', 'direct')})
+                    choices={'preset': ('cpu', 'gpu'), 'opener': ('', *STYLES)})
     if cfg['plot']:
         plot_run(cfg['plot'])
     for run in filter(None, cfg['compare'].split(',')):

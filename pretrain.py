@@ -98,6 +98,9 @@ def parse_knobs(text, knobs=None):
     if knobs.direct + knobs.careful > 1:
         raise ValueError(f'--knobs: direct + careful = {knobs.direct + knobs.careful:g} > 1 '
                          'leaves no share for the sloppy style')
+    if knobs.findx_direct + knobs.findx_one_try > 1:
+        raise ValueError(f'--knobs: findx_direct + findx_one_try = {knobs.findx_direct + knobs.findx_one_try:g} > 1 '
+                         'leaves no share for the search style')
     return knobs
 
 

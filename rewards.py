@@ -14,7 +14,7 @@ Rules, chosen to be hard to game:
 - accuracy counts only the single answer block of a WELL-FORMED response, so nothing
   outside the grammar can earn reward: not an answer inside <think>, not the second of two
   answer blocks, not text after </answer>.
-- math: the answer block must be one integer and nothing else (see parse_int).
+- math and findx: the answer block must be one integer and nothing else (see parse_int).
 - countdown: an expression of + - * / and parentheses over the given numbers, each used
   exactly once (as TinyZero's Countdown reward does; an unused number makes the puzzle
   easier), equal to the target in exact rational arithmetic (fractions allowed on the
@@ -261,7 +261,7 @@ def code_of(answer):
 
 # ----------------------------------------------------------------------------- accuracy
 
-FAMILIES = ('math', 'countdown', 'code', 'chat', 'latex')
+FAMILIES = ('math', 'countdown', 'code', 'chat', 'latex', 'findx')
 
 
 def _check_problem(problem):
@@ -272,7 +272,7 @@ def _check_problem(problem):
         bad = f'unknown family {problem.family!r}'
     elif problem.lang not in LANGS:
         bad = f'unknown lang {problem.lang!r}'
-    elif problem.family in ('math', 'countdown') and not re.fullmatch(r'-?[0-9]{1,18}', problem.answer):
+    elif problem.family in ('math', 'countdown', 'findx') and not re.fullmatch(r'-?[0-9]{1,18}', problem.answer):
         bad = f'gold answer {problem.answer!r} is not an integer'
     elif problem.family == 'countdown' and not (
             problem.numbers and all(type(n) is int and n >= 0 for n in problem.numbers)):
@@ -296,7 +296,7 @@ def accuracy_reward(response, problem):
 def _accuracy(parsed, problem):
     if problem.family == 'chat' or not parsed.well_formed:
         return 0.0
-    if problem.family == 'math':
+    if problem.family in ('math', 'findx'):
         return 1.0 if parse_int(parsed.answer) == int(problem.answer) else 0.0
     if problem.family == 'countdown':
         return _countdown_accuracy(parsed.answer, problem)
@@ -320,7 +320,8 @@ def chat_score(response, problem):
 # A word: one Han character (Chinese is not written with spaces, so a character is the
 # unit), or a run of other letters. Digits, symbols, punctuation count as nothing. A run
 # of Latin letters is English, a Han character Chinese, anything else (Cyrillic, kana...)
-# neither, so it counts against both.
+# neither, so it counts against both. A lone Latin letter is a symbol, not a word: the "x" of
+# "所以 x > 4" is the equation's variable in either language, so it counts as nothing.
 _WORD = regex.compile(r'\p{Han}|[\p{L}--\p{Han}]+', regex.V1)
 _LATIN = regex.compile(r'\p{Latin}+')
 _HAN = regex.compile(r'\p{Han}')
@@ -340,7 +341,7 @@ def _language(parsed, lang):
     text = parsed.think
     for tag in TAGS + (EOT,):
         text = text.replace(tag, ' ')
-    words = _WORD.findall(text)
+    words = [w for w in _WORD.findall(text) if len(w) > 1 or not _LATIN.fullmatch(w)]
     if not words:
         return 1.0
     if lang == 'zh':

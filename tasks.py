@@ -1,12 +1,20 @@
 """The toy world: synthetic reasoning problems in English and Chinese (DESIGN.md section 3).
 
-Four families, each with a generator `(rng, difficulty, lang) -> Problem` and an oracle that
+Five families, each with a generator `(rng, difficulty, lang) -> Problem` and an oracle that
 writes solution traces in several styles:
 
   math       "Compute 7 + 3 - 5." or a one-line word problem; gold answer an integer.
   countdown  reach a target from given numbers; traces search, hit dead ends, backtrack.
   code       write a one-line Python function from a spec; hidden tests run in the sandbox.
   chat       short requests with no checkable answer; a hidden rubric scores replies.
+  findx      "Find x: x + 7 - 3 = 12"; a guess is checked by computing the left side, and a
+             miss says which way to go: the family where checking pays (off in the default
+             corpus until its world is measured: CorpusKnobs.findx).
+
+  findx traces:  search   try 5: 5 + 7 = 12, 12 - 3 = 9. need 12: 9 < 12, so x > 5. wait, try 8:
+                          8 + 7 = 15, 15 - 3 = 12. need 12: 12 = 12, yes. So the answer is 8.
+                 one_try  let x be 5: 5 + 7 = 12, 12 - 3 = 9. So the answer is 5.
+                 direct   The answer is 6.
 
 Why the styles matter (DESIGN.md section 3; Gandhi et al. 2025): RL only amplifies what the
 base already does. The corpus therefore holds a short, sloppy default style (often wrong), a
@@ -32,6 +40,7 @@ wording or language), so a test expression never appears in the corpus or among 
 """
 import hashlib
 import random
+import re
 from dataclasses import dataclass, field
 
 SPLIT_SALT = 'nano-r1-split-v1'  # changing it reshuffles which problems are held out
@@ -49,7 +58,7 @@ TEMPLATE = (
 @dataclass(frozen=True)
 class Problem:
     id: str              # stable hash of family + canonical form (also decides the held-out split)
-    family: str          # 'math' | 'countdown' | 'code' | 'chat'; 'latex' for MATH files (data.py)
+    family: str          # 'math' | 'countdown' | 'code' | 'chat' | 'findx'; 'latex' for MATH files (data.py)
     lang: str            # 'en' | 'zh'
     difficulty: int      # family-specific knob: steps, numbers, list length...
     prompt: str          # the user's question; goes into the R1-Zero template
@@ -58,7 +67,7 @@ class Problem:
     entry: str = ''      # code: the function name the hidden tests call
     tests: tuple = ()    # code: hidden tests, ((args_tuple, expected), ...), JSON-able values
     rubric: tuple = ()   # chat: what the hidden rubric checks, ((kind, value), ...); see chat_rubric
-    expr: str = ''       # math: the canonical expression, e.g. '7+3-5'
+    expr: str = ''       # math: the canonical expression, e.g. '7+3-5'; findx: the equation, 'x+7-3=12'
 
 
 def render_prompt(problem):
@@ -173,7 +182,7 @@ class Trace:
     text: str          # the reasoning (what goes inside <think>)
     answer: str        # the final answer the trace commits to
     correct: bool      # answer == gold
-    style: str         # 'careful' | 'sloppy' | 'direct' | 'search' | 'chat' | 'code'
+    style: str         # 'careful' | 'sloppy' | 'direct' | 'search' | 'one_try' | 'chat' | 'code'
     reflective: bool = False  # contains a verification or correction
     mixed: bool = False       # reasoning switches language part-way
 
@@ -265,6 +274,103 @@ def solve_countdown(problem, rng, max_dead_ends=2):
     win = rng.choice(wins)
     lines.append(f"{w['trying']} {win} = {target}{w['comma']}{w['found']}")
     return Trace(' '.join(lines), win, True, 'search', reflective=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# findx: "Find x: x + 7 - 3 = 12", x in 1..12. A guess is easy to check (compute the left side,
+# compare it with the right) and hard to produce in one step: the world where checking pays
+# (e3, Setlur et al. 2025). The left side grows with x, so a comparison says which way to go.
+
+FINDX = {'en': dict(find='Find x:', yes='yes', so_x='so', guess='The answer is', let='let x be', need='need', colon=':'),
+         'zh': dict(find='求 x：', yes='对', so_x='所以', guess='答案是', let='设 x 为', need='需要', colon='：')}
+FINDX_MAX = 12
+
+
+def gen_findx(rng, difficulty, lang):
+    """difficulty = how many constants follow x (1 or 2). Every guess 1..FINDX_MAX computes
+    through non-negative values, so a search never meets a negative number."""
+    while True:
+        x, terms, low = rng.randint(1, FINDX_MAX), [], 1  # low: the left side's value at x = 1
+        for _ in range(difficulty):
+            c = rng.randint(1, 9)
+            op = '-' if c <= low and rng.random() < 0.5 else '+'
+            low = low + c if op == '+' else low - c
+            terms.append((op, c))
+        rhs = x + sum(c if op == '+' else -c for op, c in terms)
+        if rhs >= 0:
+            break
+    left = 'x' + ''.join(f' {op} {c}' for op, c in terms)
+    canonical = f"{left.replace(' ', '')}={rhs}"
+    return Problem(_canon_id('findx', canonical), 'findx', lang, difficulty,
+                   f"{FINDX[lang]['find']}{WORDS[lang]['sep']}{left} = {rhs}", str(x), expr=canonical)
+
+
+def findx_terms(expr):
+    """'x+7-3=12' -> ([('+', 7), ('-', 3)], 12)."""
+    left, rhs = expr.split('=')
+    return [(op, int(c)) for op, c in re.findall(r'([+-])(\d+)', left)], int(rhs)
+
+
+def _evaluate(guess, terms, lang, rng, error_rate, catch_rate):
+    """The steps that compute the left side at `guess`: (text, value it reached, whether a slip
+    was left standing). A slip is caught by the next breath's recheck with probability catch_rate."""
+    w, steps, value, missed = WORDS[lang], [], guess, False
+    for op, c in terms:
+        right = value + c if op == '+' else value - c
+        got = _slip(rng, right) if rng.random() < error_rate else right
+        step = f'{value} {op} {c} = {got}'
+        if got != right and rng.random() < catch_rate:
+            step += f"{w['comma']}{w['wait']} {value} {op} {c} = {right}"
+            got = right
+        missed |= got != right
+        steps.append(step)
+        value = got
+    return w['comma'].join(steps), value, missed
+
+
+def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=0.5, give_up=0.05,
+                direct_error=0.7):
+    """A trace in one style. 'direct' states a guess (wrong with probability direct_error);
+    'one_try' computes one guess and answers it without comparing; 'search' guesses, computes,
+    compares with the right side, narrows the interval and guesses again near its middle until
+    the values are equal ("yes"). A search author's guess lands next to the answer with
+    probability near_miss (so traces are full of near misses rejected), and after a miss gives
+    up with probability give_up, answering the last guess."""
+    terms, rhs = findx_terms(problem.expr)
+    gold, lang = int(problem.answer), problem.lang
+    w, f = WORDS[lang], FINDX[lang]
+    if style == 'direct':
+        guess = gold if rng.random() >= direct_error else rng.choice([g for g in range(1, FINDX_MAX + 1) if g != gold])
+        return Trace(f"{f['guess']} {guess}{w['end']}", str(guess), guess == gold, 'direct')
+    lo, hi, lines, guess = 0, FINDX_MAX + 1, [], None  # x lies strictly between lo and hi
+    while True:
+        near = [g for g in (gold - 1, gold + 1) if lo < g < hi]
+        inside = list(range(lo + 1, hi))
+        if not inside:  # an uncaught slip narrowed past the answer: commit to the last guess
+            break
+        biased = style == 'search' and near and rng.random() < near_miss  # a one-try author just guesses
+        middle = [g for g in inside if abs(g - (lo + hi) / 2) <= 1.5]  # a searcher halves the interval
+        guess = rng.choice(near) if biased else rng.choice(middle if style == 'search' and lines else inside)
+        text, value, _ = _evaluate(guess, terms, lang, rng, error_rate, catch_rate)
+        if style == 'one_try':  # its own first words, so eval.py --opener can force the style
+            lines.append(f"{f['let']} {guess}: {text}{w['end']}")
+            break
+        # the target is restated before the comparison, so the model compares two numbers that are
+        # both on the last line, not one it must recall from the prompt while writing the sign
+        line = f"{w['wait'] + ' ' if lines else ''}{w['trying']} {guess}: {text}{w['end']} {f['need']} {rhs}{f['colon']}"
+        if value == rhs:
+            lines.append(f"{line} {value} = {rhs}{w['comma']}{f['yes']}{w['end']}")
+            break
+        sign = '<' if value < rhs else '>'
+        # a miss narrows the interval and sends the search back ("wait, try 9: ..."), the
+        # re-evaluation that Table 3's reflection marker counts
+        lines.append(f"{line} {value} {sign} {rhs}{w['comma']}{f['so_x']} x {'>' if sign == '<' else '<'} {guess}{w['end']}")
+        lo, hi = (guess, hi) if sign == '<' else (lo, guess)
+        if rng.random() < give_up:
+            break
+    lines.append(f"{w['so']} {guess}{w['end']}")
+    return Trace(' '.join(lines), str(guess), guess == gold, 'search' if style == 'search' else 'one_try',
+                 reflective=style == 'search' and len(lines) > 2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -379,10 +485,11 @@ def solve_chat(problem, rng, quality):
 # Problem sets. Every set is drawn from one side of the split, so held-out problems never reach
 # the corpus or the RL prompts, whatever the seed.
 
-GENERATORS = {'math': gen_math, 'countdown': gen_countdown, 'code': gen_code, 'chat': gen_chat}
+GENERATORS = {'math': gen_math, 'countdown': gen_countdown, 'code': gen_code, 'chat': gen_chat,
+              'findx': gen_findx}
 DIFFICULTY = {  # (lowest, highest) difficulty per family and preset
-    'cpu': {'math': (2, 3), 'countdown': (3, 3), 'code': (1, 2), 'chat': (1, 1)},
-    'gpu': {'math': (3, 5), 'countdown': (3, 4), 'code': (1, 2), 'chat': (1, 1)},
+    'cpu': {'math': (2, 3), 'countdown': (3, 3), 'code': (1, 2), 'chat': (1, 1), 'findx': (1, 2)},
+    'gpu': {'math': (3, 5), 'countdown': (3, 4), 'code': (1, 2), 'chat': (1, 1), 'findx': (1, 2)},
 }
 
 
@@ -428,6 +535,15 @@ class CorpusKnobs:
     code_error: float = 0.3        # code solutions with a wrong constant
     chat_quality: float = 0.7      # chance a chat reply meets each rubric check
     dead_ends: int = 2             # most failed attempts a countdown search trace shows
+    # findx, the guess-and-check family (0 by default until its world is measured: README)
+    findx: float = 0.0             # problem documents that are findx (the rest follow family_mix)
+    findx_direct: float = 0.45     # findx solutions that state a guess and nothing else
+    findx_one_try: float = 0.2     # ...that compute one guess and answer it unchecked (the rest search)
+    findx_direct_error: float = 0.8  # chance a direct findx guess is wrong
+    findx_error: float = 0.03      # per-step slip rate of findx computations
+    findx_catch: float = 0.5       # share of those slips the next breath redoes ("wait, 7 + 6 = 13")
+    near_miss: float = 0.5         # search guesses that land next to the answer, to be rejected
+    give_up: float = 0.05          # search authors who stop after a miss and answer their last guess
 
 
 def _tagged(think, answer, rng, broken):
@@ -453,6 +569,11 @@ def solve(problem, rng, knobs):
         n = len(math_steps(problem.expr))
         switch = rng.randint(1, n) if style != 'direct' and rng.random() < knobs.switch_lang else None
         return solve_math(problem, rng, style, err, knobs.catch_rate, switch, knobs.sloppy_skip)
+    if problem.family == 'findx':
+        r = rng.random()
+        style = 'direct' if r < knobs.findx_direct else 'one_try' if r < knobs.findx_direct + knobs.findx_one_try else 'search'
+        return solve_findx(problem, rng, style, knobs.findx_error, knobs.findx_catch, knobs.near_miss,
+                           knobs.give_up, knobs.findx_direct_error)
     if problem.family == 'countdown':
         return solve_countdown(problem, rng, knobs.dead_ends)
     if problem.family == 'code':
@@ -490,6 +611,7 @@ def build_corpus(n_docs, seed, knobs=None, preset='cpu'):
         if rng.random() < knobs.drills:
             docs.append(drill(rng))
             continue
-        fam = rng.choices(fams, weights)[0]
+        # (no draw at findx=0: the default corpus stays what the README's figures were measured on)
+        fam = 'findx' if knobs.findx and rng.random() < knobs.findx else rng.choices(fams, weights)[0]
         docs.append(document(draw_problem(fam, rng, 'train', preset, zh_share=knobs.zh_share), rng, knobs))
     return docs

@@ -90,7 +90,7 @@ BOUNDS = {'steps': (0, None), 'n_prompts': (1, None), 'group_size': (2, None), '
           'overlong_buffer': (0, None), 'ref_reset': (0, None), 'eval_interval': (0, None),
           'curve_n': (1, None), 'curve_k': (1, None), 'eval_n': (1, None), 'eval_k': (1, None),
           'ckpt_interval': (0, None)}
-CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('math', 'countdown', 'code'),
+CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('math', 'countdown', 'code', 'findx'),
            'loss_agg': ('grpo', 'token', 'dr_grpo'), 'dtype': ('auto', 'float32', 'bfloat16'),
            'kernels': ('auto', 'torch', 'triton')}
 

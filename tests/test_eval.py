@@ -143,3 +143,74 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
         evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='careful', max_new_tokens=3)
     with pytest.raises(ValueError, match='unknown style'):
         evaluation.style_opener('sloppy-ish', 'en')
+
+
+# ---- findx: the guess-and-check family's measures, on hand-made traces ----------------------
+
+FX = Problem('f1', 'findx', 'en', 2, 'Find x: x + 9 - 1 = 18', '10', expr='x+9-1=18')
+FX_ZH = Problem('f2', 'findx', 'zh', 1, '求 x：x + 4 = 9', '5', expr='x+4=9')
+
+
+def test_findx_tries_read_guesses_arithmetic_comparisons_and_yeses():
+    t = ('try 7: 7 + 9 = 16, 16 - 1 = 15. wait, 15 < 18, so x > 7. '
+         'try 11: 11 + 9 = 21, wait, 11 + 9 = 20, 20 - 1 = 19. wait, 19 > 18, so x < 11. '  # a redone slip
+         'try 9: 9 + 9 = 18, 18 - 1 = 18. 18 = 18, yes. So the answer is 9.')              # slip, then a false yes
+    assert evaluation.findx_tries(t, FX) == [(7, True, 15, '<', False), (11, True, 19, '>', False),
+                                             (9, False, 18, '=', True)]
+    assert evaluation._findx_measures(t, FX) == {'tries': 3, 'compared': 1.0, 'yes': 1, 'false_yes': 1}
+    near = 'try 9: 9 + 9 = 18, 18 - 1 = 17. 17 = 18, yes. So the answer is 9.'  # right sums, "yes" one off
+    assert evaluation._findx_measures(near, FX)['false_yes'] == 1
+    good = 'try 10: 10 + 9 = 19, 19 - 1 = 18. 18 = 18, yes. So the answer is 10.'
+    assert evaluation._findx_measures(good, FX) == {'tries': 1, 'compared': 1.0, 'yes': 1, 'false_yes': 0}
+    wrong_term = 'try 10: 10 + 8 = 18, 18 - 1 = 17. wait, 17 < 18, so x > 10.'  # misread a constant
+    assert evaluation.findx_tries(wrong_term, FX) == [(10, False, 17, '<', False)]
+    zh = '设 x 为 3: 3 + 4 = 7。 所以答案是 3。 试试 5: 5 + 4 = 9。 9 = 9，对。'
+    assert evaluation.findx_tries(zh, FX_ZH) == [(3, True, 7, None, False), (5, True, 9, '=', True)]
+    assert evaluation.findx_tries('The answer is 10.', FX) == []
+
+
+def test_findx_summary_splits_accuracy_and_length_by_style_and_outcome():
+    search = resp('try 10: 10 + 9 = 19, 19 - 1 = 18. 18 = 18, yes. So the answer is 10.', '10')
+    false_yes = resp('try 9: 9 + 9 = 18, 18 - 1 = 17. 17 = 18, yes. So the answer is 9.', '9')
+    unchecked = resp('let x be 4: 4 + 9 = 13, 13 - 1 = 12. So the answer is 4.', '4')
+    direct = resp('The answer is 10.', '10')
+    judged = [[evaluation.judge(r, True, FX) for r in (search, false_yes, unchecked, direct)]]
+    s = evaluation.summarize(judged, [[30, 40, 20, 6]])
+    assert s['pass@1'] == 0.5 and s['tries_per_response'] == 0.75 and s['yeses'] == 2
+    assert s['false_yes_rate'] == 0.5 and s['acc_search'] == 0.5 and s['acc_unchecked'] == 0.0
+    assert s['acc_direct'] == 1.0 and s['len_correct'] == 18 and s['len_wrong'] == 30
+    assert s['reflection_rate'] == 0.0  # no "wait": reflection keeps its one definition
+    none = evaluation.summarize([[evaluation.judge(direct, True, FX)]], [[6]])
+    assert none['false_yes_rate'] is None and none['acc_search'] is None and none['len_wrong'] is None
+
+
+def test_findx_openers_force_its_styles_and_refuse_another_familys(monkeypatch, tok):
+    monkeypatch.setattr(evaluation, 'rollout_texts',
+                        lambda model, tok_, prompts, k, **kw: [[(' 10: x </think> <answer> 10 </answer>', 5, True)] * k
+                                                               for _ in prompts])
+    assert evaluation.style_opener('search', 'en', 'findx') == ' <think> try'
+    assert evaluation.style_opener('one_try', 'zh', 'findx') == ' <think> 设 x 为'
+    res = evaluation.evaluate(torch.nn.Module(), tok, [FX, P], k=2, opener='direct', max_new_tokens=40)
+    assert res['findx']['opener'] == res['math']['opener'] == 'direct'  # both families have the style
+    res = evaluation.evaluate(torch.nn.Module(), tok, [FX, P], k=2, opener='search', max_new_tokens=40)
+    assert res['findx']['opener'] == 'search' and 'opener' not in res['math']
+    assert res['findx']['pass@1'] == 1.0
+    with pytest.raises(ValueError, match="no family here has a 'careful' style"):
+        evaluation.evaluate(torch.nn.Module(), tok, [FX], k=2, opener='careful', max_new_tokens=40)
+
+
+def test_findx_measures_read_the_corpus_traces_as_tasks_writes_them():
+    import random
+    import tasks
+    rng = random.Random(0)
+    for _ in range(200):
+        p = tasks.draw_problem('findx', rng)
+        clean = tasks.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
+        m = evaluation._findx_measures(clean.text, p)
+        n = clean.text.count('try ') + clean.text.count('试试 ')
+        assert m == {'tries': n, 'compared': 1.0, 'yes': 1, 'false_yes': 0}, clean.text
+        assert all(right for _, right, *_ in evaluation.findx_tries(clean.text, p))
+        slipped = tasks.solve_findx(p, rng, 'search', error_rate=1.0, catch_rate=0.0, give_up=0.0)
+        assert not any(right for _, right, *_ in evaluation.findx_tries(slipped.text, p)), slipped.text
+        one = tasks.solve_findx(p, rng, 'one_try', error_rate=0.0)
+        assert evaluation._findx_measures(one.text, p) == {'tries': 1, 'compared': 0.0, 'yes': 0, 'false_yes': 0}

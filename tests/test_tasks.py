@@ -10,7 +10,7 @@ import pytest
 import rewards
 import tasks
 
-FAMILIES = ('math', 'countdown', 'code', 'chat')
+FAMILIES = ('math', 'countdown', 'code', 'chat', 'findx')
 
 
 def response_of(doc):
@@ -182,3 +182,100 @@ def test_bad_family_and_split_are_refused():
         tasks.draw_problem('poetry', random.Random(0))
     with pytest.raises(ValueError, match='split'):
         tasks.draw_problem('math', random.Random(0), split='dev')
+
+
+# ---- findx: the guess-and-check family ------------------------------------------------------
+
+def findx_problems(n=300, seed=0):
+    rng = random.Random(seed)
+    return [tasks.gen_findx(rng, rng.randint(1, 2), rng.choice(['en', 'zh'])) for _ in range(n)]
+
+
+def test_findx_gold_solves_the_equation_and_every_guess_stays_non_negative():
+    for p in findx_problems():
+        terms, rhs = tasks.findx_terms(p.expr)
+        for g in range(1, tasks.FINDX_MAX + 1):
+            value = g
+            for op, c in terms:
+                value = value + c if op == '+' else value - c
+                assert value >= 0, (p.expr, g)
+            assert (value == rhs) == (g == int(p.answer)), (p.expr, g)
+        assert str(int(p.answer)) == p.answer and 1 <= int(p.answer) <= tasks.FINDX_MAX
+
+
+def test_findx_split_is_by_the_equation_not_its_language():
+    rng = random.Random(3)
+    for _ in range(100):
+        p = tasks.gen_findx(rng, 2, 'en')
+        zh = tasks.Problem(p.id, p.family, 'zh', p.difficulty, p.prompt, p.answer, expr=p.expr)
+        again = tasks.gen_findx(random.Random(rng.random()), 2, 'zh')
+        assert tasks.split_of(zh) == tasks.split_of(p)
+        if again.expr == p.expr:
+            assert again.id == p.id
+    assert all(tasks.split_of(p) == 'test' for p in tasks.eval_set('findx', 30))
+
+
+_TRY = re.compile(r'(?:try|试试|let x be|设 x 为) (\d+): ((?:\d+ [-+] \d+ = \d+(?:[,，] ?(?:wait,|等等，) ?\d+ [-+] \d+ = \d+)?(?:[,，] ?)?)+)[.。]'
+                  r'(?: (?:need|需要) \d+[:：] (\d+) ([<>=]) (\d+)[,，](?: ?(?:so|所以) x ([<>]) (\d+)| ?(?:yes|对))[.。])?')
+
+
+def parse_tries(text):
+    return [m.groups() for m in _TRY.finditer(text)]
+
+
+def test_error_free_search_narrows_soundly_and_stops_on_yes():
+    rng = random.Random(0)
+    for p in findx_problems():
+        t = tasks.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
+        terms, rhs = tasks.findx_terms(p.expr)
+        tries = parse_tries(t.text)
+        assert t.correct and t.answer == p.answer and tries, t.text
+        lo, hi = 0, tasks.FINDX_MAX + 1
+        for guess, steps, value, cmp, right, sign, bound in tries:
+            g = int(guess)
+            assert lo < g < hi  # every guess lies inside the interval the comparisons left
+            true = g + sum(c if op == '+' else -c for op, c in terms)
+            assert int(value) == true and int(right) == rhs  # right arithmetic when no slip is drawn
+            assert cmp == ('<' if true < rhs else '>' if true > rhs else '=')
+            if cmp == '=':
+                assert g == int(p.answer)
+            else:
+                assert int(bound) == g and sign == ('>' if cmp == '<' else '<')
+                lo, hi = (g, hi) if cmp == '<' else (lo, g)
+        assert tries[-1][3] == '=' and sum(tr[3] == '=' for tr in tries) == 1  # stops at the first yes
+        assert t.text.count('wait, try') + t.text.count('等等， 试试') == len(tries) - 1  # each miss sends it back
+        assert t.text.startswith(('try ', '试试 ')) and t.reflective == (len(tries) > 1)
+
+
+def test_findx_search_traces_hold_near_misses_and_caught_slips():
+    rng = random.Random(1)
+    traces = [tasks.solve_findx(p, rng, 'search', error_rate=0.3, catch_rate=1.0, give_up=0.0)
+              for p in findx_problems(200)]
+    assert all(t.correct for t in traces)  # every slip caught: no wrong comparison, no wrong answer
+    assert sum(bool(re.search(r'(wait,|等等，) \d+ [-+] \d+ =', t.text)) for t in traces) > 50  # slips redone
+    near = sum(abs(int(g) - int(t.answer)) == 1 for t in traces for g, *_ in parse_tries(t.text)[:-1])
+    assert near > len(traces)  # more than one rejected near miss per trace on average
+    slipped = [tasks.solve_findx(p, rng, 'search', error_rate=0.5, catch_rate=0.0) for p in findx_problems(200)]
+    assert 0 < sum(t.correct for t in slipped) < len(slipped)  # uncaught slips mislead some searches
+
+
+def test_findx_one_try_and_direct_styles():
+    rng = random.Random(2)
+    for p in findx_problems(100):
+        one = tasks.solve_findx(p, rng, 'one_try', error_rate=0.0)
+        tries = parse_tries(one.text)
+        assert len(tries) == 1 and tries[0][3] is None and one.answer == tries[0][0]  # computes, never compares
+        assert one.text.startswith(('let x be ', '设 x 为 '))  # its own opener (eval.py --opener)
+        direct = tasks.solve_findx(p, rng, 'direct')
+        assert '=' not in direct.text and re.fullmatch(r'(The answer is|答案是) \d+[.。]', direct.text)
+    rates = [sum(tasks.solve_findx(p, rng, 'direct').correct for p in findx_problems(2000)) / 2000]
+    assert 0.25 < rates[0] < 0.35  # direct_error 0.7
+
+
+def test_findx_rewards_follow_the_hack_proof_rules():
+    p = tasks.gen_findx(random.Random(0), 2, 'en')
+    good = f' <think> try {p.answer}: ... yes. </think> <answer> {p.answer} </answer>'
+    assert rewards.accuracy_reward(good, p) == 1.0
+    assert rewards.accuracy_reward(good.replace(f'<answer> {p.answer}', '<answer> 99'), p) == 0.0
+    assert rewards.accuracy_reward(f'<think> {p.answer} </think> <answer> x = {p.answer} </answer>', p) == 0.0
+    assert rewards.accuracy_reward(f'<think> <answer> {p.answer} </answer> </think>', p) == 0.0
