@@ -11,7 +11,8 @@ writes solution traces in several styles:
              miss says which way to go: the family where checking pays (off in the default
              corpus until its world is measured: CorpusKnobs.findx).
 
-  findx traces:  search   try 5: 5 + 7 = 12, 12 - 3 = 9. need 12: 9 < 12, so x > 5. wait, try 8:
+  findx traces:  search   try 5: 5 + 7 = 12, 12 - 3 = 9. need 12: 9 < 12, so x > 5. wait, try 9:
+                          9 + 7 = 16, 16 - 3 = 13. need 12: 13 > 12, so 5 < x < 9. wait, try 8:
                           8 + 7 = 15, 15 - 3 = 12. need 12: 12 = 12, yes. So the answer is 8.
                  one_try  let x be 5: 5 + 7 = 12, 12 - 3 = 9. So the answer is 5.
                  direct   The answer is 6.
@@ -312,9 +313,9 @@ def findx_terms(expr):
 
 
 def _evaluate(guess, terms, lang, rng, error_rate, catch_rate):
-    """The steps that compute the left side at `guess`: (text, value it reached, whether a slip
-    was left standing). A slip is caught by the next breath's recheck with probability catch_rate."""
-    w, steps, value, missed = WORDS[lang], [], guess, False
+    """The steps that compute the left side at `guess`: (text, the value they reach). A slip is
+    redone at once ("wait, 7 + 6 = 13") with probability catch_rate, else carried on."""
+    w, steps, value = WORDS[lang], [], guess
     for op, c in terms:
         right = value + c if op == '+' else value - c
         got = _slip(rng, right) if rng.random() < error_rate else right
@@ -322,10 +323,9 @@ def _evaluate(guess, terms, lang, rng, error_rate, catch_rate):
         if got != right and rng.random() < catch_rate:
             step += f"{w['comma']}{w['wait']} {value} {op} {c} = {right}"
             got = right
-        missed |= got != right
         steps.append(step)
         value = got
-    return w['comma'].join(steps), value, missed
+    return w['comma'].join(steps), value
 
 
 def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=0.5, give_up=0.05,
@@ -351,7 +351,7 @@ def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=
         biased = style == 'search' and near and rng.random() < near_miss  # a one-try author just guesses
         middle = [g for g in inside if abs(g - (lo + hi) / 2) <= 1.5]  # a searcher halves the interval
         guess = rng.choice(near) if biased else rng.choice(middle if style == 'search' and lines else inside)
-        text, value, _ = _evaluate(guess, terms, lang, rng, error_rate, catch_rate)
+        text, value = _evaluate(guess, terms, lang, rng, error_rate, catch_rate)
         if style == 'one_try':  # its own first words, so eval.py --opener can force the style
             lines.append(f"{f['let']} {guess}: {text}{w['end']}")
             break
@@ -362,10 +362,13 @@ def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=
             lines.append(f"{line} {value} = {rhs}{w['comma']}{f['yes']}{w['end']}")
             break
         sign = '<' if value < rhs else '>'
-        # a miss narrows the interval and sends the search back ("wait, try 9: ..."), the
-        # re-evaluation that Table 3's reflection marker counts
-        lines.append(f"{line} {value} {sign} {rhs}{w['comma']}{f['so_x']} x {'>' if sign == '<' else '<'} {guess}{w['end']}")
         lo, hi = (guess, hi) if sign == '<' else (lo, guess)
+        # a miss narrows the interval and sends the search back ("wait, try 9: ..."), the
+        # re-evaluation that Table 3's reflection marker counts. The interval is written out once
+        # both ends are known ("so 4 < x < 6"): a small model keeps the last line, not the whole
+        # search (without it R1-Zero looped "try 6, x < 6; try 4, x > 4; try 6 ..." to the token limit)
+        bound = f'{lo} < x < {hi}' if 0 < lo and hi <= FINDX_MAX else f'x > {lo}' if sign == '<' else f'x < {hi}'
+        lines.append(f"{line} {value} {sign} {rhs}{w['comma']}{f['so_x']} {bound}{w['end']}")
         if rng.random() < give_up:
             break
     lines.append(f"{w['so']} {guess}{w['end']}")

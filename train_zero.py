@@ -18,6 +18,8 @@ instead of thousands; one process.
   python train_zero.py                      # cpu preset: 15.5 minutes on our 2 cores, base included
   python train_zero.py --preset=gpu         # one GPU: larger base, harder problems
   python train_zero.py --resume             # continue out/zero from its last checkpoint
+  python train_zero.py --family=findx --base_dir=out/base_findx --max_new_tokens=256
+                                            # the guess-and-check world, where answers lengthen (README)
   python train_zero.py --base_dir=Qwen2.5-0.5B --dataset=gsm8k/train.jsonl --eval_dataset=gsm8k/test.jsonl
 """
 import os

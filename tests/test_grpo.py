@@ -2,7 +2,6 @@
 
 Run: pytest tests/test_grpo.py
 """
-import json
 import os
 import random
 

@@ -77,6 +77,24 @@ def test_train_zero_pretrains_a_base_when_none_exists(tmp_path):
     check_eval_json(tmp_path / 'zero' / 'eval.json', ['base', 'zero'])
 
 
+def test_the_findx_world_from_the_command_line(tmp_path):
+    """A base whose corpus holds the guess-and-check family (--knobs=findx=...), R1-Zero on it
+    (--family=findx), and its styles forced by eval.py --opener."""
+    base, zero = tmp_path / 'base', tmp_path / 'zero'
+    run('train_zero.py', *TINY_RL, '--family=findx', f'--base_dir={base}', f'--out_dir={zero}',
+        '--pretrain_args=' + ' '.join(TINY_BASE) + ' --knobs=findx=0.5')
+    assert json.load(open(base / 'config.json'))['knobs'] == 'findx=0.5'
+    data = json.load(open(zero / 'eval.json'))
+    for name in ('base', 'zero'):
+        fx = data['models'][name]['tasks']['findx']
+        assert {'tries_per_response', 'false_yes_rate', 'yeses', 'acc_search', 'acc_unchecked',
+                'len_correct', 'len_wrong'} <= set(fx) and 0 <= fx['pass@1'] <= 1
+    text = run('eval.py', f'--run={zero}', '--families=findx', '--opener=search', '--n=2', '--k=2',
+               '--max_new_tokens=24')
+    assert 'zero:search' in text
+    assert json.load(open(zero / 'eval.json'))['models']['zero:search']['tasks']['findx']['opener'] == 'search'
+
+
 def test_eval_cli_and_compare(base_dir, tmp_path):
     text = run('eval.py', f'--run={base_dir}', '--name=again', '--n=2', '--k=2', '--max_new_tokens=8')
     assert 'again' in text

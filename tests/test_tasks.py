@@ -216,7 +216,7 @@ def test_findx_split_is_by_the_equation_not_its_language():
 
 
 _TRY = re.compile(r'(?:try|试试|let x be|设 x 为) (\d+): ((?:\d+ [-+] \d+ = \d+(?:[,，] ?(?:wait,|等等，) ?\d+ [-+] \d+ = \d+)?(?:[,，] ?)?)+)[.。]'
-                  r'(?: (?:need|需要) \d+[:：] (\d+) ([<>=]) (\d+)[,，](?: ?(?:so|所以) x ([<>]) (\d+)| ?(?:yes|对))[.。])?')
+                  r'(?: (?:need|需要) \d+[:：] (\d+) ([<>=]) (\d+)[,，](?: ?(?:so|所以) (?:(\d+) < )?x ([<>]) (\d+)| ?(?:yes|对))[.。])?')
 
 
 def parse_tries(text):
@@ -231,7 +231,7 @@ def test_error_free_search_narrows_soundly_and_stops_on_yes():
         tries = parse_tries(t.text)
         assert t.correct and t.answer == p.answer and tries, t.text
         lo, hi = 0, tasks.FINDX_MAX + 1
-        for guess, steps, value, cmp, right, sign, bound in tries:
+        for guess, steps, value, cmp, right, low, sign, bound in tries:
             g = int(guess)
             assert lo < g < hi  # every guess lies inside the interval the comparisons left
             true = g + sum(c if op == '+' else -c for op, c in terms)
@@ -240,8 +240,11 @@ def test_error_free_search_narrows_soundly_and_stops_on_yes():
             if cmp == '=':
                 assert g == int(p.answer)
             else:
-                assert int(bound) == g and sign == ('>' if cmp == '<' else '<')
                 lo, hi = (g, hi) if cmp == '<' else (lo, g)
+                if low:  # both ends known: the interval written out
+                    assert (int(low), sign, int(bound)) == (lo, '<', hi) and 0 < lo and hi <= tasks.FINDX_MAX
+                else:    # one end: the bound this guess set
+                    assert int(bound) == g and sign == ('>' if cmp == '<' else '<')
         assert tries[-1][3] == '=' and sum(tr[3] == '=' for tr in tries) == 1  # stops at the first yes
         assert t.text.count('wait, try') + t.text.count('等等， 试试') == len(tries) - 1  # each miss sends it back
         assert t.text.startswith(('try ', '试试 ')) and t.reflective == (len(tries) > 1)
