@@ -126,25 +126,31 @@ def math_error(reasoning, problem, ended=True):
     return 'misread' if steps and len(steps) != len(gold) else None
 
 
-# findx: a try as tasks.solve_findx writes it, "try 5: 5 + 2 = 7, 7 + 6 = 13. wait, 13 < 20, so
-# x > 5." or "... 20 = 20, yes."; a step right after "wait," redoes the step before it.
-_TRY_HEAD = re.compile(r'(?:%s) (-?\d+)\s*[:：]' % '|'.join(
-    re.escape(word) for lang in tasks.WORDS for key, word in openers('findx', lang).items() if key != 'direct'))
-_FX_STEP = re.compile(r'(?:(%s)[,，]?)?\s*(-?\d+) ([-+]) (\d+) = (-?\d+)' % '|'.join(map(re.escape, _REDO)))
-_FX_CMP = re.compile(r'(?<![-+] )(?<![\d-])(-?\d+) ([<>=]) (-?\d+)\s*[,，]\s*(%s)?' % '|'.join(
-    re.escape(tasks.FINDX[lang]['yes']) for lang in tasks.WORDS))
+# findx: a try as tasks.solve_findx writes it, "try 5: 5 + 2 = 7, 7 + 6 = 13. need 20: 13 < 20, so
+# x > 5." or "... 20 = 20, yes."; a step right after "wait," redoes the step before it. A model may
+# stray from that form, so a comparison is any "a < b" not inside a step, and a yes is any "yes"/"对".
+_TRY_HEAD = re.compile(r'(?<![A-Za-z])(?:%s) (-?\d+)\s*[:：]' % '|'.join(
+    re.escape(word) for lang in tasks.WORDS for key, word in openers('findx', lang).items() if key != 'direct'),
+    re.IGNORECASE)
+_FX_STEP = re.compile(r'(?:(%s)[,，]?)?\s*(-?\d+) ?([-+]) ?(\d+) = (-?\d+)' % '|'.join(map(re.escape, _REDO)))
+_FX_CMP = re.compile(r'(?<![-+*/] )(?<![-+*/\d])(-?\d+) ([<>=]) (-?\d+)(?!\d)')
+_FX_YES = re.compile(r'(?<![A-Za-z])%s(?![A-Za-z])|%s' % (tasks.FINDX['en']['yes'], tasks.FINDX['zh']['yes']),
+                     re.IGNORECASE)
 
 
 def findx_tries(reasoning, problem):
     """The tries of a findx reasoning, each (guess, steps right, value it reached, comparison,
     said yes): steps are right when they start at the guess, apply the problem's terms in order
-    and add correctly; comparison is '<', '>', '=' or None (a guess computed and never compared)."""
+    and add correctly (those before the try's last comparison); comparison is that last one's
+    '<', '>' or '=', or None (a guess computed and never compared)."""
     terms, rhs = tasks.findx_terms(problem.expr)
     heads = list(_TRY_HEAD.finditer(reasoning))
     tries = []
     for i, m in enumerate(heads):
         seg = reasoning[m.end():heads[i + 1].start() if i + 1 < len(heads) else len(reasoning)]
-        guess, steps, cmp_ = int(m.group(1)), [], _FX_CMP.search(seg)
+        cmps = list(_FX_CMP.finditer(seg))
+        cmp_ = cmps[-1] if cmps else None
+        guess, steps = int(m.group(1)), []
         for redo, a, op, c, d in _FX_STEP.findall(seg[:cmp_.start()] if cmp_ else seg):
             if redo and steps:
                 steps.pop()
@@ -153,19 +159,20 @@ def findx_tries(reasoning, problem):
         for (a, op, c, d), (t_op, t_c) in zip(steps, terms):
             right &= a == value and (op, c) == (t_op, t_c) and d == (a + c if op == '+' else a - c)
             value = d
-        said_yes = bool(cmp_ and cmp_.group(2) == '=' and cmp_.group(4))
+        said_yes = bool(_FX_YES.search(seg, cmp_.end() if cmp_ else 0))
         tries.append((guess, right, value, cmp_.group(2) if cmp_ else None, said_yes))
     return tries
 
 
 def _findx_measures(reasoning, problem):
     """Per response: tries, comparisons, yeses, false yeses (a "yes" on a guess that is not the
-    solution or whose written arithmetic is wrong: the check that says yes near the target)."""
+    solution, whose written arithmetic is wrong, or that no "=" comparison backs: the check that
+    says yes near the target)."""
     tries = findx_tries(reasoning, problem)
     gold = int(problem.answer)
     yes = [t for t in tries if t[4]]
     return {'tries': len(tries), 'compared': float(any(t[3] for t in tries)), 'yes': len(yes),
-            'false_yes': sum(g != gold or not right for g, right, *_ in yes)}
+            'false_yes': sum(g != gold or not right or cmp_ != '=' for g, right, _, cmp_, _ in yes)}
 
 
 def judge(text, ended, problem):
@@ -228,7 +235,7 @@ def summarize(judged, lens):
         'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
         'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
         'acc_direct': _mean_where(flat, lambda j: j['direct']),
-        # do longer answers pay? (Figure 3's length, split by outcome)
+        # do longer answers pay? (Figure 3's length, split by outcome; for chat, correct = a full rubric score)
         'len_correct': len_where(lambda j: j['correct'] == 1), 'len_wrong': len_where(lambda j: j['correct'] != 1),
         **(_findx_rates(flat) if 'findx' in flat[0] else {}),
     }
@@ -239,8 +246,9 @@ def _findx_rates(flat):
     yes = sum(f['yes'] for f in fx)
     return {'tries_per_response': sum(f['tries'] for f in fx) / len(fx),
             'false_yes_rate': sum(f['false_yes'] for f in fx) / yes if yes else None, 'yeses': yes,
-            # accuracy of responses that compare a guess with the right side vs those that never do
+            # accuracy of responses that compare a guess with the right side...
             'acc_search': _mean_where(flat, lambda j: j['findx']['compared']),
+            # ...and of those that compute a guess but never compare it (direct answers apart)
             'acc_unchecked': _mean_where(flat, lambda j: not j['findx']['compared'] and not j['direct'])}
 
 
@@ -412,7 +420,7 @@ opener = ''              # force responses to open in a style: math 'plain'/'car
 def main(argv=None):
     import data
     from checkpoint import load_model, read_json
-    from config import configure, get_device
+    from config import InputError, configure, get_device
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
                                      'top_p': (0, 1), 'max_new_tokens': (1, None)},
                     choices={'preset': ('cpu', 'gpu'), 'opener': ('', *STYLES)})
@@ -422,12 +430,14 @@ def main(argv=None):
         for name, block in read_json(os.path.join(run, 'eval.json'), {'models': {}})['models'].items():
             print(format_block(name, block['tasks']))
     if cfg['run']:
-        model, tok, blob = load_model(cfg['run'], get_device())
         fams = [f for f in cfg['families'].split(',') if f]
         for f in fams:
             if f not in FAMILIES:
                 print(f'config error: --families: unknown family {f!r}', file=sys.stderr)
                 sys.exit(2)
+        if cfg['opener'] and not cfg['dataset'] and not any(cfg['opener'] in openers(f, 'en') for f in fams):
+            raise InputError(f"--opener={cfg['opener']}: no family of --families={cfg['families']} has that style")
+        model, tok, blob = load_model(cfg['run'], get_device())
         probs = data.problems(cfg, 'test', cfg['n']) if cfg['dataset'] else \
             [p for f in fams for p in data.problems(cfg, 'test', cfg['n'], family=f)]
         res = evaluate(model, tok, probs, cfg['k'], temperature=cfg['temperature'], top_p=cfg['top_p'],

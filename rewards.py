@@ -320,8 +320,8 @@ def chat_score(response, problem):
 # A word: one Han character (Chinese is not written with spaces, so a character is the
 # unit), or a run of other letters. Digits, symbols, punctuation count as nothing. A run
 # of Latin letters is English, a Han character Chinese, anything else (Cyrillic, kana...)
-# neither, so it counts against both. A lone Latin letter is a symbol, not a word: the "x" of
-# "所以 x > 4" is the equation's variable in either language, so it counts as nothing.
+# neither, so it counts against both. A lone "x" is the unknown of an equation ("所以 x > 4"), a
+# symbol in either language, so it counts as nothing (other lone letters, "I" and "a", stay words).
 _WORD = regex.compile(r'\p{Han}|[\p{L}--\p{Han}]+', regex.V1)
 _LATIN = regex.compile(r'\p{Latin}+')
 _HAN = regex.compile(r'\p{Han}')
@@ -341,7 +341,7 @@ def _language(parsed, lang):
     text = parsed.think
     for tag in TAGS + (EOT,):
         text = text.replace(tag, ' ')
-    words = [w for w in _WORD.findall(text) if len(w) > 1 or not _LATIN.fullmatch(w)]
+    words = [w for w in _WORD.findall(text) if w not in ('x', 'X')]
     if not words:
         return 1.0
     if lang == 'zh':

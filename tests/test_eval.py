@@ -167,6 +167,16 @@ def test_findx_tries_read_guesses_arithmetic_comparisons_and_yeses():
     zh = '设 x 为 3: 3 + 4 = 7。 所以答案是 3。 试试 5: 5 + 4 = 9。 9 = 9，对。'
     assert evaluation.findx_tries(zh, FX_ZH) == [(3, True, 7, None, False), (5, True, 9, '=', True)]
     assert evaluation.findx_tries('The answer is 10.', FX) == []
+    # off the corpus's form: a yes after '<' or '>', or with no comparison, is a false yes; the
+    # last comparison of a try is its verdict; "yesterday" is no yes; "entry 8:" is no try
+    m = evaluation._findx_measures
+    assert m('try 11: 11 + 9 = 20, 20 - 1 = 19. need 18: 19 > 18, yes.', FX)['false_yes'] == 1
+    assert m('try 10: 10 + 9 = 19, 19 - 1 = 18, yes.', FX) == {'tries': 1, 'compared': 0.0, 'yes': 1, 'false_yes': 1}
+    redo = 'try 10: 10 + 9 = 19, 19 - 1 = 17, 17 = 18, wait, 19 - 1 = 18. need 18: 18 = 18, yes.'
+    assert evaluation.findx_tries(redo, FX) == [(10, True, 18, '=', True)]
+    assert m('try 10: 10 + 9 = 19, 19 - 1 = 18. 18 = 18, yesterday', FX)['yes'] == 0
+    assert m('entry 10: 10 + 9 = 19, 19 - 1 = 18.', FX)['tries'] == 0
+    assert m('Try 10: 10+9 = 19, 19-1 = 18. 18 = 18。对', FX) == {'tries': 1, 'compared': 1.0, 'yes': 1, 'false_yes': 0}
 
 
 def test_findx_summary_splits_accuracy_and_length_by_style_and_outcome():

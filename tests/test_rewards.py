@@ -194,7 +194,8 @@ def test_countdown_caps_depth_and_length():
     ('3 + 4 = 7。', 1.0, 1.0),             # no words at all: nothing mixed
     ('привет and 你', 1 / 3, 1 / 3),        # other scripts count against both
     ('café au lait', 1.0, 0.0),
-    ('所以 x > 4', 0.0, 1.0),              # a lone Latin letter is a variable, not an English word
+    ('所以 x > 4', 0.0, 1.0),              # a lone x is the unknown, not an English word
+    ('所以 I 4', 1 / 3, 2 / 3),            # other lone letters are words
     ('so x > 4', 1.0, 0.0),
     ('所以 so x > 4', 1 / 3, 2 / 3),
 ])
@@ -270,4 +271,4 @@ def test_broken_surrogates_and_zero_width_characters():
     assert accuracy_reward(wrap('\ud80042'), math_problem()) == 0.0
     assert accuracy_reward(wrap('42\u200b'), math_problem()) == 0.0
     assert accuracy_reward(wrap('\ufeff42'), math_problem()) == 0.0
-    assert rewards.language_consistency_reward(wrap('1', think='\ud800 an 中'), 'en') == 0.5
+    assert rewards.language_consistency_reward(wrap('1', think='\ud800 a 中'), 'en') == 0.5

@@ -114,6 +114,12 @@ def test_bad_config_exits_2_naming_the_key():
     r = subprocess.run([sys.executable, 'pretrain.py', '--knobs=carefull=0.3'], cwd=ROOT, env=ENV,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and 'carefull' in r.stderr and 'corpus knobs' not in r.stdout
+    r = subprocess.run([sys.executable, 'pretrain.py', '--knobs=findx_direct=0.7,findx_one_try=0.4'], cwd=ROOT,
+                       env=ENV, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and 'no share for the search style' in r.stderr
+    r = subprocess.run([sys.executable, 'eval.py', '--run=no/such/run', '--opener=search'], cwd=ROOT, env=ENV,
+                       capture_output=True, text=True, timeout=60)  # checked before the model is loaded
+    assert r.returncode == 2 and '--opener=search' in r.stderr and 'Traceback' not in r.stderr
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_picks_it_up(base_dir, tmp_path):

@@ -204,15 +204,16 @@ def test_findx_gold_solves_the_equation_and_every_guess_stays_non_negative():
 
 
 def test_findx_split_is_by_the_equation_not_its_language():
-    rng = random.Random(3)
-    for _ in range(100):
-        p = tasks.gen_findx(rng, 2, 'en')
-        zh = tasks.Problem(p.id, p.family, 'zh', p.difficulty, p.prompt, p.answer, expr=p.expr)
-        again = tasks.gen_findx(random.Random(rng.random()), 2, 'zh')
-        assert tasks.split_of(zh) == tasks.split_of(p)
-        if again.expr == p.expr:
-            assert again.id == p.id
-    assert all(tasks.split_of(p) == 'test' for p in tasks.eval_set('findx', 30))
+    splits = set()
+    for seed in range(300):  # the generator's draws do not depend on the language: the same equation twice
+        en, zh = (tasks.gen_findx(random.Random(seed), 2, lang) for lang in ('en', 'zh'))
+        assert en.expr == zh.expr and en.prompt != zh.prompt and en.id == zh.id
+        splits.add(tasks.split_of(en))
+    assert splits == {'train', 'test'}
+    held = tasks.eval_set('findx', 30)
+    assert all(tasks.split_of(p) == 'test' for p in held)
+    train = {tasks.draw_problem('findx', random.Random(i)).expr for i in range(300)}
+    assert not train & {p.expr for p in held}  # no held-out equation among training draws
 
 
 _TRY = re.compile(r'(?:try|试试|let x be|设 x 为) (\d+): ((?:\d+ [-+] \d+ = \d+(?:[,，] ?(?:wait,|等等，) ?\d+ [-+] \d+ = \d+)?(?:[,，] ?)?)+)[.。]'
