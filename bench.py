@@ -432,10 +432,11 @@ def bench_curve(cfg):
     import random
     import tempfile
     import grpo
+    import corpus
     import tasks
     from tokenizer import train_tokenizer
     steps = 2 if cfg['tiny'] else cfg['steps']
-    tok = train_tokenizer(tasks.build_corpus(200, cfg['seed']), 300)
+    tok = train_tokenizer(corpus.build_corpus(200, cfg['seed']), 300)
 
     def draw(step, round_):
         rng = random.Random(f'{step}:{round_}')

@@ -1,4 +1,5 @@
-"""Configuration shared by every script (DESIGN.md section 5), in nanoGPT's style.
+"""Configuration shared by every script, in nanoGPT's style (README: every script takes
+`--key=value` and `--help`).
 
 A script writes its defaults as plain names at the top, one comment each, then calls
 
@@ -159,7 +160,7 @@ def print_config(cfg):
 
 
 def get_device():
-    """The best available device, in the order cuda, mps, cpu (DESIGN.md section 4)."""
+    """The best available device, in the order cuda, mps, cpu: the same script runs on a GPU or a laptop."""
     import torch
     if torch.cuda.is_available():
         return 'cuda'

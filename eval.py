@@ -1,4 +1,4 @@
-"""Evaluation as the paper does it (R1 section 3; DESIGN.md section 5).
+"""Evaluation as the paper does it (R1 section 3).
 
 For each held-out problem we sample k responses under the R1-Zero template and report, per
 task family:
@@ -36,7 +36,7 @@ import tasks
 from checkpoint import read_jsonl, write_json
 from sample import rollout_texts
 
-FAMILIES = ('math', 'countdown', 'code', 'chat', 'findx')
+FAMILIES = tuple(tasks.GENERATORS)  # the toy world's families, for --families
 
 
 def openers(family, lang):
@@ -54,10 +54,22 @@ def openers(family, lang):
 STYLES = ('plain', 'careful', 'direct', 'search', 'one_try')  # every family's, for --opener
 
 
+def forced_families(opener, families):
+    """The families among `families` that have the style `opener` (none when opener is ''); an
+    opener that none of them has is an error, not a silently unforced evaluation."""
+    if not opener:
+        return set()
+    forced = {fam for fam in families if opener in openers(fam, 'en')}
+    if not forced:
+        raise ValueError(f'no family here has a {opener!r} style: ' + '; '.join(
+            f'{fam}: {sorted(openers(fam, "en"))}' for fam in families))
+    return forced
+
+
 def style_opener(style, lang, family='math'):
     """The first words of a response in one of the family's corpus styles. --opener forces
     them, to measure how accurate each style is for a model: RL can only move probability
-    toward a style that pays in the model's own hands (DESIGN.md section 3)."""
+    toward a style that pays in the model's own hands (corpus.py)."""
     styles = openers(family, lang)
     if style not in styles:
         raise ValueError(f'unknown style {style!r} for {family}; expected one of {sorted(styles)}')
@@ -157,7 +169,7 @@ def findx_tries(reasoning, problem):
             steps.append((int(a), op, int(c), int(d)))
         value, right = guess, len(steps) == len(terms)
         for (a, op, c, d), (t_op, t_c) in zip(steps, terms):
-            right &= a == value and (op, c) == (t_op, t_c) and d == (a + c if op == '+' else a - c)
+            right &= a == value and (op, c) == (t_op, t_c) and d == _value(a, op, c)
             value = d
         said_yes = bool(_FX_YES.search(seg, cmp_.end() if cmp_ else 0))
         tries.append((guess, right, value, cmp_.group(2) if cmp_ else None, said_yes))
@@ -269,7 +281,7 @@ def _mean_where(judged, keep):
 
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
              greedy=True, seed=0, opener=''):
-    """Metrics per family for a list of problems (DESIGN.md section 5's eval.json block).
+    """Metrics per family for a list of problems: the block eval.json keeps per model and family.
     opener: a style (STYLES; style_opener) whose first words every response of the families
     that have it is forced to begin with; they are judged as part of the response and count
     toward max_new_tokens: every prompt samples max_new_tokens minus the longest opener's tokens
@@ -278,10 +290,7 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
     by_family = {}
     for p in problems:
         by_family.setdefault(p.family, []).append(p)
-    forced = {fam for fam in by_family if opener in openers(fam, 'en')} if opener else set()
-    if opener and not forced:
-        raise ValueError(f'no family here has a {opener!r} style: ' + '; '.join(
-            f'{fam}: {sorted(openers(fam, "en"))}' for fam in by_family))
+    forced = forced_families(opener, by_family)
     result = {}
     for fam, probs in by_family.items():
         t0 = time.time()
@@ -420,7 +429,7 @@ opener = ''              # force responses to open in a style: math 'plain'/'car
 def main(argv=None):
     import data
     from checkpoint import load_model, read_json
-    from config import InputError, configure, get_device
+    from config import configure, get_device
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
                                      'top_p': (0, 1), 'max_new_tokens': (1, None)},
                     choices={'preset': ('cpu', 'gpu'), 'opener': ('', *STYLES)})
@@ -435,8 +444,11 @@ def main(argv=None):
             if f not in FAMILIES:
                 print(f'config error: --families: unknown family {f!r}', file=sys.stderr)
                 sys.exit(2)
-        if cfg['opener'] and not cfg['dataset'] and not any(cfg['opener'] in openers(f, 'en') for f in fams):
-            raise InputError(f"--opener={cfg['opener']}: no family of --families={cfg['families']} has that style")
+        try:  # before the model is loaded
+            forced_families(cfg['opener'], ['math'] if cfg['dataset'] else fams)
+        except ValueError as e:
+            print(f'config error: --opener={cfg["opener"]}: {e}', file=sys.stderr)
+            sys.exit(2)
         model, tok, blob = load_model(cfg['run'], get_device())
         probs = data.problems(cfg, 'test', cfg['n']) if cfg['dataset'] else \
             [p for f in fams for p in data.problems(cfg, 'test', cfg['n'], family=f)]

@@ -1,10 +1,11 @@
 """Pretrain the tiny base model that stands in for DeepSeek-V3-Base.
 
 R1-Zero starts from a pretrained base, and RL can only amplify what that base already does
-(DESIGN.md section 3). We cannot download one, so this script makes one from scratch:
+(corpus.py says why). We cannot download one, so this script makes one from scratch:
 
-  1. build the corpus from tasks.py (this world's internet: careful and sloppy traces, direct
-     answers, slips and fixes, language switches, broken tags, chat; train split only),
+  1. build the corpus (corpus.py: this world's internet, from tasks.py's problems: careful and
+     sloppy traces, direct answers, slips and fixes, language switches, broken tags, chat;
+     train split only),
   2. train our own byte-level BPE tokenizer on it (tokenizer.py),
   3. pretrain a small Llama-style transformer (model.py) on next-token prediction,
   4. measure the base's behaviour under the R1-Zero template on held-out math (k samples at
@@ -22,6 +23,7 @@ import time
 import numpy as np
 import torch
 
+import corpus
 import ddp
 import eval as evaluation
 import tasks
@@ -34,7 +36,7 @@ from tokenizer import train_tokenizer
 preset = 'auto'          # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
 out_dir = 'out/base'     # run folder: ckpt.pt, tokenizer.json, config.json, metrics.jsonl, eval.json
 seed = 1337              # seeds the corpus, the initial weights and the batch order
-knobs = ''               # corpus knob overrides, e.g. 'careful=0.3,sloppy_error=0.4' (tasks.CorpusKnobs)
+knobs = ''               # corpus knob overrides, e.g. 'careful=0.3,sloppy_error=0.4' (corpus.CorpusKnobs)
 n_docs = 60000           # corpus documents, drawn from the train split only
 vocab_size = 1024        # BPE vocabulary, special tokens included
 tok_docs = 6000          # documents the tokenizer is trained on
@@ -77,10 +79,10 @@ CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloa
 
 
 def parse_knobs(text, knobs=None):
-    """tasks.CorpusKnobs with overrides from 'careful=0.3,sloppy_error=0.4' (--knobs), so
+    """corpus.CorpusKnobs with overrides from 'careful=0.3,sloppy_error=0.4' (--knobs), so
     a world variant is one command rather than an edit. Each value takes its knob's type; the
     float knobs are all probabilities."""
-    knobs = knobs or tasks.CorpusKnobs()
+    knobs = knobs or corpus.CorpusKnobs()
     numeric = [k for k, v in vars(knobs).items() if type(v) in (int, float)]
     for item in filter(None, (t.strip() for t in text.split(','))):
         name, eq, value = (x.strip() for x in item.partition('='))
@@ -113,7 +115,7 @@ def build_data(cfg, knobs):
     """Corpus -> tokenizer -> one long token stream (documents separated by the end token)."""
     t0 = time.time()
     print('corpus knobs:', ', '.join(f'{k}={v}' for k, v in vars(knobs).items()))
-    docs = tasks.build_corpus(cfg['n_docs'], cfg['seed'], knobs, cfg['preset'])
+    docs = corpus.build_corpus(cfg['n_docs'], cfg['seed'], knobs, cfg['preset'])
     tok = train_tokenizer(docs[:cfg['tok_docs']], cfg['vocab_size'])
     ids = tok.encode_batch(docs)
     stream = np.fromiter((t for d in ids for t in d + [tok.eot_id]), dtype=np.int32)

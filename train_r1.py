@@ -167,7 +167,7 @@ def rejection_data(cfg, model, tok, rng):
     """Stage 3's mix: rejection-sampled reasoning answers from stage 2 plus chat answered
     without reasoning. R1 reused DeepSeek-V3's SFT data for these (2.3.3); ours are replies of
     the corpus's quality (each rubric check met with probability rs_chat_quality, as
-    tasks.CorpusKnobs.chat_quality), not perfect ones: lifting them is stage 4's job."""
+    corpus.CorpusKnobs.chat_quality), not perfect ones: lifting them is stage 4's job."""
     problems = [p for fam, n in (('math', cfg['rs_prompts']), ('countdown', cfg['rs_other']),
                                  ('code', cfg['rs_other'])) for p in draw(cfg, fam, n, rng)]
     kept = sft.rejection_sample(model, tok, problems, cfg['rs_k'], render=tasks.render_prompt,

@@ -32,6 +32,6 @@ def tiny_model():
 @pytest.fixture(scope='session')
 def tok():
     """A 300-token BPE trained on 200 documents of the toy world, built once for the suite."""
-    import tasks
+    import corpus
     from tokenizer import train_tokenizer
-    return train_tokenizer(tasks.build_corpus(200, 0), 300)
+    return train_tokenizer(corpus.build_corpus(200, 0), 300)

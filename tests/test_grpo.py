@@ -10,6 +10,7 @@ os.environ.setdefault('TRITON_INTERPRET', '1')  # before anything imports triton
 import pytest
 import torch
 
+import corpus
 import grpo
 import tasks
 from model import ModelConfig, Transformer
@@ -176,7 +177,7 @@ def test_batch_log_probs_match_the_samplers_own():
 
 @pytest.fixture(scope='module')
 def tiny_world():
-    docs = tasks.build_corpus(200, 0)
+    docs = corpus.build_corpus(200, 0)
     tok = train_tokenizer(docs, 300)
     return tok
 

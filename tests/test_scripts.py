@@ -294,11 +294,11 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
 
 
 def test_parse_knobs_overrides_by_name_with_the_knobs_type_and_refuses_the_rest():
-    import tasks
+    import corpus
     from pretrain import parse_knobs
     k = parse_knobs('careful=0.3, dead_ends=4')
     assert k.careful == 0.3 and k.dead_ends == 4 and isinstance(k.dead_ends, int)
-    assert k.direct == tasks.CorpusKnobs().direct and parse_knobs('') == tasks.CorpusKnobs()
+    assert k.direct == corpus.CorpusKnobs().direct and parse_knobs('') == corpus.CorpusKnobs()
     for bad, says in [('carefull=0.3', 'carefull'), ('careful', 'careful'), ('family_mix=1', 'family_mix'),
                       ('dead_ends=2.5', 'needs an integer'), ('careful=lots', 'needs a number'),
                       ('careful=1.5', 'out of range'), ('dead_ends=-1', 'out of range'),

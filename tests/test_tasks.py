@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+import corpus
 import rewards
 import tasks
 
@@ -55,7 +56,7 @@ def test_heldout_problems_never_reach_corpus_or_rl_prompts():
         rng = random.Random(seed)
         rl_prompts = [tasks.draw_problem(f, rng, 'train') for f in FAMILIES for _ in range(300)]
         assert not held_ids & {p.id for p in rl_prompts}
-        text = '\n'.join(tasks.build_corpus(1500, seed))
+        text = '\n'.join(corpus.build_corpus(1500, seed))
         for prompt in held_prompts:  # a held-out question never appears, in any document form
             assert f'User: {prompt}.' not in text and f'{prompt}\n' not in text
 
@@ -155,21 +156,21 @@ def _rates(docs):
 
 
 def test_knobs_move_the_measured_rates_in_the_corpus():
-    base = tasks.CorpusKnobs()
-    lo = _rates(tasks.build_corpus(3000, 0, base))
+    base = corpus.CorpusKnobs()
+    lo = _rates(corpus.build_corpus(3000, 0, base))
     for knob, value, rate, direction in [('careful', 0.4, 'careful', +1), ('direct', 0.6, 'direct', +1),
                                          ('broken_tags', 0.9, 'well_formed', -1), ('zh_share', 0.8, 'zh', +1),
                                          ('template_share', 0.2, 'template', -1), ('drills', 0.5, 'drill', +1)]:
-        knobs = tasks.CorpusKnobs(**{**vars(base), knob: value})
-        hi = _rates(tasks.build_corpus(3000, 0, knobs))
+        knobs = corpus.CorpusKnobs(**{**vars(base), knob: value})
+        hi = _rates(corpus.build_corpus(3000, 0, knobs))
         assert (hi[rate] - lo[rate]) * direction > 0.15, (knob, lo[rate], hi[rate])
 
 
 def test_switch_lang_knob_moves_language_mixing():
     def mixed(share):
-        knobs = tasks.CorpusKnobs(switch_lang=share, direct=0.0, family_mix={'math': 1.0}, template_share=1.0, drills=0.0,
+        knobs = corpus.CorpusKnobs(switch_lang=share, direct=0.0, family_mix={'math': 1.0}, template_share=1.0, drills=0.0,
                                   broken_tags=0.0)
-        docs = tasks.build_corpus(1500, 1, knobs)
+        docs = corpus.build_corpus(1500, 1, knobs)
         probs_lang = ['zh' if re.search(r'[\u4e00-\u9fff]', d.split('User:')[-1].split('Assistant:')[0]) else 'en'
                       for d in docs]
         return sum(rewards.is_mixed(response_of(d), lang) for d, lang in zip(docs, probs_lang)) / len(docs)
