@@ -49,8 +49,9 @@ class CorpusKnobs:
     code_error: float = 0.3        # code solutions with a wrong constant
     chat_quality: float = 0.7      # chance a chat reply meets each rubric check
     dead_ends: int = 2             # most failed attempts a countdown search trace shows
-    # findx, the guess-and-check family (0 by default until its world is measured: README)
-    findx: float = 0.0             # problem documents that are findx (the rest follow family_mix)
+    # findx, the guess-and-check family: half the problem documents, so the base can search at all
+    # (with a fifth of one family's documents searching, a probe's base never searched: README)
+    findx: float = 0.5             # problem documents that are findx (the rest follow family_mix)
     findx_direct: float = 0.45     # findx solutions that state a guess and nothing else
     findx_one_try: float = 0.2     # ...that compute one guess and answer it unchecked (the rest search)
     findx_direct_error: float = 0.8  # chance a direct findx guess is wrong
@@ -125,7 +126,7 @@ def build_corpus(n_docs, seed, knobs=None, preset='cpu'):
         if rng.random() < knobs.drills:
             docs.append(drill(rng))
             continue
-        # (no draw at findx=0: the default corpus stays what the README's figures were measured on)
+        # (no draw at findx=0, so --knobs=findx=0 rebuilds the math-only corpus of earlier commits)
         fam = 'findx' if knobs.findx and rng.random() < knobs.findx else rng.choices(fams, weights)[0]
         docs.append(document(draw_problem(fam, rng, 'train', preset, zh_share=knobs.zh_share), rng, knobs))
     return docs

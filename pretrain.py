@@ -44,11 +44,11 @@ n_layer = 4              # transformer blocks
 n_head = 4               # attention heads
 n_kv_head = 2            # key/value heads (grouped-query attention)
 n_embd = 192             # model width
-block_size = 256         # context length in tokens
+block_size = 384         # context length in tokens (a findx search of ~160 tokens fits after its prompt)
 mlp_hidden = 0           # SwiGLU width; 0 = 8/3 * n_embd rounded up to a multiple of 32
 qkv_bias = False         # biases on the query/key/value projections (Qwen2 has them, Llama not)
 tie_embeddings = True    # share the input embedding and the output matrix
-batch_size = 32          # sequences per step
+batch_size = 22          # sequences per step (22 x 384: about the tokens of 32 x 256)
 max_iters = 640          # optimizer steps
 lr = 3e-3                # peak learning rate (small models like large ones)
 min_lr = 3e-4            # learning rate at the end of the cosine decay

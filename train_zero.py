@@ -7,19 +7,22 @@ answers grew longer (Figure 3), and it began to re-check its work (the "aha mome
 Table 3). This script does the same to our tiny base:
 
   1. load out/base (or pretrain it first with pretrain.py when it is missing),
-  2. evaluate the base on held-out math (eval.py: pass@1, maj@k, format, length, reflection),
-  3. GRPO (grpo.py) on train-split math prompts, reward = accuracy + format (rewards.py),
-     with a small held-out evaluation every eval_interval steps for the curves,
+  2. evaluate the base on held-out problems (eval.py: pass@1, maj@k, format, length, reflection),
+  3. GRPO (grpo.py) on train-split prompts, reward = accuracy + format (rewards.py), with a
+     small held-out evaluation every eval_interval steps for the curves,
   4. evaluate the result and write out/zero/eval.json with the blocks 'base' and 'zero'.
+
+The prompts are findx ("Find x: x + 7 - 3 = 12"), the family where checking a guess is easier
+than producing the answer: there the base's search style pays, and RL spreads it, so all three
+curves show. On the math family accuracy rises but answers do not lengthen (README, findings).
 
 What we simplify: a toy world (tasks.py) instead of AIME; a ~2M-parameter base; 100 RL steps
 instead of thousands; one process.
 
-  python train_zero.py                      # cpu preset: 15.5 minutes on our 2 cores, base included
+  python train_zero.py                      # cpu preset: about 17 minutes on our 2 cores, base included
   python train_zero.py --preset=gpu         # one GPU: larger base, harder problems
   python train_zero.py --resume             # continue out/zero from its last checkpoint
-  python train_zero.py --family=findx --base_dir=out/base_findx --max_new_tokens=256
-                                            # the guess-and-check world, where answers lengthen (README)
+  python train_zero.py --family=math --max_new_tokens=128 --out_dir=out/zero_math   # the math world
   python train_zero.py --base_dir=Qwen2.5-0.5B --dataset=gsm8k/train.jsonl --eval_dataset=gsm8k/test.jsonl
 """
 import os
@@ -43,13 +46,13 @@ preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
 base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 out_dir = 'out/zero'       # run folder of this stage
-family = 'math'            # task family of the RL prompts and the evaluation (toy world)
+family = 'auto'            # task family of the prompts and evaluation: 'auto' = findx, or math with --dataset
 dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
 eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (split by canonical form)
 steps = 100                # GRPO steps (fits the 20-minute CPU budget, base included; the curve flattens after ~100)
 n_prompts = 16             # prompts per step
 group_size = 8             # G: responses sampled per prompt
-max_new_tokens = 128       # longest response (prompt + response must fit the base's 256-token context)
+max_new_tokens = 256       # longest response (prompt + response must fit the base's 384-token context)
 temperature = 1.0          # rollout temperature (the paper: 1.0)
 lr = 1e-4                  # AdamW learning rate (tiny models want far more than the paper's 3e-6)
 warmup_steps = 10          # linear warmup steps
@@ -92,7 +95,7 @@ BOUNDS = {'steps': (0, None), 'n_prompts': (1, None), 'group_size': (2, None), '
           'overlong_buffer': (0, None), 'ref_reset': (0, None), 'eval_interval': (0, None),
           'curve_n': (1, None), 'curve_k': (1, None), 'eval_n': (1, None), 'eval_k': (1, None),
           'ckpt_interval': (0, None)}
-CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('math', 'countdown', 'code', 'findx'),
+CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'countdown', 'code', 'findx'),
            'loss_agg': ('grpo', 'token', 'dr_grpo'), 'dtype': ('auto', 'float32', 'bfloat16'),
            'kernels': ('auto', 'torch', 'triton')}
 
@@ -103,6 +106,8 @@ def main(argv=None):
     main = ddp.is_main()  # rank 0 alone evaluates and writes eval.json
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
+    if cfg['family'] == 'auto':
+        cfg['family'] = 'math' if cfg['dataset'] else 'findx'  # a dataset file fills the math slot (data.py)
     if cfg['dataset'] and cfg['family'] != 'math':
         raise InputError(f"--dataset takes the place of the toy world's math: it cannot go with --family={cfg['family']}")
     grpo.check_parallel(cfg)  # before the base is evaluated, not after
