@@ -5,7 +5,7 @@ distilled small model beats the same model trained by large-scale RL of its own 
 This script does the same in miniature:
 
   1. the teacher (out/r1/r1, the final R1 checkpoint; --teacher for any other) answers train
-     prompts of math, countdown and code k times each; rejection sampling keeps the correct,
+     prompts of math, findx, countdown and code k times each; rejection sampling keeps the correct,
      ended, single-language, short and non-repetitive answers (sft.filter_samples, the same
      function R1's stage 3 uses);
   2. each student base is pretrained from scratch by pretrain.py with its own smaller config
@@ -13,10 +13,10 @@ This script does the same in miniature:
      attention biases, untied embeddings, standing in for the paper's Llama students);
   3. each student is fine-tuned on the teacher's data with sft.py (SFT only, as the paper);
   4. the baseline: one student's base (rl_student) trained with the R1-Zero recipe (grpo.py,
-     accuracy + format rewards on math) for at least rl_steps steps and at least the wall
+     accuracy + format rewards on math and findx, half each) for at least rl_steps steps and at least the wall
      clock its distillation took (teacher sampling + its SFT): the budget is matched in
      student-side wall clock, and eval.json's "budget" records both sides;
-  5. eval.py on held-out math, countdown and code for every model; out/distill/eval.json.
+  5. eval.py on held-out math, findx, countdown and code for every model; out/distill/eval.json.
 
 Chat is left out of the teacher data: Table 5 measures reasoning, and no rule can tell a
 correct chat answer (R1 used DeepSeek-V3's non-reasoning data there).
@@ -49,6 +49,7 @@ out_dir = 'out/distill'    # run folder: data.jsonl, one folder per student base
 students = 'qwen_s,qwen_m,llama_m'  # students: names of STUDENTS below, or Hugging Face model folders
 rl_student = 'qwen_m'      # the student base the RL baseline starts from (a name, or the folder given in students)
 math_prompts = 1500        # teacher data: train math prompts
+findx_prompts = 400        # teacher data: train findx prompts (their answers are ~3x as long as math's)
 other_prompts = 300        # teacher data: train prompts each of countdown and code
 k = 4                      # teacher samples per prompt
 per_prompt = 2             # most distinct kept answers per prompt
@@ -58,8 +59,8 @@ sft_batch = 16             # SFT examples per step
 rl_steps = 60              # RL baseline: at least this many GRPO steps (R1-Zero's recipe otherwise)
 rl_max_steps = 400         # RL baseline: at most this many, however long distillation took
 pretrain_args = ''         # extra --key=value flags for every student's pretrain.py run
-max_new_tokens = 128       # longest response, teacher and students
-eval_n = 200               # held-out math problems per model
+max_new_tokens = 256       # longest response, teacher and students (a findx search runs to ~160 tokens)
+eval_n = 200               # held-out math problems, and findx problems, per model
 eval_n_other = 50          # held-out problems of countdown and code per model
 eval_k = 8                 # samples per problem
 seed = 0                   # seeds prompts, sampling, data order
@@ -76,10 +77,10 @@ STUDENTS = {
 }
 PRESETS = {
     'cpu': {},
-    'gpu': dict(teacher='out/r1/r1', math_prompts=8000, other_prompts=2000, rl_steps=400, max_new_tokens=256,
+    'gpu': dict(teacher='out/r1/r1', math_prompts=8000, findx_prompts=3000, other_prompts=2000, rl_steps=400,
                 eval_n=500, eval_n_other=200),
 }
-BOUNDS = {'math_prompts': (1, None), 'other_prompts': (0, None), 'k': (1, None), 'per_prompt': (1, None),
+BOUNDS = {'math_prompts': (1, None), 'findx_prompts': (0, None), 'other_prompts': (0, None), 'k': (1, None), 'per_prompt': (1, None),
           'sft_epochs': (0, None), 'sft_lr': (0, 1), 'sft_batch': (1, None), 'rl_steps': (0, None),
           'rl_max_steps': (0, None), 'max_new_tokens': (1, None), 'eval_n': (1, None), 'eval_n_other': (1, None),
           'eval_k': (1, None)}
@@ -114,8 +115,9 @@ def student_names(cfg):
 def teacher_data(cfg, teacher, tok):
     """The teacher's kept answers to train prompts of the reasoning families."""
     rng = random.Random(f"distill:{cfg['seed']}")
-    problems = [p for fam, n in (('math', cfg['math_prompts']), ('countdown', cfg['other_prompts']),
-                                 ('code', cfg['other_prompts'])) for p in data.problems(cfg, 'train', n, rng, fam)]
+    problems = [p for fam, n in (('math', cfg['math_prompts']), ('findx', cfg['findx_prompts']),
+                                 ('countdown', cfg['other_prompts']), ('code', cfg['other_prompts']))
+                for p in data.problems(cfg, 'train', n, rng, fam)]
     kept = sft.rejection_sample(teacher, tok, problems, cfg['k'], render=tasks.render_prompt,
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'],
                                 max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['per_prompt'])
@@ -142,7 +144,7 @@ def main(argv=None):
     results = read_json(eval_path, {'models': {}})
     seconds = results.setdefault('seconds', {})
     teacher, ttok, _ = load_model(cfg['teacher'], cfg['device'])
-    held_out = [p for fam, n in (('math', cfg['eval_n']), ('countdown', cfg['eval_n_other']),
+    held_out = [p for fam, n in (('math', cfg['eval_n']), ('findx', cfg['eval_n']), ('countdown', cfg['eval_n_other']),
                                  ('code', cfg['eval_n_other'])) for p in data.problems(cfg, 'test', n, family=fam)]
 
     def evaluate(name, model, tok, step):
@@ -199,9 +201,10 @@ def main(argv=None):
 
         n_prompts = grpo.zero_recipe(cfg['preset'])['n_prompts']
 
-        def prompts(step, round_):  # the R1-Zero recipe: math prompts, accuracy + format
+        def prompts(step, round_):  # the R1-Zero recipe (accuracy + format) on the teacher's reasoning families
             rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
-            return data.problems(cfg, 'train', n_prompts, rng)
+            return [p for fam, n in (('findx', n_prompts // 2), ('math', n_prompts - n_prompts // 2))
+                    for p in data.problems(cfg, 'train', n, rng, fam)]
 
         target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)
         steps, t = cfg['rl_steps'], time.time()

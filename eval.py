@@ -187,6 +187,17 @@ def _findx_measures(reasoning, problem):
             'false_yes': sum(g != gold or not right or cmp_ != '=' for g, right, _, cmp_, _ in yes)}
 
 
+def sound_search(reasoning, problem):
+    """True when every try of a findx reasoning is sound: its arithmetic right, its comparison
+    true of the value it reached, "yes" said exactly on equality, and the last try a yes: the
+    searches R1's cold start keeps (a correct answer reached through a false check is not)."""
+    _, rhs = tasks.findx_terms(problem.expr)
+    tries = findx_tries(reasoning, problem)
+    true_cmp = lambda v: '<' if v < rhs else '>' if v > rhs else '='
+    return bool(tries) and tries[-1][4] and all(
+        right and cmp_ == true_cmp(value) and yes == (cmp_ == '=') for _, right, value, cmp_, yes in tries)
+
+
 def judge(text, ended, problem):
     """Everything evaluation measures about one response."""
     parsed = rewards.parse_response(text)

@@ -373,7 +373,7 @@ def lr_at(step, cfg):
 def zero_recipe(preset='cpu', **over):
     """R1-Zero's RL settings (train_zero.py's defaults and presets) for the stages that reuse the
     recipe (train_r1.py, distill.py's baseline); tests/test_grpo.py keeps the two in step."""
-    cfg = dict(steps=100, n_prompts=16, group_size=8, max_new_tokens=128, temperature=1.0, lr=1e-4, warmup_steps=10,
+    cfg = dict(steps=100, n_prompts=16, group_size=8, max_new_tokens=256, temperature=1.0, lr=1e-4, warmup_steps=10,
                lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=0.0, eps_low=0.2, eps_high=0.2, loss_agg='token',
                scale_std=True, mu=1, minibatches=1, micro_batch=32, dynamic_sampling=False, max_refill=2,
                overlong_buffer=0, ref_reset=400, eval_interval=25, ckpt_interval=50, seed=0, dtype='auto',

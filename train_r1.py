@@ -4,18 +4,21 @@ R1-Zero reasons but reads badly and mixes languages. R1 fixes that in four stage
 call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
 
   1. cold start (2.3.1): a few hundred readable long-reasoning examples, SFT of the base.
-     They are R1-Zero's own samples (out/zero), kept if correct, single-language and not
-     repetitive, rewritten as reasoning then a one-line summary. Without an R1-Zero run the
-     script says so and uses oracle traces from tasks.py as the "human annotators"
-     (--cold_source=oracle forces that; --cold_source=zero requires the run).
-  2. reasoning RL (2.3.2): GRPO on math with accuracy + format + language consistency (the
-     paper sums accuracy and language; --language_weight=0 is the ablation).
+     They are R1-Zero's own samples (out/zero) on its family (findx by default), kept if
+     correct, single-language, not repetitive and, for searches, sound (every try's
+     arithmetic, comparison and verdict true: eval.sound_search), rewritten as reasoning then
+     a one-line summary. Without an R1-Zero run the script says so and uses oracle traces
+     from tasks.py as the "human annotators" (--cold_source=oracle forces that;
+     --cold_source=zero requires the run).
+  2. reasoning RL (2.3.2): GRPO on R1-Zero's family and math, half each, with accuracy +
+     format + language consistency (the paper sums accuracy and language;
+     --language_weight=0 is the ablation).
   3. rejection sampling + SFT (2.3.3): stage 2 answers train prompts of every reasoning family
      k times; the correct, single-language, short enough, non-repetitive answers plus chat
      answered without reasoning fine-tune the base (not stage 2) for about two epochs.
-  4. all-scenario RL (2.3.4): GRPO on math (rule rewards) and chat prompts (a reward model
-     trained on rubric-ranked pairs, reward_model.py); the rubric itself is only logged,
-     next to the reward model's score, to show reward hacking if it appears.
+  4. all-scenario RL (2.3.4): GRPO on the reasoning prompts of stage 2 (rule rewards) and chat
+     prompts (a reward model trained on rubric-ranked pairs, reward_model.py); the rubric
+     itself is only logged, next to the reward model's score, to show reward hacking.
 
 After each stage eval.py measures every family; out/r1/eval.json holds one block per stage
 (base, cold_start, reasoning_rl, rejection_sft, r1) plus R1-Zero's when out/zero has one.
@@ -52,11 +55,12 @@ dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place 
 eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (as train_zero.py)
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 zero_dir = 'out/zero'      # the R1-Zero run: cold-start samples and the comparison row
+family = 'auto'            # reasoning family of the cold start and half of stage 2: 'auto' = R1-Zero's (else findx)
 out_dir = 'out/r1'         # run folder: one subfolder per stage, eval.json
 last_stage = 4             # stop after this stage (1-4)
 cold_source = 'auto'       # 'auto' (R1-Zero samples if zero_dir has a checkpoint, else oracle), 'zero', 'oracle'
-cold_prompts = 600         # train math prompts the cold-start data is drawn from
-cold_k = 4                 # R1-Zero samples per prompt (the longest kept one is used)
+cold_prompts = 400         # train prompts of the family the cold-start data is drawn from
+cold_k = 2                 # R1-Zero samples per prompt (the longest kept one is used)
 oracle_style = 'careful'   # oracle cold start: tasks.solve_math style ('careful' checks each step)
 sft_epochs = 2.0           # passes over the data in stages 1 and 3
 sft_lr = 3e-4              # SFT peak learning rate
@@ -64,10 +68,11 @@ sft_batch = 16             # SFT examples per step
 language_weight = 1.0      # weight of the language-consistency reward in stages 2 and 4 (0 = ablation)
 reason_steps = 100         # stage 2 GRPO steps (as many as R1-Zero's)
 final_steps = 60           # stage 4 GRPO steps
-final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest math)
+final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest as stage 2)
 final_lr = 3e-5            # stage 4 learning rate: gentler than stage 2, so tuning chat does not erode reasoning
 final_beta = 0.0           # stage 4: KL weight to the stage-3 model (0 skips the reference model)
 rs_prompts = 800           # stage 3: train math prompts rejection-sampled from stage 2
+rs_family = 200            # stage 3: train prompts of the family (when it is not math)
 rs_other = 100             # stage 3: train prompts each of countdown and code
 rs_k = 4                   # stage 3: samples per prompt
 rs_per_prompt = 2          # stage 3: most distinct kept answers per prompt
@@ -79,14 +84,14 @@ rm_steps = 150             # reward model: optimizer steps
 rm_batch = 16              # reward model: pairs per step
 n_prompts = 16             # RL prompts per step
 group_size = 8             # G: responses sampled per prompt
-max_new_tokens = 128       # longest response
+max_new_tokens = 256       # longest response (a findx search runs to ~160 tokens)
 temperature = 1.0          # rollout temperature
 lr = 1e-4                  # stage 2 learning rate (as R1-Zero)
 beta = 0.0                 # stage 2: KL weight to the reference (0 skips the reference model)
 eval_interval = 25         # RL steps between the small held-out evaluations of the curves
-curve_n = 60               # held-out math problems in each small evaluation (as R1-Zero)
+curve_n = 60               # held-out problems of the family in each small evaluation (as R1-Zero)
 curve_k = 4                # samples per problem in each small evaluation
-eval_n = 200               # held-out math problems in each stage's evaluation (as R1-Zero)
+eval_n = 200               # held-out problems of math and of the family in each stage's evaluation (as R1-Zero)
 eval_n_other = 50          # held-out problems of each other family
 eval_k = 8                 # samples per problem
 seed = 0                   # seeds prompts, rollouts, data order
@@ -104,13 +109,13 @@ PRESETS = {
 BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None), 'sft_epochs': (0, None),
           'sft_lr': (0, 1), 'sft_batch': (1, None), 'language_weight': (0, None), 'reason_steps': (0, None),
           'final_steps': (0, None), 'final_chat_share': (0, 1), 'final_beta': (0, None), 'final_lr': (0, 1),
-          'rs_prompts': (1, None), 'rs_other': (0, None), 'rs_k': (1, None), 'rs_per_prompt': (1, None),
+          'rs_prompts': (1, None), 'rs_family': (0, None), 'rs_other': (0, None), 'rs_k': (1, None), 'rs_per_prompt': (1, None),
           'rs_chat': (0, None), 'rs_chat_quality': (0, 1), 'rm_pairs': (1, None), 'rm_eval_pairs': (1, None),
           'rm_steps': (1, None), 'rm_batch': (1, None),
           'n_prompts': (1, None), 'group_size': (2, None), 'max_new_tokens': (1, None), 'temperature': (0.01, 10),
           'lr': (0, 1), 'beta': (0, None), 'eval_interval': (0, None), 'curve_n': (1, None), 'curve_k': (1, None),
           'eval_n': (1, None), 'eval_n_other': (1, None), 'eval_k': (1, None)}
-CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'cold_source': ('auto', 'zero', 'oracle'),
+CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'findx'), 'cold_source': ('auto', 'zero', 'oracle'),
            'oracle_style': ('careful', 'sloppy'), 'dtype': ('auto', 'float32', 'bfloat16'),
            'kernels': ('auto', 'torch', 'triton')}
 STAGES = ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1')  # eval.json names, in order
@@ -132,16 +137,32 @@ def readable(problem, response):
     return f' <think> {think} {summary_line(problem, answer)} </think> <answer> {answer} </answer>'
 
 
+def oracle_trace(problem, rng, cfg):
+    """A "human annotator's" solution: a search with no slip for findx, else the careful style."""
+    if problem.family == 'findx':
+        return tasks.solve_findx(problem, rng, 'search', error_rate=0.0, give_up=0.0)
+    return tasks.solve_math(problem, rng, cfg['oracle_style'], 0.0)
+
+
+def clean(kept):
+    """R1-Zero's kept samples, minus the searches whose checks are not all true (eval.sound_search):
+    a right answer reached through a false "yes" or a slip is not a trace to imitate."""
+    pairs = [(ex, p) for ex, p in zip(kept.examples, kept.problems)
+             if p.family != 'findx' or evaluation.sound_search(rewards.parse_response(ex[1]).think or '', p)]
+    return pairs, {'sound': {'in': len(kept.examples), 'kept': len(pairs),
+                             'rate': len(pairs) / max(1, len(kept.examples))}}
+
+
 def cold_start_data(cfg, tok, rng):
     """(examples, report): readable long-reasoning examples for stage 1."""
-    problems = draw(cfg, 'math', cfg['cold_prompts'], rng)
+    problems = draw(cfg, cfg['family'], cfg['cold_prompts'], rng)
     has_zero = os.path.exists(os.path.join(cfg['zero_dir'], 'ckpt.pt'))
     source = cfg['cold_source'] if cfg['cold_source'] != 'auto' else ('zero' if has_zero else 'oracle')
     if source == 'zero' and not has_zero:
         raise SystemExit(f"error: --cold_source=zero needs an R1-Zero run in {cfg['zero_dir']}: "
                          f"run `python train_zero.py` first")
     if source == 'oracle' and cfg['dataset']:
-        raise SystemExit("error: the oracle cold start writes toy-world math traces (tasks.solve_math); with "
+        raise SystemExit("error: the oracle cold start writes toy-world traces (tasks.py); with "
                          "--dataset it needs R1-Zero's samples: run `python train_zero.py --dataset=...` first")
     if source == 'oracle':
         if cfg['cold_source'] == 'auto':
@@ -149,18 +170,24 @@ def cold_start_data(cfg, tok, rng):
                   f"the human annotators (`python train_zero.py` first to use R1-Zero's own samples)")
         examples = []
         for p in problems:
-            t = tasks.solve_math(p, rng, cfg['oracle_style'], 0.0)
+            t = oracle_trace(p, rng, cfg)
             response = f' <think> {t.text} </think> <answer> {t.answer} </answer>'
             examples.append((tasks.render_prompt(p), readable(p, response)))
         short = sft.fitting(tok, examples, cfg['max_new_tokens'])
         return short, {'source': 'oracle', 'traces': len(examples), 'kept_examples': len(short)}
     zero, ztok, _ = load_model(cfg['zero_dir'], cfg['device'])
     kept = sft.rejection_sample(zero, ztok, problems, cfg['cold_k'], render=tasks.render_prompt,
-                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'], per_prompt=1)
-    print('cold start from R1-Zero samples:', sft.format_report(kept.report))
-    rewritten = [(prompt, readable(p, resp)) for (prompt, resp), p in zip(kept.examples, kept.problems)]
-    examples = sft.fitting(tok, rewritten, cfg['max_new_tokens'])
-    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples)}
+                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'], per_prompt=cfg['cold_k'])
+    pairs, sound = clean(kept)
+    longest = {}  # per prompt, the longest sound one (filter_samples lists each prompt's longest first)
+    for (prompt, resp), p in pairs:
+        longest.setdefault(prompt, ((prompt, resp), p))
+    pairs = list(longest.values())
+    report = {**kept.report, **sound}
+    report['kept_examples'] = len(pairs)
+    print('cold start from R1-Zero samples:', sft.format_report(report))
+    examples = sft.fitting(tok, [(prompt, readable(p, resp)) for (prompt, resp), p in pairs], cfg['max_new_tokens'])
+    return examples, {'source': 'zero', **report, 'kept_examples': len(examples)}
 
 
 def rejection_data(cfg, model, tok, rng):
@@ -168,8 +195,10 @@ def rejection_data(cfg, model, tok, rng):
     without reasoning. R1 reused DeepSeek-V3's SFT data for these (2.3.3); ours are replies of
     the corpus's quality (each rubric check met with probability rs_chat_quality, as
     corpus.CorpusKnobs.chat_quality), not perfect ones: lifting them is stage 4's job."""
-    problems = [p for fam, n in (('math', cfg['rs_prompts']), ('countdown', cfg['rs_other']),
-                                 ('code', cfg['rs_other'])) for p in draw(cfg, fam, n, rng)]
+    mix = [('math', cfg['rs_prompts']), ('countdown', cfg['rs_other']), ('code', cfg['rs_other'])]
+    if cfg['family'] != 'math':
+        mix.insert(1, (cfg['family'], cfg['rs_family']))
+    problems = [p for fam, n in mix for p in draw(cfg, fam, n, rng)]
     kept = sft.rejection_sample(model, tok, problems, cfg['rs_k'], render=tasks.render_prompt,
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'] + 1,
                                 max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['rs_per_prompt'])
@@ -202,6 +231,12 @@ def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
     ddp.one_process_only('train_r1.py')
     math_family = data.math_slot(cfg, 'train_r1.py')  # 'latex' for a MATH file: its eval.json key
+    if cfg['family'] == 'auto':  # R1-Zero's family: its samples are the cold start, its curve the comparison
+        zero_cfg = read_json(os.path.join(cfg['zero_dir'], 'config.json')) or {}
+        cfg['family'] = zero_cfg.get('family') or ('math' if cfg['dataset'] else 'findx')
+    if cfg['family'] not in ('math', 'findx'):
+        raise SystemExit(f"error: train_r1.py reasons on math or findx; R1-Zero in {cfg['zero_dir']} "
+                         f"trained on {cfg['family']!r} (pass --family=math or --family=findx)")
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
     print_config(cfg)
@@ -218,10 +253,14 @@ def main(argv=None):
     if zero_eval and 'zero' in zero_eval['models']:
         results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for the comparison
 
-    held_out = {'math': data.problems(cfg, 'test', cfg['eval_n'])}
-    for fam in ('countdown', 'code', 'chat'):
-        held_out[fam] = data.problems(cfg, 'test', cfg['eval_n_other'], family=fam)
-    curve = evaluation.curve_fn(tok, held_out['math'][:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
+    fam = cfg['family']
+    held_out = {f: data.problems(cfg, 'test', cfg['eval_n'], family=f) for f in dict.fromkeys(('math', fam))}
+    for other in ('countdown', 'code', 'chat'):
+        held_out[other] = data.problems(cfg, 'test', cfg['eval_n_other'], family=other)
+    curve = evaluation.curve_fn(tok, held_out[fam][:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
+    # stage 2's prompts, as R1 ran reasoning RL on all its reasoning data (2.3.2): the family and math
+    half = cfg['n_prompts'] // 2 if fam != 'math' else 0
+    reasoning_mix = [(fam, half), ('math', cfg['n_prompts'] - half)] if half else [('math', cfg['n_prompts'])]
     folder = lambda name: os.path.join(out, name)
 
     def evaluate_all(name, model, step):
@@ -288,7 +327,7 @@ def main(argv=None):
     def prompts_of(tag, mix):
         def draw_prompts(step, round_):
             rng = random.Random(f"{cfg['seed']}:{tag}:{step}:{round_}")
-            return [p for fam, n in mix for p in draw(cfg, fam, n, rng)]
+            return [p for f, n in mix if n for p in draw(cfg, f, n, rng)]
         return draw_prompts
 
     evaluate_all('base', base, 0)
@@ -306,10 +345,11 @@ def main(argv=None):
     # ---- stage 2: reasoning-oriented RL (2.3.2) -------------------------------------------
     stage2 = run_stage('reasoning_rl', lambda d: grpo.train(
         cold, tok, rl_cfg(cfg, d, cfg['reason_steps'], cfg['lr'], cfg['beta']),
-        draw_prompts=prompts_of('reason', [('math', cfg['n_prompts'])]), reward_fn=math_reward, evaluate=curve,
+        draw_prompts=prompts_of('reason', reasoning_mix), reward_fn=math_reward, evaluate=curve,
         name='reasoning'))
     evaluate_all('reasoning_rl', stage2, cfg['reason_steps'])
-    results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results, math_family)
+    results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results,
+                                                              math_family if fam == 'math' else fam)
     write_json(eval_path, results)
     if cfg['last_stage'] < 3:
         return evaluation.write_results(results, eval_path, t0)
@@ -356,7 +396,8 @@ def main(argv=None):
         return rows
 
     n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
-    mix = [('chat', n_chat), ('math', cfg['n_prompts'] - n_chat)]
+    rest = cfg['n_prompts'] - n_chat
+    mix = [('chat', n_chat)] + ([(fam, rest // 2), ('math', rest - rest // 2)] if fam != 'math' else [('math', rest)])
     r1 = run_stage('r1', lambda d: grpo.train(
         stage3, tok, rl_cfg(cfg, d, cfg['final_steps'], cfg['final_lr'], cfg['final_beta']),
         draw_prompts=prompts_of('all', mix), reward_fn=all_reward, evaluate=curve, name='all-scenario'))

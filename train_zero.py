@@ -19,7 +19,7 @@ curves show. On the math family accuracy rises but answers do not lengthen (READ
 What we simplify: a toy world (tasks.py) instead of AIME; a ~2M-parameter base; 100 RL steps
 instead of thousands; one process.
 
-  python train_zero.py                      # cpu preset: about 17 minutes on our 2 cores, base included
+  python train_zero.py                      # cpu preset: 17-26 minutes on our 2 cores, base included
   python train_zero.py --preset=gpu         # one GPU: larger base, harder problems
   python train_zero.py --resume             # continue out/zero from its last checkpoint
   python train_zero.py --family=math --max_new_tokens=128 --out_dir=out/zero_math   # the math world

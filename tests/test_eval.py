@@ -179,6 +179,25 @@ def test_findx_tries_read_guesses_arithmetic_comparisons_and_yeses():
     assert m('Try 10: 10+9 = 19, 19-1 = 18. 18 = 18。对', FX) == {'tries': 1, 'compared': 1.0, 'yes': 1, 'false_yes': 0}
 
 
+def test_sound_search_wants_every_try_true_and_a_last_yes():
+    """What R1's cold start keeps of R1-Zero's searches (train_r1.clean): every step, every
+    comparison and every verdict true, ending on a yes."""
+    ok = ('try 7: 7 + 9 = 16, 16 - 1 = 15. need 18: 15 < 18, so x > 7. wait, try 11: 11 + 9 = 20, 20 - 1 = 19. '
+          'need 18: 19 > 18, so 7 < x < 11. wait, try 10: 10 + 9 = 19, 19 - 1 = 18. need 18: 18 = 18, yes.')
+    assert evaluation.sound_search(ok, FX)
+    assert evaluation.sound_search('试试 5: 5 + 4 = 9。 需要 9: 9 = 9，对。', FX_ZH)
+    bad = {
+        'slip': ok.replace('16 - 1 = 15', '16 - 1 = 14'),                 # arithmetic wrong (still right answer)
+        'wrong sign': ok.replace('15 < 18, so x > 7', '15 > 18, so x < 7'),  # a comparison that is false
+        'no verdict': ok[:ok.rindex(' yes.')],                              # ends without a yes
+        'yes one off': 'try 9: 9 + 9 = 18, 18 - 1 = 17. need 18: 17 = 18, yes.',
+        'unchecked': 'let x be 10: 10 + 9 = 19, 19 - 1 = 18. So the answer is 10.',
+        'direct': 'The answer is 10.',
+    }
+    for why, text in bad.items():
+        assert not evaluation.sound_search(text, FX), why
+
+
 def test_findx_summary_splits_accuracy_and_length_by_style_and_outcome():
     search = resp('try 10: 10 + 9 = 19, 19 - 1 = 18. 18 = 18, yes. So the answer is 10.', '10')
     false_yes = resp('try 9: 9 + 9 = 18, 18 - 1 = 17. 17 = 18, yes. So the answer is 9.', '9')

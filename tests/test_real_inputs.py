@@ -153,7 +153,7 @@ def test_train_r1_and_distill_take_a_hf_base_and_a_dataset(hf_base, tmp_path):
     assert {'base', 'cold_start', 'reasoning_rl'} <= set(r1['models'])
     assert r1['stages']['cold_start_data']['source'] == 'zero'  # R1-Zero's samples of the dataset's prompts
     run('distill.py', f'--teacher={tmp_path / "r1" / "reasoning_rl"}', f'--students={hf_base}', f'--rl_student={hf_base}',
-        f'--out_dir={tmp_path / "distill"}', *files, '--math_prompts=8', '--other_prompts=1', '--k=2', '--rl_steps=1',
+        f'--out_dir={tmp_path / "distill"}', *files, '--math_prompts=8', '--findx_prompts=1', '--other_prompts=1', '--k=2', '--rl_steps=1',
         '--rl_max_steps=1')
     names = set(json.load(open(tmp_path / 'distill' / 'eval.json'))['models'])
     assert names == {'teacher', f'base_{hf_base.name}', f'distill_{hf_base.name}', f'rl_{hf_base.name}'}

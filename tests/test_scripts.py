@@ -26,12 +26,12 @@ def run(*args, timeout=300):
     return r.stdout
 
 
-def check_eval_json(path, models):
+def check_eval_json(path, models, family='math'):
     data = json.load(open(path))
     assert set(data['models']) == set(models)
     for block in data['models'].values():
         assert isinstance(block['step'], int) and block['checkpoint'].endswith('ckpt.pt')
-        m = block['tasks']['math']
+        m = block['tasks'][family]
         for key in ('n', 'k', 'pass@1', 'pass@k', 'maj@k', 'format', 'lang_consistency', 'lang_mixed',
                     'mean_len', 'reflection_rate', 'direct_rate'):
             assert key in m
@@ -61,7 +61,7 @@ def test_train_zero_runs_and_resumes(base_dir, tmp_path):
     out = tmp_path / 'zero'
     text = run('train_zero.py', *TINY_RL, f'--base_dir={base_dir}', f'--out_dir={out}')
     assert 'zero    1 |' in text and 'evaluating R1-Zero' in text
-    check_eval_json(out / 'eval.json', ['base', 'zero'])
+    check_eval_json(out / 'eval.json', ['base', 'zero'], 'findx')  # the default family
     rows = [json.loads(l) for l in open(out / 'metrics.jsonl')]
     assert [r['step'] for r in rows] == [0, 1, 2]  # two steps, then the curves' last point
     text = run('train_zero.py', *TINY_RL, '--steps=3', '--resume', f'--base_dir={base_dir}', f'--out_dir={out}')
@@ -74,17 +74,19 @@ def test_train_zero_pretrains_a_base_when_none_exists(tmp_path):
                f'--out_dir={tmp_path / "zero"}', '--micro_batch=2', '--pretrain_args=' + ' '.join(TINY_BASE))
     assert 'no base model in' in text and 'pretraining one first' in text
     assert "preset           = 'gpu'" in text and 'zero    1 |' in text
-    check_eval_json(tmp_path / 'zero' / 'eval.json', ['base', 'zero'])
+    check_eval_json(tmp_path / 'zero' / 'eval.json', ['base', 'zero'], 'findx')
 
 
-def test_the_findx_world_from_the_command_line(tmp_path):
-    """A base whose corpus holds the guess-and-check family (--knobs=findx=...), R1-Zero on it
-    (--family=findx), and its styles forced by eval.py --opener."""
+def test_the_default_findx_world_from_the_command_line(tmp_path):
+    """The default: a base whose corpus is half findx, R1-Zero on findx alone (and no other
+    family in its eval.json), its styles forced by eval.py --opener; --family=math still runs."""
     base, zero = tmp_path / 'base', tmp_path / 'zero'
-    run('train_zero.py', *TINY_RL, '--family=findx', f'--base_dir={base}', f'--out_dir={zero}',
-        '--pretrain_args=' + ' '.join(TINY_BASE) + ' --knobs=findx=0.5')
-    assert json.load(open(base / 'config.json'))['knobs'] == 'findx=0.5'
+    text = run('train_zero.py', *TINY_RL, f'--base_dir={base}', f'--out_dir={zero}',
+               '--pretrain_args=' + ' '.join(TINY_BASE))
+    assert re.search(r'findx=0\.5\b', text)  # the corpus knobs the base was pretrained with
+    assert json.load(open(zero / 'config.json'))['family'] == 'findx'
     data = json.load(open(zero / 'eval.json'))
+    assert all(set(data['models'][name]['tasks']) == {'findx'} for name in ('base', 'zero'))
     for name in ('base', 'zero'):
         fx = data['models'][name]['tasks']['findx']
         assert {'tries_per_response', 'false_yes_rate', 'yeses', 'acc_search', 'acc_unchecked',
@@ -93,6 +95,8 @@ def test_the_findx_world_from_the_command_line(tmp_path):
                '--max_new_tokens=24')
     assert 'zero:search' in text
     assert json.load(open(zero / 'eval.json'))['models']['zero:search']['tasks']['findx']['opener'] == 'search'
+    run('train_zero.py', *TINY_RL, '--family=math', f'--base_dir={base}', f'--out_dir={tmp_path / "math"}')
+    assert set(json.load(open(tmp_path / 'math' / 'eval.json'))['models']['zero']['tasks']) == {'math'}
 
 
 def test_eval_cli_and_compare(base_dir, tmp_path):
@@ -168,7 +172,7 @@ def test_bench_step_runs_here_and_in_an_earlier_commit(tmp_path):
 
 
 TINY_R1 = ['--cold_prompts=16', '--sft_epochs=1', '--sft_batch=4', '--reason_steps=2', '--final_steps=2',
-           '--rs_prompts=4', '--rs_other=2', '--rs_k=2', '--rs_chat=4', '--rm_pairs=16', '--rm_eval_pairs=8',
+           '--rs_prompts=4', '--rs_family=2', '--rs_other=2', '--rs_k=2', '--rs_chat=4', '--rm_pairs=16', '--rm_eval_pairs=8',
            '--rm_steps=3', '--n_prompts=2', '--group_size=2', '--max_new_tokens=150', '--eval_interval=1',
            '--curve_n=2', '--curve_k=2', '--eval_n=2', '--eval_n_other=2', '--eval_k=2', '--dtype=float32']
 
@@ -181,8 +185,12 @@ def test_train_r1_runs_all_four_stages_and_skips_them_when_done(base_dir, tmp_pa
     data = json.load(open(out / 'eval.json'))
     assert list(data['models']) == ['base', 'cold_start', 'reasoning_rl', 'rejection_sft', 'r1']
     for block in data['models'].values():
-        assert set(block['tasks']) == {'math', 'countdown', 'code', 'chat'}
+        assert set(block['tasks']) == {'math', 'findx', 'countdown', 'code', 'chat'}
     check_eval_json(out / 'eval.json', data['models'])
+    check_eval_json(out / 'eval.json', data['models'], 'findx')
+    assert json.load(open(out / 'config.json'))['family'] == 'findx'  # no R1-Zero run: the default family
+    cold = [json.loads(l) for l in open(out / 'cold_start' / 'data.jsonl')]  # oracle searches, one per prompt
+    assert cold and all('Find x' in r['prompt'] or '求 x' in r['prompt'] for r in cold)
     for stage in ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1', 'reward_model'):
         assert (out / stage / 'ckpt.pt').exists(), stage
     assert 'correct' in data['stages']['rejection_sft_data'] and data['stages']['rejection_sft_data']['chat_examples'] == 4
@@ -199,6 +207,23 @@ def test_train_r1_runs_all_four_stages_and_skips_them_when_done(base_dir, tmp_pa
     third = run('train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={tmp_path / "none"}', f'--out_dir={out}')
     assert stepped(third, 'rejection sft') and stepped(third, 'all-scenario') and not stepped(third, 'reasoning')
     assert list(out.glob('r1.stale-*')) and (out / 'r1' / 'ckpt.pt').exists()
+
+
+def test_train_r1_cold_start_drops_searches_whose_checks_lie():
+    """R1-Zero's correct samples reach the cold start only when their searches are sound: a
+    right answer after a false "yes" or an uncaught slip is dropped; other families pass."""
+    import sft
+    import train_r1
+    from tasks import Problem
+    fx = Problem('f', 'findx', 'en', 1, 'Find x: x + 4 = 9', '5', expr='x+4=9')
+    sound = ' <think> try 3: 3 + 4 = 7. need 9: 7 < 9, so x > 3. wait, try 5: 5 + 4 = 9. need 9: 9 = 9, yes. </think> <answer> 5 </answer>'
+    lying = ' <think> try 5: 5 + 4 = 10. need 9: 10 = 9, yes. </think> <answer> 5 </answer>'
+    math = Problem('m', 'math', 'en', 1, 'Compute 2 + 3', '5', expr='2+3')
+    kept = sft.Kept([('a', sound), ('b', lying), ('c', ' <think> 2 + 3 = 5 </think> <answer> 5 </answer>')],
+                    [fx, fx, math], {})
+    pairs, report = train_r1.clean(kept)
+    assert [ex[0] for ex, _ in pairs] == ['a', 'c'] and report['sound'] == {'in': 3, 'kept': 2, 'rate': 2 / 3}
+    assert train_r1.readable(fx, sound).endswith('yes. So the answer is 5. </think> <answer> 5 </answer>')
 
 
 def test_train_r1_cold_start_from_a_weak_r1_zero_says_it_kept_nothing(base_dir, tmp_path):
@@ -278,7 +303,8 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
     out = tmp_path / 'distill'
     tiny = ('--n_docs=300 --tok_docs=200 --vocab_size=300 --block_size=1024 --batch_size=4 --max_iters=3 '
             '--n_embd=32 --n_head=2 --n_kv_head=1 --dtype=float32')
-    res = distill.main([f'--teacher={base_dir}', f'--out_dir={out}', '--math_prompts=6', '--other_prompts=2', '--k=2',
+    res = distill.main([f'--teacher={base_dir}', f'--out_dir={out}', '--math_prompts=6', '--findx_prompts=2',
+                        '--other_prompts=2', '--k=2',
                         '--sft_epochs=1', '--rl_steps=2', '--rl_max_steps=4', '--max_new_tokens=150', '--eval_n=2',
                         '--eval_n_other=1',
                         '--eval_k=2', '--dtype=float32', '--students=qwen_s,llama_m', '--rl_student=qwen_s',

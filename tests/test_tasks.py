@@ -169,7 +169,7 @@ def test_knobs_move_the_measured_rates_in_the_corpus():
 def test_switch_lang_knob_moves_language_mixing():
     def mixed(share):
         knobs = corpus.CorpusKnobs(switch_lang=share, direct=0.0, family_mix={'math': 1.0}, template_share=1.0, drills=0.0,
-                                  broken_tags=0.0)
+                                  broken_tags=0.0, findx=0.0)
         docs = corpus.build_corpus(1500, 1, knobs)
         probs_lang = ['zh' if re.search(r'[\u4e00-\u9fff]', d.split('User:')[-1].split('Assistant:')[0]) else 'en'
                       for d in docs]
