@@ -36,6 +36,7 @@ import data
 import ddp
 import sft
 import tasks
+import train_r1
 from checkpoint import load_model, read_json, run_script, write_json
 from hf import is_hf_folder
 from config import configure, get_device, input_errors, print_config, resolve_dtype
@@ -203,7 +204,7 @@ def main(argv=None):
 
         def prompts(step, round_):  # the R1-Zero recipe (accuracy + format) on the teacher's reasoning families
             rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
-            return [p for fam, n in (('findx', n_prompts // 2), ('math', n_prompts - n_prompts // 2))
+            return [p for fam, n in train_r1.reasoning_mix('findx', n_prompts)
                     for p in data.problems(cfg, 'train', n, rng, fam)]
 
         target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)

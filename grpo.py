@@ -8,7 +8,7 @@ push up the log-probability of the responses that beat their group's mean:
     loss_t = -min(r_t A_i, clip(r_t, 1 - eps_low, 1 + eps_high) A_i) + beta * k3_t
     k3_t   = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          (>= 0; Schulman's estimator)
 
-No value model: the group mean is the baseline. Aggregations (DESIGN.md section 6):
+No value model: the group mean is the baseline. Aggregations:
 'grpo' averages over each response's tokens, then over responses (DeepSeekMath eq. 3);
 'token' averages over all tokens of the batch (DAPO); 'dr_grpo' divides by a constant
 (the number of responses times the longest allowed response) and is used with std scaling
@@ -38,7 +38,7 @@ from sample import response_texts, sample
 
 
 # ----------------------------------------------------------------------------------------------
-# Advantages, with the guards of DESIGN.md section 6.
+# Advantages, guarded: a group whose rewards are all equal carries no signal and gets advantage 0.
 
 def group_advantages(rewards, G, scale_std=True, eps=1e-4):
     """rewards (P*G,) -> advantages (P*G,) and the mask of groups that carry signal (P,).
@@ -466,7 +466,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
                       flush=True)
             if main and len(recent_signal) == 5 and max(recent_signal) < 0.1:
                 print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
-                      f'learning almost nothing. The base may be too weak for these prompts (DESIGN.md section 3).')
+                      f'learning almost nothing. The base may be too weak for these prompts (RL only amplifies what it already does).')
             guard.completed(step)
             if ddp.any_true(guard.stop):  # a Ctrl-C seen by any process stops every process at this step
                 guard.stop = True
@@ -478,7 +478,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
 
 
 def _step_metrics(batch, stats, lr_now, train_s):
-    """The metrics.jsonl row of one step (DESIGN.md section 5)."""
+    """The metrics.jsonl row of one step (README: run folders)."""
     import rewards
     scored, lens = batch.info['scored'], batch.info['lens']
     n = max(1, len(scored))

@@ -247,12 +247,14 @@ class Kept:
     report: dict = field(default_factory=dict)  # per filter: samples in, samples kept, keep rate
 
 
-def filter_samples(problems, prompts, samples, *, stage='zero', max_tokens=None, per_prompt=1, prefer='longest'):
+def filter_samples(problems, prompts, samples, *, stage='zero', max_tokens=None, per_prompt=1, prefer='longest',
+                   extra=None):
     """Filters, in order: correct (accuracy reward 1, which implies a well-formed response),
     ended (stopped with the end token, not cut off), single-language (no word of the
     reasoning outside the prompt's language), not over-long (at most max_tokens), not
-    repetitive; then at most `per_prompt` distinct responses per prompt ('longest' first,
-    the long chains of thought R1's cold start collects, or 'first')."""
+    repetitive, and the caller's own `extra=(name, keep(text, problem))` if given; then at
+    most `per_prompt` distinct responses per prompt ('longest' first, the long chains of
+    thought R1's cold start collects, or 'first')."""
     flat = [(i, text, n, ended) for i, rows in enumerate(samples) for text, n, ended in rows]
     scored = rewards.score([t for _, t, _, _ in flat], [problems[i] for i, _, _, _ in flat], stage,
                            [e for _, _, _, e in flat])
@@ -263,6 +265,8 @@ def filter_samples(problems, prompts, samples, *, stage='zero', max_tokens=None,
         ('not_overlong', lambda i, t, n, e, s: max_tokens is None or n <= max_tokens),
         ('not_repetitive', lambda i, t, n, e, s: not rewards.is_repetitive(t)),
     ]
+    if extra is not None:
+        filters.append((extra[0], lambda i, t, n, e, s: extra[1](t, problems[i])))
     alive = list(zip(flat, scored))
     report = {'samples': len(flat)}
     for fname, keep in filters:

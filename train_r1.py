@@ -144,13 +144,18 @@ def oracle_trace(problem, rng, cfg):
     return tasks.solve_math(problem, rng, cfg['oracle_style'], 0.0)
 
 
-def clean(kept):
-    """R1-Zero's kept samples, minus the searches whose checks are not all true (eval.sound_search):
-    a right answer reached through a false "yes" or a slip is not a trace to imitate."""
-    pairs = [(ex, p) for ex, p in zip(kept.examples, kept.problems)
-             if p.family != 'findx' or evaluation.sound_search(rewards.parse_response(ex[1]).think or '', p)]
-    return pairs, {'sound': {'in': len(kept.examples), 'kept': len(pairs),
-                             'rate': len(pairs) / max(1, len(kept.examples))}}
+def sound(text, problem):
+    """The cold start's last filter: a findx search only if every check in it is true
+    (eval.sound_search); a right answer reached through a false "yes" or a slip is not a
+    trace to imitate. Other families pass."""
+    return problem.family != 'findx' or evaluation.sound_search(rewards.parse_response(text).think or '', problem)
+
+
+def reasoning_mix(family, n):
+    """(family, count) pairs of n reasoning prompts: the family and math half each, as R1 ran
+    reasoning RL on all its reasoning data (2.3.2); math alone when the family is math."""
+    half = n // 2 if family != 'math' else 0
+    return [(family, half), ('math', n - half)] if half else [('math', n)]
 
 
 def cold_start_data(cfg, tok, rng):
@@ -177,17 +182,15 @@ def cold_start_data(cfg, tok, rng):
         return short, {'source': 'oracle', 'traces': len(examples), 'kept_examples': len(short)}
     zero, ztok, _ = load_model(cfg['zero_dir'], cfg['device'])
     kept = sft.rejection_sample(zero, ztok, problems, cfg['cold_k'], render=tasks.render_prompt,
-                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'], per_prompt=cfg['cold_k'])
-    pairs, sound = clean(kept)
-    longest = {}  # per prompt, the longest sound one (filter_samples lists each prompt's longest first)
-    for (prompt, resp), p in pairs:
-        longest.setdefault(prompt, ((prompt, resp), p))
-    pairs = list(longest.values())
-    report = {**kept.report, **sound}
-    report['kept_examples'] = len(pairs)
-    print('cold start from R1-Zero samples:', sft.format_report(report))
-    examples = sft.fitting(tok, [(prompt, readable(p, resp)) for (prompt, resp), p in pairs], cfg['max_new_tokens'])
-    return examples, {'source': 'zero', **report, 'kept_examples': len(examples)}
+                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'], per_prompt=1,
+                                extra=('sound', sound))
+    print('cold start from R1-Zero samples:', sft.format_report(kept.report))
+    first = {}  # one trace per distinct prompt: an equation drawn twice is not imitated twice
+    for (prompt, resp), p in zip(kept.examples, kept.problems):
+        first.setdefault(prompt, (prompt, readable(p, resp)))
+    rewritten = list(first.values())
+    examples = sft.fitting(tok, rewritten, cfg['max_new_tokens'])
+    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples)}
 
 
 def rejection_data(cfg, model, tok, rng):
@@ -258,9 +261,6 @@ def main(argv=None):
     for other in ('countdown', 'code', 'chat'):
         held_out[other] = data.problems(cfg, 'test', cfg['eval_n_other'], family=other)
     curve = evaluation.curve_fn(tok, held_out[fam][:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
-    # stage 2's prompts, as R1 ran reasoning RL on all its reasoning data (2.3.2): the family and math
-    half = cfg['n_prompts'] // 2 if fam != 'math' else 0
-    reasoning_mix = [(fam, half), ('math', cfg['n_prompts'] - half)] if half else [('math', cfg['n_prompts'])]
     folder = lambda name: os.path.join(out, name)
 
     def evaluate_all(name, model, step):
@@ -345,7 +345,7 @@ def main(argv=None):
     # ---- stage 2: reasoning-oriented RL (2.3.2) -------------------------------------------
     stage2 = run_stage('reasoning_rl', lambda d: grpo.train(
         cold, tok, rl_cfg(cfg, d, cfg['reason_steps'], cfg['lr'], cfg['beta']),
-        draw_prompts=prompts_of('reason', reasoning_mix), reward_fn=math_reward, evaluate=curve,
+        draw_prompts=prompts_of('reason', reasoning_mix(fam, cfg['n_prompts'])), reward_fn=math_reward, evaluate=curve,
         name='reasoning'))
     evaluate_all('reasoning_rl', stage2, cfg['reason_steps'])
     results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results,
@@ -396,8 +396,7 @@ def main(argv=None):
         return rows
 
     n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
-    rest = cfg['n_prompts'] - n_chat
-    mix = [('chat', n_chat)] + ([(fam, rest // 2), ('math', rest - rest // 2)] if fam != 'math' else [('math', rest)])
+    mix = [('chat', n_chat)] + reasoning_mix(fam, cfg['n_prompts'] - n_chat)
     r1 = run_stage('r1', lambda d: grpo.train(
         stage3, tok, rl_cfg(cfg, d, cfg['final_steps'], cfg['final_lr'], cfg['final_beta']),
         draw_prompts=prompts_of('all', mix), reward_fn=all_reward, evaluate=curve, name='all-scenario'))

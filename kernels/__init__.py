@@ -1,6 +1,6 @@
 """Fused kernels for RL on language models: log-probs of chosen tokens and the GRPO loss.
 
-Each Triton kernel sits beside a plain torch reference in the same file (DESIGN.md section 7):
+Each Triton kernel sits beside a plain torch reference in the same file, which its tests compare it with:
 
     logprobs.py   selective_logprobs (chosen-token log-softmax), linear_logprobs (from hidden
                   states, chunked so the full logits never exist), selective_logprobs_naive

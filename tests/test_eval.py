@@ -180,7 +180,7 @@ def test_findx_tries_read_guesses_arithmetic_comparisons_and_yeses():
 
 
 def test_sound_search_wants_every_try_true_and_a_last_yes():
-    """What R1's cold start keeps of R1-Zero's searches (train_r1.clean): every step, every
+    """What R1's cold start keeps of R1-Zero's searches (train_r1.sound): every step, every
     comparison and every verdict true, ending on a yes."""
     ok = ('try 7: 7 + 9 = 16, 16 - 1 = 15. need 18: 15 < 18, so x > 7. wait, try 11: 11 + 9 = 20, 20 - 1 = 19. '
           'need 18: 19 > 18, so 7 < x < 11. wait, try 10: 10 + 9 = 19, 19 - 1 = 18. need 18: 18 = 18, yes.')

@@ -210,8 +210,9 @@ def test_train_r1_runs_all_four_stages_and_skips_them_when_done(base_dir, tmp_pa
 
 
 def test_train_r1_cold_start_drops_searches_whose_checks_lie():
-    """R1-Zero's correct samples reach the cold start only when their searches are sound: a
-    right answer after a false "yes" or an uncaught slip is dropped; other families pass."""
+    """R1-Zero's correct samples reach the cold start only when their searches are sound
+    (filter_samples' extra filter): a right answer after a false "yes" or an uncaught slip is
+    dropped; other families pass."""
     import sft
     import train_r1
     from tasks import Problem
@@ -219,10 +220,9 @@ def test_train_r1_cold_start_drops_searches_whose_checks_lie():
     sound = ' <think> try 3: 3 + 4 = 7. need 9: 7 < 9, so x > 3. wait, try 5: 5 + 4 = 9. need 9: 9 = 9, yes. </think> <answer> 5 </answer>'
     lying = ' <think> try 5: 5 + 4 = 10. need 9: 10 = 9, yes. </think> <answer> 5 </answer>'
     math = Problem('m', 'math', 'en', 1, 'Compute 2 + 3', '5', expr='2+3')
-    kept = sft.Kept([('a', sound), ('b', lying), ('c', ' <think> 2 + 3 = 5 </think> <answer> 5 </answer>')],
-                    [fx, fx, math], {})
-    pairs, report = train_r1.clean(kept)
-    assert [ex[0] for ex, _ in pairs] == ['a', 'c'] and report['sound'] == {'in': 3, 'kept': 2, 'rate': 2 / 3}
+    samples = [[(sound, 30, True)], [(lying, 12, True)], [(' <think> 2 + 3 = 5 </think> <answer> 5 </answer>', 12, True)]]
+    kept = sft.filter_samples([fx, fx, math], ['a', 'b', 'c'], samples, extra=('sound', train_r1.sound))
+    assert [ex[0] for ex in kept.examples] == ['a', 'c'] and kept.report['sound'] == {'in': 3, 'kept': 2, 'rate': 2 / 3}
     assert train_r1.readable(fx, sound).endswith('yes. So the answer is 5. </think> <answer> 5 </answer>')
 
 
