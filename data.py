@@ -182,3 +182,10 @@ def problems(cfg, side, n, rng=None, family='math'):
         return [tasks.draw_problem(family, rng, 'train', cfg['preset']) for _ in range(n)]
     train, test = run_problems(dataset, eval_dataset)
     return list(test[:n]) if side == 'test' else [rng.choice(train) for _ in range(n)]
+
+
+def reasoning_mix(family, n):
+    """(family, count) pairs of n reasoning prompts: the family and math half each, as R1 ran
+    reasoning RL on all its reasoning data (2.3.2); math alone when the family is math."""
+    half = n // 2 if family != 'math' else 0
+    return [(family, half), ('math', n - half)] if half else [('math', n)]

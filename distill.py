@@ -36,7 +36,6 @@ import data
 import ddp
 import sft
 import tasks
-import train_r1
 from checkpoint import load_model, read_json, run_script, write_json
 from hf import is_hf_folder
 from config import configure, get_device, input_errors, print_config, resolve_dtype
@@ -166,7 +165,7 @@ def main(argv=None):
         sft.write_jsonl(data_path, examples)
         seconds['teacher_sampling'] = round(time.time() - t, 1)
         write_json(eval_path, results)
-    examples = sft.read_jsonl(data_path)
+    examples = sft.read_examples(data_path)
 
     for name, base_dir in bases.items():
         if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir):
@@ -204,7 +203,7 @@ def main(argv=None):
 
         def prompts(step, round_):  # the R1-Zero recipe (accuracy + format) on the teacher's reasoning families
             rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
-            return [p for fam, n in train_r1.reasoning_mix('findx', n_prompts)
+            return [p for fam, n in data.reasoning_mix('findx', n_prompts)
                     for p in data.problems(cfg, 'train', n, rng, fam)]
 
         target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)

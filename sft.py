@@ -3,7 +3,7 @@
 Every stage that fine-tunes calls train() here: R1's cold start (section 2.3.1), the SFT on
 rejection-sampled data (2.3.3), and distillation (2.4). The loss is next-token prediction on
 the response tokens only (and the end token after them): the prompt is context, not a target,
-so its tokens are masked out of the loss (DESIGN.md section 6).
+so its tokens are masked out of the loss (docs/design.md, Supervised stages).
 
 Rejection sampling (2.3.3): sample k responses per prompt from a checkpoint, keep the correct
 ones, drop mixed-language, over-long and repetitive ones, and report the keep rate of each
@@ -106,7 +106,7 @@ def sft_loss(model, x, y, kernels='auto', n=None):
     return -logp.sum() / n
 
 
-def read_jsonl(path):
+def read_examples(path):
     """Examples from a JSON-lines file, with the line number of any malformed one."""
     if not os.path.exists(path):
         raise FileNotFoundError(f'no SFT data at {path}')
@@ -320,7 +320,7 @@ def main(argv=None):
         print('error: --data=<file.jsonl> is required (JSON lines of {"prompt", "response"})', file=sys.stderr)
         sys.exit(2)
     try:
-        examples = read_jsonl(cfg['data'])
+        examples = read_examples(cfg['data'])
         model, tok, _ = load_model(cfg['init'], cfg['device'])
     except (FileNotFoundError, ValueError) as e:  # a bad data file or model: status 2, as a bad key
         print(f'error: {e}', file=sys.stderr)

@@ -36,6 +36,7 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 
 import eval as evaluation
 import grpo
@@ -151,13 +152,6 @@ def sound(text, problem):
     return problem.family != 'findx' or evaluation.sound_search(rewards.parse_response(text).think or '', problem)
 
 
-def reasoning_mix(family, n):
-    """(family, count) pairs of n reasoning prompts: the family and math half each, as R1 ran
-    reasoning RL on all its reasoning data (2.3.2); math alone when the family is math."""
-    half = n // 2 if family != 'math' else 0
-    return [(family, half), ('math', n - half)] if half else [('math', n)]
-
-
 def cold_start_data(cfg, tok, rng):
     """(examples, report): readable long-reasoning examples for stage 1."""
     problems = draw(cfg, cfg['family'], cfg['cold_prompts'], rng)
@@ -187,10 +181,11 @@ def cold_start_data(cfg, tok, rng):
     print('cold start from R1-Zero samples:', sft.format_report(kept.report))
     first = {}  # one trace per distinct prompt: an equation drawn twice is not imitated twice
     for (prompt, resp), p in zip(kept.examples, kept.problems):
-        first.setdefault(prompt, (prompt, readable(p, resp)))
-    rewritten = list(first.values())
-    examples = sft.fitting(tok, rewritten, cfg['max_new_tokens'])
-    return examples, {'source': 'zero', **kept.report, 'kept_examples': len(examples)}
+        first.setdefault(prompt, ((prompt, readable(p, resp)), p.family))
+    examples = sft.fitting(tok, [ex for ex, _ in first.values()], cfg['max_new_tokens'])
+    per_family = dict(Counter(fam for _, fam in first.values()))  # filter_samples counted repeated draws
+    return examples, {'source': 'zero', **kept.report, 'distinct_prompts': len(first), 'per_family': per_family,
+                      'kept_examples': len(examples)}
 
 
 def rejection_data(cfg, model, tok, rng):
@@ -313,7 +308,7 @@ def main(argv=None):
                                      f'nothing to fine-tune on')
                 sft.write_jsonl(data_path, examples)
             model, _, _ = load_model(cfg['base_dir'], cfg['device'])  # every SFT stage starts from the base
-            sft.train(model, tok, sft.read_jsonl(data_path), sft_cfg(cfg, d), name=name.replace('_', ' '))
+            sft.train(model, tok, sft.read_examples(data_path), sft_cfg(cfg, d), name=name.replace('_', ' '))
         return fn
 
     weights = {'language': cfg['language_weight']}
@@ -345,7 +340,7 @@ def main(argv=None):
     # ---- stage 2: reasoning-oriented RL (2.3.2) -------------------------------------------
     stage2 = run_stage('reasoning_rl', lambda d: grpo.train(
         cold, tok, rl_cfg(cfg, d, cfg['reason_steps'], cfg['lr'], cfg['beta']),
-        draw_prompts=prompts_of('reason', reasoning_mix(fam, cfg['n_prompts'])), reward_fn=math_reward, evaluate=curve,
+        draw_prompts=prompts_of('reason', data.reasoning_mix(fam, cfg['n_prompts'])), reward_fn=math_reward, evaluate=curve,
         name='reasoning'))
     evaluate_all('reasoning_rl', stage2, cfg['reason_steps'])
     results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results,
@@ -396,7 +391,7 @@ def main(argv=None):
         return rows
 
     n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
-    mix = [('chat', n_chat)] + reasoning_mix(fam, cfg['n_prompts'] - n_chat)
+    mix = [('chat', n_chat)] + data.reasoning_mix(fam, cfg['n_prompts'] - n_chat)
     r1 = run_stage('r1', lambda d: grpo.train(
         stage3, tok, rl_cfg(cfg, d, cfg['final_steps'], cfg['final_lr'], cfg['final_beta']),
         draw_prompts=prompts_of('all', mix), reward_fn=all_reward, evaluate=curve, name='all-scenario'))

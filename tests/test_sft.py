@@ -98,13 +98,13 @@ def test_training_lowers_the_loss_and_resumes_bit_identically(tok, tmp_path):
 def test_jsonl_round_trip_and_bad_lines(tmp_path):
     path = str(tmp_path / 'd.jsonl')
     sft.write_jsonl(path, EXAMPLES)
-    assert sft.read_jsonl(path) == EXAMPLES
+    assert sft.read_examples(path) == EXAMPLES
     with open(path, 'a') as f:
         f.write('{"prompt": "only a prompt"}\n')
     with pytest.raises(ValueError, match=r'd.jsonl:4: not a'):
-        sft.read_jsonl(path)
+        sft.read_examples(path)
     with pytest.raises(FileNotFoundError, match='no SFT data'):
-        sft.read_jsonl(str(tmp_path / 'missing.jsonl'))
+        sft.read_examples(str(tmp_path / 'missing.jsonl'))
 
 
 # ---------------------------------------------------------------------------- rejection sampling
