@@ -1,6 +1,6 @@
 """Shared test setup: the repository root on sys.path, and a tiny model builder.
 
-Run the whole suite with `/tmp/venv/bin/pytest` from the repository root.
+Run the whole suite with `.venv/bin/pytest` from the repository root.
 """
 import os
 import sys

@@ -1,6 +1,6 @@
 """Tests for config.py: overrides, types, bounds, choices, presets and their precedence, --help.
 
-Run: /tmp/venv/bin/pytest tests/test_config.py
+Run: .venv/bin/pytest tests/test_config.py
 """
 import json
 import os

@@ -227,6 +227,75 @@ def test_every_option_runs_a_few_steps(tmp_path, tiny_world, over):
         assert key in rows[0]
 
 
+def test_dynamic_sampling_draws_again_when_no_group_carries_signal(tmp_path, tiny_world):
+    """DAPO's dynamic sampling: a round whose groups all scored alike is dropped and refilled."""
+    tok, calls = tiny_world, []
+
+    def draw_logged(step, round_):
+        calls.append(round_)
+        return draw(step, round_)
+
+    def flat_then_length(problems, texts, ended):  # the first round teaches nothing, the second does
+        return [{'reward': 1.0} for _ in texts] if len(calls) == 1 else length_reward(problems, texts, ended)
+
+    for dynamic, rounds in ((False, [0]), (True, [0, 1])):
+        calls.clear()
+        cfg = rl_cfg(tmp_path, dynamic_sampling=dynamic, max_refill=1)
+        batch = next(grpo.rollouts(tiny_policy(tok), tok, draw_logged, flat_then_length, cfg, 0))
+        assert calls == rounds
+        assert bool((batch.advantages != 0).any()) == dynamic  # without it the step has no signal
+
+
+def test_overlong_penalty_lowers_the_rewards_of_long_responses_only(tmp_path, tiny_world):
+    tok = tiny_world
+
+    def stopping_policy():  # ends some responses early: the end token's logit follows one hidden feature
+        torch.manual_seed(0)
+        policy = Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1, n_embd=32,
+                                         block_size=512, tie_embeddings=False))
+        with torch.no_grad():
+            policy.norm.weight.zero_()[0] = 1.0
+            policy.lm_head.weight.zero_()[tok.eot_id, 0] = 8.0
+        return policy
+
+    plain = next(grpo.rollouts(stopping_policy(), tok, draw, length_reward, rl_cfg(tmp_path), 0))
+    pen = next(grpo.rollouts(stopping_policy(), tok, draw, length_reward, rl_cfg(tmp_path, overlong_buffer=3), 0))
+    assert torch.equal(plain.responses, pen.responses)  # same seed, same samples
+    lens, gap = plain.mask.sum(1), pen.rewards - plain.rewards
+    assert (lens > 3).any() and (lens <= 3).any()  # both kinds occur in this batch (max_new_tokens 6)
+    assert torch.all(gap[lens <= 3] == 0) and torch.all(gap[lens > 3] < 0)
+    assert torch.allclose(gap, -(lens - 3).clamp(min=0).float() / 3)
+
+
+def test_clip_higher_lets_more_ratios_through(tmp_path, tiny_world):
+    """With mu = 2 the second pass sees ratios away from 1; a wider upper clip binds on fewer tokens."""
+    tok = tiny_world
+    cfg = rl_cfg(tmp_path, mu=2, lr=3e-2, eps_low=0.01, eps_high=0.01)
+    batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, length_reward, cfg, 0))
+    share = {}
+    for eps_high in (0.01, 10.0):
+        policy = tiny_policy(tok)
+        opt = torch.optim.AdamW(policy.parameters(), lr=cfg['lr'])
+        share[eps_high] = grpo.optimize(policy, None, opt, batch, {**cfg, 'eps_high': eps_high}, 0)['clip_frac']
+    assert share[0.01] > share[10.0] > 0  # the lower clip still binds on negative advantages
+
+
+def test_reference_reset_copies_the_policy(tmp_path, tiny_world):
+    """ref_reset=2: at step 2 the reference becomes the policy of that moment (the policy after step 1)."""
+    tok = tiny_world
+    ref_of = lambda d: torch.load(d / 'ckpt.pt', weights_only=True)['ref_model']
+    two = tiny_policy(tok)
+    grpo.train(two, tok, rl_cfg(tmp_path / 'two', steps=2, beta=0.05), draw_prompts=draw, reward_fn=length_reward, name='t')
+    start = tiny_policy(tok).state_dict()
+    for reset, expected in ((0, start), (2, two.state_dict())):
+        policy = tiny_policy(tok)
+        grpo.train(policy, tok, rl_cfg(tmp_path / str(reset), steps=3, beta=0.05, ref_reset=reset),
+                   draw_prompts=draw, reward_fn=length_reward, name='t')
+        ref = ref_of(tmp_path / str(reset))
+        assert all(torch.equal(ref[k], expected[k]) for k in expected)
+        assert not all(torch.equal(ref[k], v) for k, v in policy.state_dict().items())  # the policy moved on
+
+
 def test_no_signal_step_skips_the_optimizer(tmp_path, tiny_world):
     tok = tiny_world
     policy = tiny_policy(tok)

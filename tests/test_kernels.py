@@ -2,7 +2,7 @@
 chunked torch paths, against the naive log-softmax (values and gradients, by autograd) and
 against a hand-computed GRPO example.
 
-Run: /tmp/venv/bin/pytest tests/test_kernels.py        (add -m "not slow" to skip the big one)
+Run: .venv/bin/pytest tests/test_kernels.py        (add -m "not slow" to skip the big one)
 
 TRITON_INTERPRET=1 is set at the top of this file. It must be set before anything imports
 triton; kernels imports triton only at its first Triton call, so other test modules that
@@ -232,7 +232,7 @@ def test_saved_for_backward_is_per_token(backend):
 # ---------------------------------------------------------------------------- the GRPO loss
 
 def grpo_naive(logits, targets, old, ref, adv, mask, eps_low, eps_high, beta, temperature):
-    """DESIGN.md section 6 written out with the naive log-softmax, for autograd to differentiate."""
+    """The GRPO loss of docs/design.md written out with the naive log-softmax, for autograd to differentiate."""
     keep = mask & (targets != IGNORE_INDEX)
     logp = selective_logprobs_naive(logits, torch.where(keep, targets, IGNORE_INDEX), temperature)
     old = logp.detach() if old is None else old

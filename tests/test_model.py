@@ -1,6 +1,6 @@
 """Tests for model.py: config checks, parameter count, causality, rotary embeddings, GQA, KV cache.
 
-Run: /tmp/venv/bin/pytest tests/test_model.py
+Run: .venv/bin/pytest tests/test_model.py
 """
 import math
 

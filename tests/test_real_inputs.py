@@ -61,6 +61,7 @@ def write_gsm8k(path, rows=GSM8K):
     return str(path)
 
 
+@pytest.mark.slow  # starts the scripts as processes
 def test_train_zero_and_eval_on_a_hf_folder_and_gsm8k(hf_base, tmp_path):
     gsm = write_gsm8k(tmp_path / 'gsm8k.jsonl')
     out = tmp_path / 'zero'
@@ -88,7 +89,7 @@ def test_train_zero_and_eval_on_a_hf_folder_and_gsm8k(hf_base, tmp_path):
     with torch.no_grad():
         assert torch.allclose(ours(idx), theirs(input_ids=idx).logits, atol=1e-5, rtol=0)
     # (transformers 5's AutoTokenizer rebuilds a qwen2 folder's pre-tokenizer with Qwen2's own regex;
-    # this fixture's tokenizer uses GPT-2's, so the file is read as it is, as README says)
+    # this fixture's tokenizer uses GPT-2's, so the file is read as it is, as docs/real-inputs.md says)
     assert transformers.PreTrainedTokenizerFast.from_pretrained(str(tmp_path / 'exported'))(
         'Tom has 3 apples', add_special_tokens=False)['input_ids'] == tok.encode('Tom has 3 apples')
 
@@ -139,6 +140,7 @@ def test_missing_shard_and_bad_datasets_exit_2(hf_base, tmp_path):
                                                 f'--dataset={write_gsm8k(tmp_path / "g1.jsonl", GSM8K[:1])}', out)
 
 
+@pytest.mark.slow  # starts the scripts as processes
 def test_train_r1_and_distill_take_a_hf_base_and_a_dataset(hf_base, tmp_path):
     gsm = write_gsm8k(tmp_path / 'gsm8k.jsonl')
     files = [f'--dataset={gsm}', f'--eval_dataset={gsm}', '--max_new_tokens=48', '--eval_n=2', '--eval_n_other=2',

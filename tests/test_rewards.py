@@ -3,7 +3,7 @@ accuracy, language consistency, reflection markers and the stage weights. Each m
 case below holds the correct answer somewhere, so a parser that looks past the grammar
 would pay for it.
 
-Run: /tmp/venv/bin/pytest tests/test_rewards.py
+Run: .venv/bin/pytest tests/test_rewards.py
 """
 import time
 

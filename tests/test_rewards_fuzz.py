@@ -1,8 +1,8 @@
 """Fuzz: thousands of random and mutated responses through every non-code reward. Nothing
 may raise, every value must be in its range, and the parser must agree with an independent
-regular-expression reading of the grammar (DESIGN.md section 5).
+regular-expression reading of the grammar (docs/design.md, Contracts).
 
-Run: /tmp/venv/bin/pytest tests/test_rewards_fuzz.py -s   (-s prints the measured speed)
+Run: .venv/bin/pytest tests/test_rewards_fuzz.py -s   (-s prints the measured speed)
 """
 import random
 import re

@@ -1,6 +1,6 @@
 """Tests for sample.py (cached batched sampling) and the bench.py sampler smoke run.
 
-Run: /tmp/venv/bin/pytest tests/test_sample.py
+Run: .venv/bin/pytest tests/test_sample.py
 """
 import json
 import os

@@ -1,11 +1,11 @@
-"""The code sandbox (DESIGN.md section 9): correct code passes, wrong code fails, and none of
+"""The code sandbox (docs/design.md, Reliability): correct code passes, wrong code fails, and none of
 the tricks below counts as a pass or leaves anything behind: early exits, forged records,
 redefined harness helpers, printed claims, infinite loops, fork bombs, memory bombs, output
 floods, os.system, reading outside the scratch folder, secrets in our environment, and
 children that would outlive the run. The last tests go through rewards.py (accuracy_reward,
 score), which calls the sandbox for code answers. Linux only (resource limits, /proc).
 
-Run: /tmp/venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)
+Run: .venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)
 """
 import os
 import subprocess

@@ -1,7 +1,8 @@
 """Smoke tests: every script runs a few steps of a tiny config on CPU, end to end, and writes
-its run folder in the shape DESIGN.md section 5 gives. Also the gpu presets start.
+its run folder in the shape docs/design.md (Contracts) gives. Also the gpu presets start.
 
-Run: pytest tests/test_scripts.py   (about a minute)
+Run: .venv/bin/pytest tests/test_scripts.py   (a few minutes: each test starts the scripts as
+processes, so the module is marked slow; -m "not slow" skips it)
 """
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here starts scripts as subprocesses
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
 TINY_BASE = ['--n_docs=300', '--tok_docs=200', '--vocab_size=300', '--n_layer=1', '--n_embd=32', '--n_head=2',
@@ -153,7 +155,9 @@ def test_bench_smoke(name, tmp_path):
     run('bench.py', name, '--tiny', f'--out_dir={tmp_path}')
     data = json.load(open(tmp_path / f'{name}.json'))
     if name == 'grpo':
-        assert sum(data['share'].values()) == pytest.approx(1.0)
+        # every phase of the step was timed (shares of a sum would add to 1 whatever was measured)
+        assert set(data['seconds']) == {'generation', 'logprobs_nograd', 'loss_fwd_bwd', 'optimizer'}
+        assert all(v > 0 for v in data['seconds'].values()) and data['prompts'] == 2 and data['group_size'] == 2
     else:
         assert data['ours']['fwd_s'] > 0 and data['naive']['fwd_s'] > 0
 
@@ -309,7 +313,7 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
                         '--eval_n_other=1',
                         '--eval_k=2', '--dtype=float32', '--students=qwen_s,llama_m', '--rl_student=qwen_s',
                         f'--pretrain_args={tiny}'])
-    kept = sft.read_jsonl(str(out / 'data.jsonl'))
+    kept = sft.read_examples(str(out / 'data.jsonl'))
     assert kept and all(r.startswith(' <think> ok </think>') for _, r in kept)  # the wrong half never kept
     assert res['teacher_data']['correct']['rate'] == pytest.approx(0.5, abs=0.01)
     assert set(res['models']) == {'teacher', 'base_qwen_s', 'distill_qwen_s', 'base_llama_m', 'distill_llama_m',

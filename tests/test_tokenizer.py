@@ -1,10 +1,9 @@
 """Tests for tokenizer.py: round trips, digit splitting, special tokens, save/load, and the
 incremental BPE trainer against a plain recount-everything reference.
 
-Run: /tmp/venv/bin/pytest tests/test_tokenizer.py   (the speed test is marked slow)
+Run: .venv/bin/pytest tests/test_tokenizer.py   (the 2 MB training test is marked slow)
 """
 import random
-import time
 from collections import Counter
 
 import pytest
@@ -154,14 +153,13 @@ def test_incremental_trainer_matches_reference():
 
 
 @pytest.mark.slow
-def test_training_speed_2k_vocab_on_2mb():
+def test_training_scales_to_2k_vocab_on_2mb():
     rng = random.Random(0)
     syll = ['ka', 'ro', 'mi', 'ten', 'sa', 'lo', 'qu', 'ze', 'do', 'vi', 'ar', 'ul', 'en', 'is', 'po', 'th']
     vocab = [''.join(rng.choice(syll) for _ in range(rng.randint(1, 4))) for _ in range(5000)]
     texts = [' '.join(rng.choice(vocab) if rng.random() < 0.9 else str(rng.randint(0, 999)) for _ in range(200)) + '.\n'
              for _ in range(2000)]
     assert sum(map(len, texts)) > 2_000_000
-    t0 = time.time()
-    tok = train_tokenizer(texts, 2048)
+    tok = train_tokenizer(texts, 2048)  # its speed is bench.py's business, not a test's: here, that it scales
     assert tok.vocab_size == 2048
-    assert time.time() - t0 < 30
+    assert tok.decode(tok.encode(texts[0])) == texts[0]
