@@ -7,8 +7,8 @@ the corpus is where the behaviours come from. For math it holds a short, sloppy 
 authors write it, so GRPO could move probability onto it and raise accuracy, length and
 reflection together, as in R1-Zero (paper Figure 2, Figure 3, Table 3). At the cpu preset it
 does not: the model copies the checks instead of computing them (eval.py's check_catch_rate),
-so they catch nothing and RL prunes the style (README, R1-Zero). In findx, checking a guess is
-easier than producing the answer, and there the search style spreads (README).
+so they catch nothing and RL prunes the style (docs/findings.md). In findx, checking a guess is
+easier than producing the answer, and there the search style spreads (README, R1-Zero).
 
   math     sloppy   First, 7 + 3 = 10. Then 10 - 5 = 5. So the answer is 5.
            careful  I will check every step. The sum is 7 + 3 - 5. First, 7 + 3 = 11. check:
@@ -50,7 +50,7 @@ class CorpusKnobs:
     chat_quality: float = 0.7      # chance a chat reply meets each rubric check
     dead_ends: int = 2             # most failed attempts a countdown search trace shows
     # findx, the guess-and-check family: half the problem documents, so the base can search at all
-    # (with a fifth of one family's documents searching, a probe's base never searched: README)
+    # (with a fifth of one family's documents searching, a probe's base never searched: docs/world.md)
     findx: float = 0.5             # problem documents that are findx (the rest follow family_mix)
     findx_direct: float = 0.45     # findx solutions that state a guess and nothing else
     findx_one_try: float = 0.2     # ...that compute one guess and answer it unchecked (the rest search)

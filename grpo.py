@@ -16,9 +16,9 @@ off (Dr. GRPO). Options: clip-higher (eps_high > eps_low), dynamic sampling, an 
 penalty, beta = 0 (no reference model, no reference forward), a reference reset every N
 steps (the paper: 400), mu > 1 inner updates over minibatches.
 
-What we simplify: one process (no vLLM, no separate rollout workers). The loop is shaped for
-data parallelism (rollouts are rank-local, only gradients would be averaged; rank 0 logs,
-evaluates and saves), but torchrun is not wired in yet.
+What we simplify: no vLLM, no separate rollout workers; the policy samples its own rollouts.
+Under torchrun each process samples its share of the prompts and only gradients are summed
+(ddp.py); rank 0 logs, evaluates and saves.
 """
 import copy
 import math

@@ -6,7 +6,7 @@ q/k/v biases (Qwen2 has them), optional tied input/output embeddings, no dropout
 are named as in Hugging Face's Qwen2 (`embed_tokens`, `layers.N.self_attn.q_proj`,
 `layers.N.mlp.gate_proj`, `input_layernorm`, `norm`, `lm_head`, ...), so a real Qwen2
 state dict loads after stripping its `model.` prefix; that is what makes "point it at a
-real base model" a change of inputs, not of code (DESIGN.md section 1).
+real base model" a change of inputs, not of code (docs/design.md, Layering).
 
 `KVCache` lives here because attention writes into it. It is preallocated for a batch and
 a maximum length, supports left-padded ragged prompts (each row's rotary position counts

@@ -5,7 +5,7 @@ reflection markers. Code answers are run against hidden tests by sandbox.py.
     rows = score(responses, problems, stage='zero', ended=ended)   # one dict per response
     rows[0]  # {'reward': 1.1, 'accuracy': 1.0, 'format': 1.0, 'language': 1.0}
 
-A response is the decoded model output after "Assistant:". The grammar (DESIGN.md 5):
+A response is the decoded model output after "Assistant:". The grammar (docs/design.md, Contracts):
 optional whitespace, exactly one <think>...</think>, optional whitespace, exactly one
 <answer>...</answer>, then nothing but whitespace and at most one end token. No tag and no
 end token may appear anywhere else. parse_response is the one parser the project uses.
@@ -28,7 +28,7 @@ Rules, chosen to be hard to game:
   stop after _LATEX_TIMEOUT_S seconds (math-verify's own alarm: the main thread only).
 - chat: 0.0 here; chat is scored by the reward model (R1 2.3.4), not by rules.
 format_reward pays only for a wholly well-formed response that ended on the end token
-(DESIGN 6). language_consistency_reward is the share of the reasoning's words in the
+(docs/design.md, GRPO). language_consistency_reward is the share of the reasoning's words in the
 prompt's language (R1 2.3.2). REFLECTION_MARKERS / has_reflection define "reflection" for
 evaluation. STAGE_WEIGHTS combines the terms per stage; score() applies them.
 The code sandbox (run_code, run_code_batch) lives in sandbox.py; rewards.run_code is the
@@ -39,7 +39,7 @@ raises or hangs. A response that is not a str raises TypeError: it is a caller b
 ids, None), and scoring it 0 would make a broken pipeline look like a model that cannot
 learn. Problems are our own data: a malformed one raises ValueError naming its id.
 
-Run the tests: /tmp/venv/bin/pytest tests/test_rewards.py tests/test_rewards_fuzz.py tests/test_sandbox.py
+Run the tests: .venv/bin/pytest tests/test_rewards.py tests/test_rewards_fuzz.py tests/test_sandbox.py
 """
 import re
 import textwrap
@@ -118,7 +118,7 @@ def parse_response(response):
 
 def format_reward(response, ended=True):
     """1.0 iff the response is wholly well-formed and generation stopped on the end token
-    (`ended`, known to the sampler; a textual end token at the end counts too), DESIGN 6."""
+    (`ended`, known to the sampler; a textual end token at the end counts too); docs/design.md, GRPO."""
     return _format(parse_response(response), response, ended)
 
 
@@ -261,7 +261,7 @@ def code_of(answer):
 
 # ----------------------------------------------------------------------------- accuracy
 
-FAMILIES = ('math', 'countdown', 'code', 'chat', 'latex', 'findx')
+FAMILIES = (*tasks.GENERATORS, 'latex')  # the toy world's, and MATH's LaTeX answers (data.py)
 
 
 def _check_problem(problem):
@@ -407,9 +407,9 @@ def has_reflection(text):
 # The one place rewards are combined; the weights are data. Accuracy already requires a
 # well-formed response. The format term is small, and GRPO normalises rewards inside each
 # group: where no sample is correct, any format difference becomes a full-size advantage,
-# and a loose format bonus then teaches tags and nothing else (DESIGN 6). Ours is strict
+# and a loose format bonus then teaches tags and nothing else (docs/design.md, GRPO). Ours is strict
 # (the whole grammar plus the end token). Set it to 0 to reward only a correct answer in
-# a well-formed response, as the DESIGN 3 probe did. The reasoning stage sums accuracy and
+# a well-formed response, as the first probes of this world did. The reasoning stage sums accuracy and
 # language consistency with equal weight, as R1 2.3.2 does. Chat prompts get their reward
 # from the reward model (R1 2.3.4), added by a later stage.
 STAGE_WEIGHTS = {

@@ -1,5 +1,5 @@
 """The code sandbox: runs model-written Python against hidden tests, for the code family's
-accuracy reward (R1 2.2.2: the code is compiled and run against test cases; DESIGN.md 9).
+accuracy reward (R1 2.2.2: the code is compiled and run against test cases; docs/design.md, Reliability).
 
     from sandbox import run_code, run_code_batch
     r = run_code('def add(a, b): return a + b', [((1, 2), 3), ((5, 7), 12)], 'add')
@@ -44,7 +44,7 @@ the risks are reward hacking through the grader and accidents (loops, bombs, flo
 hostile code, add OS isolation (namespaces, seccomp, an unprivileged user, a container).
 Linux only (resource limits, process groups).
 
-Run the tests: /tmp/venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)
+Run the tests: .venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)
 """
 import json
 import math

@@ -430,7 +430,7 @@ def gen_chat(rng, difficulty, lang):
 
 def chat_rubric(problem, reply):
     """Hidden rubric: the share of its checks a reply meets (name, keyword, language, brevity)."""
-    import rewards  # the language measure lives with the rewards (DESIGN.md section 2 layering)
+    import rewards  # the language measure lives with the rewards (docs/design.md, Layering)
     checks = []
     for kind, value in problem.rubric:
         if kind in ('name', 'keyword'):

@@ -1,4 +1,4 @@
-"""Memory and time of the log-prob kernels against the naive log-softmax (DESIGN.md section 8).
+"""Memory and time of the log-prob kernels against the naive log-softmax (docs/design.md, Performance).
 
     python -m kernels.benchmark                    # CPU, B=8 T=512 V=32768, fp32 then bf16
     python -m kernels.benchmark --B=2 --T=64 --V=4096 --dtypes=float32 --threads=1

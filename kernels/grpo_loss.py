@@ -1,4 +1,4 @@
-"""The per-token GRPO loss straight from the logits (DESIGN.md sections 6 and 7).
+"""The per-token GRPO loss straight from the logits (docs/design.md, GRPO and Kernels).
 
 Per token t with log-prob logp = log softmax(logits / tau)[target] (DeepSeekMath eq. 3,
 DeepSeek-R1 section 2.2.1, with DAPO's separate lower and upper clip):

@@ -1,4 +1,4 @@
-"""Log-probabilities of chosen tokens without the full log-softmax (DESIGN.md section 7).
+"""Log-probabilities of chosen tokens without the full log-softmax (docs/design.md, Kernels).
 
 RL needs log p(token) for the sampled tokens only, yet the obvious
 `log_softmax(logits.float(), -1).gather(...)` builds an fp32 (tokens, vocab) tensor and
