@@ -325,8 +325,7 @@ def bench_grpo(cfg):
            'seconds': t, 'share': {k: v / total for k, v in t.items()}}
     print(f'one GRPO step: {P} prompts x G={G}, {Lp}-token prompts, {new} new tokens, train dtype {dt}')
     _table([(k, f'{v * 1000:.0f} ms', f'{v / total:.0%}') for k, v in t.items()])
-    print('(the no-grad pass runs only with beta > 0 or mu > 1; with mu = 1 and beta = 0 it is skipped)')
-    print('(bench.py step compares a whole step with an earlier commit\'s code)')
+    print('(the no-grad pass runs only with beta > 0 or mu > 1; bench.py step times a whole step against older code)')
     return res
 
 

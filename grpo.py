@@ -8,17 +8,12 @@ push up the log-probability of the responses that beat their group's mean:
     loss_t = -min(r_t A_i, clip(r_t, 1 - eps_low, 1 + eps_high) A_i) + beta * k3_t
     k3_t   = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          (>= 0; Schulman's estimator)
 
-No value model: the group mean is the baseline. Aggregations:
-'grpo' averages over each response's tokens, then over responses (DeepSeekMath eq. 3);
-'token' averages over all tokens of the batch (DAPO); 'dr_grpo' divides by a constant
-(the number of responses times the longest allowed response) and is used with std scaling
-off (Dr. GRPO). Options: clip-higher (eps_high > eps_low), dynamic sampling, an overlong
-penalty, beta = 0 (no reference model, no reference forward), a reference reset every N
-steps (the paper: 400), mu > 1 inner updates over minibatches.
+No value model: the group mean is the baseline. Aggregations ('grpo', DeepSeekMath eq. 3;
+'token', DAPO; 'dr_grpo', Dr. GRPO) and the options (clip-higher, dynamic sampling, overlong
+penalty, beta = 0, reference reset, mu > 1) are described in docs/design.md, GRPO.
 
-What we simplify: no vLLM, no separate rollout workers; the policy samples its own rollouts.
-Under torchrun each process samples its share of the prompts and only gradients are summed
-(ddp.py); rank 0 logs, evaluates and saves.
+What we simplify: no vLLM, no rollout workers; the policy samples its own rollouts. Under torchrun
+each process samples its share of the prompts, gradients are summed (ddp.py), rank 0 logs and saves.
 """
 import copy
 import math
@@ -478,7 +473,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
 
 
 def _step_metrics(batch, stats, lr_now, train_s):
-    """The metrics.jsonl row of one step (README: run folders)."""
+    """The metrics.jsonl row of one step (docs/design.md, Contracts)."""
     import rewards
     scored, lens = batch.info['scored'], batch.info['lens']
     n = max(1, len(scored))
