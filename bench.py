@@ -311,9 +311,8 @@ def bench_grpo(cfg):
             old = grpo.logprobs_of(model, rows, 1.0, 'auto').float()
         t['logprobs_nograd'] = time.time() - t0
         t0 = time.time()
-        with autocast_ctx(cfg['device'], dt):
-            logp = grpo.logprobs_of(model, rows, 1.0, 'auto')
-        loss_t, _, _ = grpo.token_loss(logp, old, None, adv, 0.2, 0.2, 0.0)
+        knobs = dict(device=cfg['device'], dtype=dt, kernels='auto', eps_low=0.2, eps_high=0.2, beta=0.0, temperature=1.0)
+        loss_t, _, _ = grpo.per_token_loss(model, rows, mask, old, None, adv, knobs)
         grpo.aggregate(loss_t, mask, 'token').backward()
         t['loss_fwd_bwd'] = time.time() - t0
         t0 = time.time()

@@ -79,22 +79,6 @@ def aggregate(loss_t, mask, agg, max_len=None, denom=None):
     raise ValueError(f"loss_agg must be 'grpo', 'token' or 'dr_grpo', got {agg!r}")
 
 
-def token_loss(logp, old_logp, ref_logp, adv, eps_low, eps_high, beta):
-    """Per-token GRPO loss (N, T) from log-probs; also the k3 KL and where the clip binds.
-    adv is (N,). ref_logp is None when beta == 0."""
-    a = adv[:, None]  # (N, 1): one advantage on every token of a response
-    ratio = torch.exp(logp - old_logp)  # (N, T)
-    clipped_ratio = ratio.clamp(1 - eps_low, 1 + eps_high)
-    loss = -torch.min(ratio * a, clipped_ratio * a)
-    clipped = (ratio * a) > (clipped_ratio * a)  # the clipped branch is the one in force
-    kl = torch.zeros_like(logp)
-    if beta > 0:
-        d = ref_logp - logp
-        kl = torch.exp(d) - d - 1
-        loss = loss + beta * kl
-    return loss, kl.detach(), clipped
-
-
 def encode_prompts(model, prompts, prompt_mask, max_response):
     """Run the distinct prompts (P, Lp), left-padded, through the model once: their keys and
     values (a model.ConcatKVCache with room for max_response more tokens) and the logits
@@ -127,25 +111,17 @@ def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None
     """Forward the policy on rows = (prompts, prompt_mask, group, responses) and return the
     per-token (loss, kl, clipped), each shaped like rows' responses (n, w). encoded: as for response_logits.
 
-    On CUDA (or with kernels='triton') one fused kernel reads the logits once for log-probs,
-    ratio, clip and k3 (kernels/grpo_loss.py); elsewhere the selective log-softmax path plus
-    token_loss above, the plain torch of the same maths."""
+    The formula is kernels/grpo_loss.py's: one fused Triton kernel on CUDA (or kernels='triton')
+    that reads the logits once, else its plain torch reference, which is what CPU training runs.
+    Padding (mask False) gets 0 loss and no gradient; old_logp None means the ratio is exactly 1."""
     targets = rows[3]  # the responses: logits[n, j] scores responses[n, j]
-    backend = resolve_backend(cfg['kernels'], targets.device)
     with autocast_ctx(cfg['device'], cfg['dtype']):
         logits = response_logits(model, *rows, encoded=encoded)  # (N, Lr, V)
-    if backend == 'triton':
-        adv_t = adv[:, None].expand(targets.shape).float().contiguous()  # (N, Lr)
-        loss_t, _, kl, clipped = grpo_token_loss(
-            logits, targets, old_logp, ref_logp, adv_t, mask, eps_low=cfg['eps_low'],
-            eps_high=cfg['eps_high'], beta=cfg['beta'], temperature=cfg['temperature'], backend='triton')
-        return loss_t, kl.detach(), clipped.bool()
-    logp = selective_logprobs(logits, targets, temperature=cfg['temperature'], backend=backend)
-    # padding compares with itself (ratio 1, k3 0): old and ref hold no value there, and the
-    # exponential of a made-up gap could overflow into inf * 0 = NaN. mu = 1: the ratio is exactly 1.
-    old = logp.detach() if old_logp is None else torch.where(mask, old_logp, logp.detach())
-    ref = None if ref_logp is None else torch.where(mask, ref_logp, logp.detach())
-    return token_loss(logp, old, ref, adv, cfg['eps_low'], cfg['eps_high'], cfg['beta'])
+    loss_t, _, kl, clipped = grpo_token_loss(
+        logits, targets, old_logp, ref_logp, adv[:, None].expand(targets.shape).float(), mask,
+        eps_low=cfg['eps_low'], eps_high=cfg['eps_high'], beta=cfg['beta'], temperature=cfg['temperature'],
+        backend=resolve_backend(cfg['kernels'], targets.device))
+    return loss_t, kl.detach(), clipped.bool()
 
 
 def logprobs_of(model, rows, temperature, backend):

@@ -190,12 +190,14 @@ def _grpo_loss_torch(logits, targets, old_logp, ref_logp, advantages, eps_low, e
     keep = targets != IGNORE_INDEX  # (B, T)
     logp = selective_logprobs(logits, targets, temperature, backend="torch")  # (B, T) fp32
     adv = advantages.detach().float()
-    old = logp.detach() if old_logp is None else old_logp.detach().float()
+    # a masked token compares with itself (ratio 1, k3 0): old and ref hold no value there, and
+    # the exponential of a made-up gap could overflow into inf * 0 = NaN in the backward pass
+    old = logp.detach() if old_logp is None else torch.where(keep, old_logp.detach().float(), logp.detach())
     ratio = torch.exp(logp - old)
     pg = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * adv)
     clipped = ((ratio > 1 + eps_high) & (adv > 0)) | ((ratio < 1 - eps_low) & (adv < 0))
     if ref_logp is not None:
-        d = ref_logp.detach().float() - logp
+        d = torch.where(keep, ref_logp.detach().float(), logp.detach()) - logp
         kl = torch.exp(d) - d - 1
     else:
         kl = torch.zeros_like(logp)
