@@ -331,7 +331,7 @@ def bench_grpo(cfg):
 def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
     """Time one GRPO step with responses from a few tokens to the limit: 16 prompts of 107 tokens
     x G = 8, up to 192 new tokens, the cpu-preset model with random weights and V/85 stop tokens
-    (about 85 tokens a response), the R1-Zero update (grpo.zero_recipe). bench.py step also runs
+    (about 85 tokens a response), the R1-Zero update (grpo.OPTIONS). bench.py step also runs
     this source in an earlier commit's tree, so it uses only calls that tree has; batch_in lets
     the update run on the batch the other tree saved (batch_out)."""
     import time
@@ -357,7 +357,8 @@ def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
         torch.save(vars(batch), batch_out)
     if batch_in:
         batch = grpo.Batch(**torch.load(batch_in, weights_only=False))
-    cfg = grpo.zero_recipe(out_dir='', device='cpu', dtype=dtype, kernels='auto')
+    settings = grpo.OPTIONS.settings if hasattr(grpo, 'OPTIONS') else grpo.zero_recipe  # the older trees' name
+    cfg = settings(out_dir='', device='cpu', dtype=dtype, kernels='auto')
     opt = torch.optim.AdamW(model.parameters(), lr=cfg['lr'], betas=(0.9, 0.99))
     updates = []
     for rep in range(2):  # the first update also pays one-time costs (AdamW's state, the allocator)

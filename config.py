@@ -8,6 +8,11 @@ A script writes its defaults as plain names at the top, one comment each, then c
 
 Precedence: defaults < the chosen preset < `--key=value` on the command line. The script's
 plain names then hold the final values, and `cfg` is a plain dict of them (for config.json).
+
+A loop that several scripts run (GRPO, SFT) owns its keys in one `Options` table: default,
+help, bounds, choices and presets, each written once. A script takes them onto its command
+line with `configure(globals(), options=grpo.OPTIONS)`; a stage that runs the loop with a few
+keys changed calls `grpo.OPTIONS.settings(preset, lr=...)` and inherits the rest.
 `--help` prints the script's docstring and every key with its default and comment. A bad
 key or value prints one `config error: ...` line naming the key and exits with status 2
 (a plain check, not an `assert`, which `python -O` would remove).
@@ -16,6 +21,7 @@ import contextlib
 import difflib
 import re
 import sys
+from dataclasses import dataclass
 
 _TYPES = (bool, int, float, str, type(None))
 _TRUE, _FALSE = ('true', '1', 'yes'), ('false', '0', 'no')
@@ -34,6 +40,33 @@ def input_errors():
     except (InputError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting of a loop: its default, what it does, and the values it may take."""
+    default: object
+    help: str
+    bounds: tuple = None   # (low, high), None for an open end
+    choices: tuple = None
+
+
+class Options:
+    """The settings of one loop: {name: Key} plus presets ({'gpu': {name: value}}) over the defaults."""
+
+    def __init__(self, keys, presets=None):
+        self.keys, self.presets = dict(keys), presets or {}
+        for name, values in self.presets.items():
+            if set(values) - set(self.keys):  # a mistake in the table itself
+                raise ValueError(f'Options preset {name!r}: unknown keys {sorted(set(values) - set(self.keys))}')
+
+    def settings(self, preset='cpu', **over):
+        """Every key at its default, then the preset, then `over` (which may add run keys such as out_dir)."""
+        return {**{k: key.default for k, key in self.keys.items()}, **self.presets.get(preset, {}), **over}
+
+    def of(self, cfg, **over):
+        """The loop's keys as a script's config (built with options=self) holds them, then `over`."""
+        return {**{k: cfg[k] for k in self.keys}, **over}
 
 
 def _fail(msg):
@@ -86,7 +119,7 @@ def _unknown(key, keys, where=''):
     _fail(f'unknown key {key!r}{where}{hint}')
 
 
-def _help(g, defaults, presets):
+def _help(g, defaults, presets, options=None):
     """Print the docstring's first paragraph, then `--key=default  comment` for every key."""
     comments = {}
     try:
@@ -102,25 +135,37 @@ def _help(g, defaults, presets):
         print(doc + '\n')
     print('options (--key=value):')
     width = max((len(f'{k}={v!r}') for k, v in defaults.items()), default=0) + 4
+    helps = {k: key.help for k, key in (options.keys.items() if options else ())}
     for k, v in defaults.items():
-        print(f'  --{f"{k}={v!r}":<{width}}{comments.get(k, "")}')
+        print(f'  --{f"{k}={v!r}":<{width}}{helps.get(k) or comments.get(k, "")}')
     for name, values in (presets or {}).items():
         print(f'preset {name}: ' + ' '.join(f'{k}={v!r}' for k, v in values.items()))
     sys.exit(0)
 
 
-def configure(g, argv=None, *, presets=None, bounds=None, choices=None):
-    """Apply the preset and `--key=value` overrides to the script's globals `g`; return the config."""
-    bounds, choices = bounds or {}, choices or {}
+def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=None):
+    """Apply the preset and `--key=value` overrides to the script's globals `g`; return the config.
+    options: a loop's Options, whose keys join the script's (the script's presets override theirs)."""
+    bounds, choices = dict(bounds or {}), dict(choices or {})
     if '_config_defaults' not in g:  # a second call in one process starts from the script's own defaults,
         g['_config_defaults'] = {k: v for k, v in g.items() if not k.startswith('_') and type(v) in _TYPES}
     defaults = dict(g['_config_defaults'])  # not from the values the first call wrote into g
+    if options is not None:
+        for k, key in options.keys.items():
+            if k in defaults:  # one place per key: a script restating a loop's key is a mistake
+                raise ValueError(f'configure: {k!r} is defined both by the script and by its loop\'s Options')
+            defaults[k] = key.default
+            if key.bounds:
+                bounds[k] = key.bounds
+            if key.choices:
+                choices[k] = key.choices
+        presets = {name: {**options.presets.get(name, {}), **over} for name, over in (presets or {}).items()}
     for k in list(bounds) + list(choices) + (['preset'] if presets else []):
         if k not in defaults:  # a mistake in the script itself, not in the user's input
             raise ValueError(f'configure: {k!r} is not a config key of this script')
     argv = sys.argv[1:] if argv is None else list(argv)
     if '--help' in argv or '-h' in argv:
-        _help(g, defaults, presets)
+        _help(g, defaults, presets, options)
     overrides = {}
     for arg in argv:
         if not arg.startswith('--'):

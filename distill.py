@@ -183,7 +183,7 @@ def main(argv=None):
             tok.save(os.path.join(sft_dir, 'tokenizer.json'))
             mine = sft.fitting(tok, examples, cfg['max_new_tokens'])  # what this student's tokenizer can sample back
             print(f'distill {name}: {len(mine)} of {len(examples)} teacher examples fit {cfg["max_new_tokens"]} tokens')
-            sft.train(base, tok, mine, sft.config(
+            sft.train(base, tok, mine, sft.OPTIONS.settings(
                 device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'], lr=cfg['sft_lr'],
                 min_lr=cfg['sft_lr'] / 10, log_interval=50, ckpt_interval=100, seed=cfg['seed'], dtype=cfg['dtype'],
                 kernels=cfg['kernels'], out_dir=sft_dir, resume=True), name=f'distill {name}')
@@ -199,7 +199,7 @@ def main(argv=None):
         os.makedirs(rl_dir, exist_ok=True)
         tok.save(os.path.join(rl_dir, 'tokenizer.json'))
 
-        n_prompts = grpo.zero_recipe(cfg['preset'])['n_prompts']
+        n_prompts = grpo.OPTIONS.settings(cfg['preset'])['n_prompts']
 
         def prompts(step, round_):  # the R1-Zero recipe (accuracy + format) on the teacher's reasoning families
             rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
@@ -209,7 +209,7 @@ def main(argv=None):
         target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)
         steps, t = cfg['rl_steps'], time.time()
         while True:  # chunks of steps, resumed bit-identically, until the wall clock matches
-            rl = grpo.zero_recipe(cfg['preset'], device=cfg['device'], steps=steps,
+            rl = grpo.OPTIONS.settings(cfg['preset'], device=cfg['device'], steps=steps,
                                   max_new_tokens=cfg['max_new_tokens'], eval_interval=0, ckpt_interval=25,
                                   seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=rl_dir,
                                   resume=True)

@@ -27,9 +27,49 @@ from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend, selective_logprobs
 from checkpoint import MetricsLog, StepGuard, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 import ddp
-from config import autocast_ctx
+from config import Key, Options, autocast_ctx
 from model import ConcatKVCache, lr_schedule
 from sample import response_texts, sample
+
+
+# ----------------------------------------------------------------------------------------------
+# The settings of the loop, each defined here once. train_zero.py puts them on its command line;
+# train_r1.py and distill.py run the same recipe with a few of them changed (OPTIONS.settings).
+# The CPU defaults are R1-Zero's recipe on our 2 cores (README); the gpu preset overrides them.
+
+OPTIONS = Options({
+    'steps': Key(100, 'GRPO steps (fits the 20-minute CPU budget, base included; the curve flattens after ~100)', (0, None)),
+    'n_prompts': Key(16, 'prompts per step', (1, None)),
+    'group_size': Key(8, 'G: responses sampled per prompt', (2, None)),
+    'max_new_tokens': Key(256, "longest response (prompt + response must fit the base's 384-token context)", (1, None)),
+    'temperature': Key(1.0, 'rollout temperature (the paper: 1.0)', (0.01, 10)),
+    'lr': Key(1e-4, "AdamW learning rate (tiny models want far more than the paper's 3e-6)", (0, 1)),
+    'warmup_steps': Key(10, 'linear warmup steps', (0, None)),
+    'lr_decay': Key(False, 'cosine decay to 10% after warmup (else constant)'),
+    'weight_decay': Key(0.0, 'AdamW weight decay during RL', (0, None)),
+    'grad_clip': Key(1.0, 'global gradient-norm clip (0 = off)', (0, None)),
+    'beta': Key(0.0, 'KL weight to the reference (paper R1-Zero: 0.001); 0 skips the reference model', (0, None)),
+    'eps_low': Key(0.2, 'clip range below 1', (0, 1)),
+    'eps_high': Key(0.2, "clip range above 1 (raise it for DAPO's clip-higher)", (0, None)),
+    'loss_agg': Key('token', "'grpo' (per response, DeepSeekMath), 'token' (DAPO), 'dr_grpo'",
+                    choices=('grpo', 'token', 'dr_grpo')),
+    'scale_std': Key(True, "divide advantages by the group's std (Dr. GRPO turns this off)"),
+    'mu': Key(1, 'passes over each batch; > 1 needs old log-probs (a no-grad forward)', (1, None)),
+    'minibatches': Key(1, 'optimizer steps per pass over the batch', (1, None)),
+    'micro_batch': Key(32, 'rows per forward/backward, longest first (32 cuts padding that 64 keeps)', (1, None)),
+    'dynamic_sampling': Key(False, 'drop groups whose rewards are all equal and refill (DAPO)'),
+    'max_refill': Key(2, 'extra sampling rounds dynamic sampling may take per step', (0, None)),
+    'overlong_buffer': Key(0, 'DAPO soft overlong penalty over the last N tokens (0 = off)', (0, None)),
+    'ref_reset': Key(400, 'copy the policy into the reference every N steps (paper: 400)', (0, None)),
+    'eval_interval': Key(25, 'steps between the small held-out evaluations of the curves', (0, None)),
+    'ckpt_interval': Key(50, 'steps between checkpoints', (0, None)),
+    'seed': Key(0, 'seeds prompts, rollouts and minibatch order'),
+    'dtype': Key('auto', "'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)",
+                 choices=('auto', 'float32', 'bfloat16')),
+    'kernels': Key('auto', "log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'",
+                   choices=('auto', 'torch', 'triton')),
+}, presets={'gpu': dict(steps=1000, n_prompts=32, group_size=16, lr=5e-5, beta=0.001, micro_batch=128,
+                        eval_interval=50)})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,31 +369,10 @@ def _chunked_logprobs(model, batch, temperature, backend, chunk):
 # ----------------------------------------------------------------------------------------------
 # The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
 
-RL_KEYS = ('device', 'steps', 'n_prompts', 'group_size', 'max_new_tokens', 'temperature', 'lr', 'warmup_steps',
-           'lr_decay', 'weight_decay', 'grad_clip', 'beta', 'eps_low', 'eps_high', 'loss_agg', 'scale_std',
-           'mu', 'minibatches', 'micro_batch', 'dynamic_sampling', 'max_refill', 'overlong_buffer',
-           'ref_reset', 'eval_interval', 'ckpt_interval', 'seed', 'dtype', 'kernels', 'out_dir', 'resume')
-
-
 def lr_at(step, cfg):
     """Linear warmup, then constant or cosine decay to 10% (cfg['lr_decay'])."""
     final = 0.1 * cfg['lr'] if cfg['lr_decay'] else None
     return lr_schedule(step, cfg['lr'], cfg['warmup_steps'], cfg['steps'], final)
-
-
-def zero_recipe(preset='cpu', **over):
-    """R1-Zero's RL settings (train_zero.py's defaults and presets) for the stages that reuse the
-    recipe (train_r1.py, distill.py's baseline); tests/test_grpo.py keeps the two in step."""
-    cfg = dict(steps=100, n_prompts=16, group_size=8, max_new_tokens=256, temperature=1.0, lr=1e-4, warmup_steps=10,
-               lr_decay=False, weight_decay=0.0, grad_clip=1.0, beta=0.0, eps_low=0.2, eps_high=0.2, loss_agg='token',
-               scale_std=True, mu=1, minibatches=1, micro_batch=32, dynamic_sampling=False, max_refill=2,
-               overlong_buffer=0, ref_reset=400, eval_interval=25, ckpt_interval=50, seed=0, dtype='auto',
-               kernels='auto', resume=False)
-    if preset == 'gpu':
-        cfg.update(steps=1000, n_prompts=32, group_size=16, max_new_tokens=256, lr=5e-5, beta=0.001, micro_batch=128,
-                   eval_interval=50)
-    cfg.update(over)
-    return cfg
 
 
 def check_parallel(cfg):
@@ -370,7 +389,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     """Run GRPO on `policy` in place for cfg['steps'] steps; write out_dir/ckpt.pt and
     metrics.jsonl. evaluate(policy, step) -> dict of scalars, called every eval_interval
     steps and at the end; its values join that step's metrics row."""
-    missing = [k for k in RL_KEYS if k not in cfg]
+    missing = [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if k not in cfg]
     if missing:  # a stage that forgot a key would otherwise fail deep inside a step
         raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')
     check_parallel(cfg)

@@ -33,35 +33,37 @@ import ddp
 import rewards
 from checkpoint import (MetricsLog, StepGuard, load_checkpoint, load_model, rng_state, save_checkpoint,
                         set_rng_state, write_json)
-from config import autocast_ctx, configure, get_device, print_config, resolve_dtype
+from config import Key, Options, autocast_ctx, configure, get_device, print_config, resolve_dtype
 from kernels.logprobs import IGNORE_INDEX, selective_logprobs
 from model import lr_schedule, make_optimizer
 from sample import rollout_texts
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
+# The command line's own keys; the loop's (--epochs, --lr, ...) are OPTIONS below (--help lists all).
 init = 'out/base'        # run folder (or ckpt.pt) of the model to fine-tune
 data = ''                # JSON-lines file of {"prompt": ..., "response": ...} examples
 out_dir = 'out/sft'      # run folder of this fine-tune
-epochs = 2.0             # passes over the data (fractions allowed)
-batch_size = 16          # examples per optimizer step
-lr = 3e-4                # peak learning rate
-min_lr = 3e-5            # learning rate at the end of the cosine decay
-warmup_steps = 10        # linear warmup steps
-weight_decay = 0.0       # AdamW weight decay on matrices
-grad_clip = 1.0          # clip the global gradient norm (0 = off)
-log_interval = 10        # print a line every this many steps
-ckpt_interval = 0        # steps between checkpoints (0 = only at the end)
-seed = 0                 # seeds the order of the examples
-dtype = 'auto'           # 'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)
-kernels = 'auto'         # log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'
 resume = False           # continue from out_dir/ckpt.pt
 # -------------------------------------------------------------------------------------------
 
-SFT_KEYS = ('epochs', 'batch_size', 'lr', 'min_lr', 'warmup_steps', 'weight_decay', 'grad_clip', 'log_interval',
-            'ckpt_interval', 'seed', 'dtype', 'kernels', 'out_dir', 'resume', 'device')
-BOUNDS = {'epochs': (0, None), 'batch_size': (1, None), 'lr': (0, 1), 'min_lr': (0, 1), 'warmup_steps': (0, None),
-          'weight_decay': (0, None), 'grad_clip': (0, None), 'log_interval': (1, None), 'ckpt_interval': (0, None)}
-CHOICES = {'dtype': ('auto', 'float32', 'bfloat16'), 'kernels': ('auto', 'torch', 'triton')}
+# The loop's settings, each defined once: the stages that fine-tune (train_r1.py, distill.py)
+# change a few with OPTIONS.settings(lr=...) and inherit the rest.
+OPTIONS = Options({
+    'epochs': Key(2.0, 'passes over the data (fractions allowed)', (0, None)),
+    'batch_size': Key(16, 'examples per optimizer step', (1, None)),
+    'lr': Key(3e-4, 'peak learning rate', (0, 1)),
+    'min_lr': Key(3e-5, 'learning rate at the end of the cosine decay', (0, 1)),
+    'warmup_steps': Key(10, 'linear warmup steps', (0, None)),
+    'weight_decay': Key(0.0, 'AdamW weight decay on matrices', (0, None)),
+    'grad_clip': Key(1.0, 'clip the global gradient norm (0 = off)', (0, None)),
+    'log_interval': Key(10, 'print a line every this many steps', (1, None)),
+    'ckpt_interval': Key(0, 'steps between checkpoints (0 = only at the end)', (0, None)),
+    'seed': Key(0, 'seeds the order of the examples'),
+    'dtype': Key('auto', "'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)",
+                 choices=('auto', 'float32', 'bfloat16')),
+    'kernels': Key('auto', "log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'",
+                   choices=('auto', 'torch', 'triton')),
+})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,13 +135,6 @@ def write_jsonl(path, examples):
     os.replace(path + '.tmp', path)
 
 
-def config(**over):
-    """This file's defaults for train()'s keys, with overrides: the stages that fine-tune
-    (train_r1.py, distill.py) change what they need and inherit the rest."""
-    g = globals().get('_config_defaults', globals())  # the file's own values, whatever a CLI run wrote
-    return {**{k: g[k] for k in SFT_KEYS if k in g}, 'device': 'cpu', **over}
-
-
 # ----------------------------------------------------------------------------------------------
 # The loop.
 
@@ -148,7 +143,7 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     metrics.jsonl. evaluate(model, step) -> dict joins that step's metrics row every
     eval_interval steps and after the last step. Resumes bit-identically: the example order
     is a function of (seed, epoch)."""
-    missing = [k for k in SFT_KEYS if k not in cfg]
+    missing = [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if k not in cfg]
     if missing:
         raise ValueError(f'sft.train: config lacks {", ".join(missing)}')
     rows = encode_examples(tok, examples, model.config.block_size)
@@ -311,7 +306,7 @@ def format_report(report):
 
 
 def main(argv=None):
-    cfg = configure(globals(), argv, bounds=BOUNDS, choices=CHOICES)
+    cfg = configure(globals(), argv, options=OPTIONS)
     ddp.init()  # under torchrun: each process fine-tunes on its slice of every batch (ddp.py)
     cfg['device'] = get_device()
     cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])

@@ -50,6 +50,8 @@ from checkpoint import ensure_base, file_digest, load_model, read_json, read_jso
 from config import configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
+# The script's own keys; stage 2 and stage 4 run grpo.OPTIONS (--steps, --lr, --beta, ... as in
+# train_zero.py: R1-Zero's recipe), stages 1 and 3 sft.OPTIONS with the sft_ keys below.
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
 base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
 dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
@@ -67,7 +69,6 @@ sft_epochs = 2.0           # passes over the data in stages 1 and 3
 sft_lr = 3e-4              # SFT peak learning rate
 sft_batch = 16             # SFT examples per step
 language_weight = 1.0      # weight of the language-consistency reward in stages 2 and 4 (0 = ablation)
-reason_steps = 100         # stage 2 GRPO steps (as many as R1-Zero's)
 final_steps = 60           # stage 4 GRPO steps
 final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest as stage 2)
 final_lr = 3e-5            # stage 4 learning rate: gentler than stage 2, so tuning chat does not erode reasoning
@@ -83,42 +84,28 @@ rm_pairs = 4000            # reward model: training pairs (train-split chat prom
 rm_eval_pairs = 500        # reward model: held-out pairs (test-split chat prompts)
 rm_steps = 150             # reward model: optimizer steps
 rm_batch = 16              # reward model: pairs per step
-n_prompts = 16             # RL prompts per step
-group_size = 8             # G: responses sampled per prompt
-max_new_tokens = 256       # longest response (a findx search runs to ~160 tokens)
-temperature = 1.0          # rollout temperature
-lr = 1e-4                  # stage 2 learning rate (as R1-Zero)
-beta = 0.0                 # stage 2: KL weight to the reference (0 skips the reference model)
-eval_interval = 25         # RL steps between the small held-out evaluations of the curves
 curve_n = 60               # held-out problems of the family in each small evaluation (as R1-Zero)
 curve_k = 4                # samples per problem in each small evaluation
 eval_n = 200               # held-out problems of math and of the family in each stage's evaluation (as R1-Zero)
 eval_n_other = 50          # held-out problems of each other family
 eval_k = 8                 # samples per problem
-seed = 0                   # seeds prompts, rollouts, data order
-dtype = 'auto'             # 'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)
-kernels = 'auto'           # log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'
 # -------------------------------------------------------------------------------------------
 
 PRESETS = {
     'cpu': {},
-    'gpu': dict(cold_prompts=3000, reason_steps=500, final_steps=300, rs_prompts=4000, rs_other=500,
-                rs_chat=1500, rm_pairs=20000, rm_steps=1000, rm_batch=32, n_prompts=32, group_size=16,
-                max_new_tokens=256, lr=5e-5, final_lr=1.5e-5, beta=0.001, eval_interval=50, curve_n=200,
-                curve_k=8, eval_n=500, eval_n_other=200),
+    'gpu': dict(cold_prompts=3000, steps=500, final_steps=300, rs_prompts=4000, rs_other=500, rs_chat=1500,
+                rm_pairs=20000, rm_steps=1000, rm_batch=32, final_lr=1.5e-5, curve_n=200, curve_k=8, eval_n=500,
+                eval_n_other=200),  # over grpo.OPTIONS' gpu preset
 }
 BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None), 'sft_epochs': (0, None),
-          'sft_lr': (0, 1), 'sft_batch': (1, None), 'language_weight': (0, None), 'reason_steps': (0, None),
+          'sft_lr': (0, 1), 'sft_batch': (1, None), 'language_weight': (0, None),
           'final_steps': (0, None), 'final_chat_share': (0, 1), 'final_beta': (0, None), 'final_lr': (0, 1),
           'rs_prompts': (1, None), 'rs_family': (0, None), 'rs_other': (0, None), 'rs_k': (1, None), 'rs_per_prompt': (1, None),
           'rs_chat': (0, None), 'rs_chat_quality': (0, 1), 'rm_pairs': (1, None), 'rm_eval_pairs': (1, None),
-          'rm_steps': (1, None), 'rm_batch': (1, None),
-          'n_prompts': (1, None), 'group_size': (2, None), 'max_new_tokens': (1, None), 'temperature': (0.01, 10),
-          'lr': (0, 1), 'beta': (0, None), 'eval_interval': (0, None), 'curve_n': (1, None), 'curve_k': (1, None),
+          'rm_steps': (1, None), 'rm_batch': (1, None), 'curve_n': (1, None), 'curve_k': (1, None),
           'eval_n': (1, None), 'eval_n_other': (1, None), 'eval_k': (1, None)}
 CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'findx'), 'cold_source': ('auto', 'zero', 'oracle'),
-           'oracle_style': ('careful', 'sloppy'), 'dtype': ('auto', 'float32', 'bfloat16'),
-           'kernels': ('auto', 'torch', 'triton')}
+           'oracle_style': ('careful', 'sloppy')}
 STAGES = ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1')  # eval.json names, in order
 
 
@@ -210,23 +197,20 @@ def rejection_data(cfg, model, tok, rng):
     return kept.examples + chat, {**kept.report, 'chat_examples': len(chat)}
 
 
-def rl_cfg(cfg, stage_dir, steps, lr, beta):
-    """The grpo.train config of an RL stage: R1-Zero's recipe with our knobs."""
-    return grpo.zero_recipe(cfg['preset'], device=cfg['device'], steps=steps, n_prompts=cfg['n_prompts'],
-                            group_size=cfg['group_size'], max_new_tokens=cfg['max_new_tokens'],
-                            temperature=cfg['temperature'], lr=lr, beta=beta,
-                            eval_interval=cfg['eval_interval'], ckpt_interval=25, seed=cfg['seed'],
-                            dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir, resume=True)
+def rl_cfg(cfg, stage_dir, **over):
+    """The grpo.train config of an RL stage: the GRPO keys on our command line, with `over`."""
+    return grpo.OPTIONS.of(cfg, device=cfg['device'], out_dir=stage_dir, resume=True, **over)
 
 
 def sft_cfg(cfg, stage_dir):
-    return sft.config(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'], lr=cfg['sft_lr'],
-                      min_lr=cfg['sft_lr'] / 10, log_interval=20, ckpt_interval=50, seed=cfg['seed'],
-                      dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir, resume=True)
+    return sft.OPTIONS.settings(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'],
+                                lr=cfg['sft_lr'], min_lr=cfg['sft_lr'] / 10, log_interval=20, ckpt_interval=50,
+                                seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir,
+                                resume=True)
 
 
 def main(argv=None):
-    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES, options=grpo.OPTIONS)
     ddp.one_process_only('train_r1.py')
     math_family = data.math_slot(cfg, 'train_r1.py')  # 'latex' for a MATH file: its eval.json key
     if cfg['family'] == 'auto':  # R1-Zero's family: its samples are the cold start, its curve the comparison
@@ -339,10 +323,10 @@ def main(argv=None):
 
     # ---- stage 2: reasoning-oriented RL (2.3.2) -------------------------------------------
     stage2 = run_stage('reasoning_rl', lambda d: grpo.train(
-        cold, tok, rl_cfg(cfg, d, cfg['reason_steps'], cfg['lr'], cfg['beta']),
+        cold, tok, rl_cfg(cfg, d),
         draw_prompts=prompts_of('reason', data.reasoning_mix(fam, cfg['n_prompts'])), reward_fn=math_reward, evaluate=curve,
         name='reasoning'))
-    evaluate_all('reasoning_rl', stage2, cfg['reason_steps'])
+    evaluate_all('reasoning_rl', stage2, cfg['steps'])
     results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results,
                                                               math_family if fam == 'math' else fam)
     write_json(eval_path, results)
@@ -393,7 +377,7 @@ def main(argv=None):
     n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
     mix = [('chat', n_chat)] + data.reasoning_mix(fam, cfg['n_prompts'] - n_chat)
     r1 = run_stage('r1', lambda d: grpo.train(
-        stage3, tok, rl_cfg(cfg, d, cfg['final_steps'], cfg['final_lr'], cfg['final_beta']),
+        stage3, tok, rl_cfg(cfg, d, steps=cfg['final_steps'], lr=cfg['final_lr'], beta=cfg['final_beta']),
         draw_prompts=prompts_of('all', mix), reward_fn=all_reward, evaluate=curve, name='all-scenario'))
     evaluate_all('r1', r1, cfg['final_steps'])
     return evaluation.write_results(results, eval_path, t0)

@@ -42,6 +42,8 @@ from hf import is_hf_folder
 from config import InputError, configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
+# These are the script's own keys; the GRPO keys (--steps, --lr, --beta, --loss_agg, ...) are
+# defined once in grpo.OPTIONS and join the command line below (`python train_zero.py --help`).
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
 base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
@@ -49,59 +51,20 @@ out_dir = 'out/zero'       # run folder of this stage
 family = 'auto'            # task family of the prompts and evaluation: 'auto' = findx, or math with --dataset
 dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
 eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (split by canonical form)
-steps = 100                # GRPO steps (fits the 20-minute CPU budget, base included; the curve flattens after ~100)
-n_prompts = 16             # prompts per step
-group_size = 8             # G: responses sampled per prompt
-max_new_tokens = 256       # longest response (prompt + response must fit the base's 384-token context)
-temperature = 1.0          # rollout temperature (the paper: 1.0)
-lr = 1e-4                  # AdamW learning rate (tiny models want far more than the paper's 3e-6)
-warmup_steps = 10          # linear warmup steps
-lr_decay = False           # cosine decay to 10% after warmup (else constant)
-weight_decay = 0.0         # AdamW weight decay during RL
-grad_clip = 1.0            # global gradient-norm clip (0 = off)
-beta = 0.0                 # KL weight to the reference (paper R1-Zero: 0.001); 0 skips the reference model
-eps_low = 0.2              # clip range below 1
-eps_high = 0.2             # clip range above 1 (raise it for DAPO's clip-higher)
-loss_agg = 'token'         # 'grpo' (per response, DeepSeekMath), 'token' (DAPO), 'dr_grpo'
-scale_std = True           # divide advantages by the group's std (Dr. GRPO turns this off)
-mu = 1                     # passes over each batch; > 1 needs old log-probs (a no-grad forward)
-minibatches = 1            # optimizer steps per pass over the batch
-micro_batch = 32           # rows per forward/backward, longest first (32 cuts padding that 64 keeps)
-dynamic_sampling = False   # drop groups whose rewards are all equal and refill (DAPO)
-max_refill = 2             # extra sampling rounds dynamic sampling may take per step
-overlong_buffer = 0        # DAPO soft overlong penalty over the last N tokens (0 = off)
-ref_reset = 400            # copy the policy into the reference every N steps (paper: 400)
-eval_interval = 25         # steps between the small held-out evaluations of the curves
 curve_n = 60               # held-out problems in each small evaluation
 curve_k = 4                # samples per problem in each small evaluation
 eval_n = 200               # held-out problems in the final evaluations of base and zero
 eval_k = 8                 # samples per problem (pass@1 over k, maj@k)
-ckpt_interval = 50         # steps between checkpoints
-seed = 0                   # seeds prompts, rollouts and minibatch order
-dtype = 'auto'             # 'float32', 'bfloat16', or 'auto' (bfloat16 on GPUs that have it)
-kernels = 'auto'           # log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'
 resume = False             # continue from out_dir/ckpt.pt
 # -------------------------------------------------------------------------------------------
 
-PRESETS = {
-    'cpu': {},
-    'gpu': dict(steps=1000, n_prompts=32, group_size=16, max_new_tokens=256, lr=5e-5, beta=0.001,
-                micro_batch=128, curve_n=200, curve_k=8, eval_n=500, eval_interval=50),
-}
-BOUNDS = {'steps': (0, None), 'n_prompts': (1, None), 'group_size': (2, None), 'max_new_tokens': (1, None),
-          'temperature': (0.01, 10), 'lr': (0, 1), 'warmup_steps': (0, None), 'weight_decay': (0, None),
-          'grad_clip': (0, None), 'beta': (0, None), 'eps_low': (0, 1), 'eps_high': (0, None), 'mu': (1, None),
-          'minibatches': (1, None), 'micro_batch': (1, None), 'max_refill': (0, None),
-          'overlong_buffer': (0, None), 'ref_reset': (0, None), 'eval_interval': (0, None),
-          'curve_n': (1, None), 'curve_k': (1, None), 'eval_n': (1, None), 'eval_k': (1, None),
-          'ckpt_interval': (0, None)}
-CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'countdown', 'code', 'findx'),
-           'loss_agg': ('grpo', 'token', 'dr_grpo'), 'dtype': ('auto', 'float32', 'bfloat16'),
-           'kernels': ('auto', 'torch', 'triton')}
+PRESETS = {'cpu': {}, 'gpu': dict(curve_n=200, curve_k=8, eval_n=500)}  # over grpo.OPTIONS' presets
+BOUNDS = {'curve_n': (1, None), 'curve_k': (1, None), 'eval_n': (1, None), 'eval_k': (1, None)}
+CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'countdown', 'code', 'findx')}
 
 
 def main(argv=None):
-    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
+    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES, options=grpo.OPTIONS)
     ddp.init()  # under torchrun: every process samples and trains on its share of the prompts (ddp.py)
     main = ddp.is_main()  # rank 0 alone evaluates and writes eval.json
     cfg['device'] = get_device()

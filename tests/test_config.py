@@ -152,3 +152,60 @@ def test_auto_dtype_on_cpu_follows_native_bf16(monkeypatch, native):
     assert config.resolve_dtype('auto', 'cpu') == ('bfloat16' if native else 'float32')
     assert config.resolve_dtype('float32', 'cpu') == 'float32' and config.resolve_dtype('bfloat16', 'cpu') == 'bfloat16'
     assert config.resolve_dtype('auto', 'mps') == 'float32'
+
+
+# ---------------------------------------------------------------------------- a loop's Options
+
+LOOP = config.Options({'steps': config.Key(100, 'optimizer steps', (0, None)),
+                       'agg': config.Key('token', 'how to reduce', choices=('token', 'grpo'))},
+                      presets={'gpu': {'steps': 1000}})
+
+
+def _script_globals(**own):
+    return {'__doc__': 'A script.', 'preset': 'auto', **own}
+
+
+def test_options_join_the_command_line_with_their_bounds_choices_and_presets(capsys):
+    g = _script_globals(out_dir='out/x')
+    cfg = configure(g, ['--preset=cpu', '--agg=grpo'], presets={'cpu': {}, 'gpu': {}}, options=LOOP)
+    assert cfg == {'preset': 'cpu', 'out_dir': 'out/x', 'steps': 100, 'agg': 'grpo'} and g['agg'] == 'grpo'
+    # the loop's gpu preset applies, and the script's own preset overrides it
+    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {}}, options=LOOP)['steps'] == 1000
+    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {'steps': 500}},
+                     options=LOOP)['steps'] == 500
+    for bad, said in (('--steps=-1', 'out of range'), ('--agg=mean', 'not one of'), ('--stepz=3', "did you mean 'steps'")):
+        with pytest.raises(SystemExit):
+            configure(_script_globals(), [bad], options=LOOP)
+        assert said in capsys.readouterr().err
+
+
+def test_a_script_restating_a_loop_key_is_refused():
+    with pytest.raises(ValueError, match="'steps' is defined both"):
+        configure(_script_globals(steps=3), [], options=LOOP)
+
+
+def test_help_shows_the_loop_keys_with_their_help(capsys):
+    with pytest.raises(SystemExit):
+        configure(_script_globals(), ['--help'], options=LOOP)
+    out = capsys.readouterr().out
+    assert '--steps=100' in out and 'optimizer steps' in out and 'how to reduce' in out
+
+
+def test_settings_and_of_give_the_loop_keys_with_overrides():
+    assert LOOP.settings() == {'steps': 100, 'agg': 'token'}
+    assert LOOP.settings('gpu', out_dir='o') == {'steps': 1000, 'agg': 'token', 'out_dir': 'o'}
+    assert LOOP.of({'steps': 7, 'agg': 'grpo', 'other': 1}, lr=1) == {'steps': 7, 'agg': 'grpo', 'lr': 1}
+    with pytest.raises(ValueError, match='unknown keys'):
+        config.Options({'a': config.Key(1, 'a')}, presets={'gpu': {'b': 2}})
+
+
+def test_train_zero_takes_every_grpo_key_and_grpo_train_needs_them():
+    """The stages run one recipe: train_zero's command line is grpo.OPTIONS plus its own keys, and
+    grpo.train refuses a config that lacks any of them."""
+    import grpo
+    import train_zero
+    cfg = configure(dict(vars(train_zero)), ['--preset=cpu'], presets=train_zero.PRESETS,
+                    bounds=train_zero.BOUNDS, choices=train_zero.CHOICES, options=grpo.OPTIONS)
+    assert grpo.OPTIONS.of(cfg) == grpo.OPTIONS.settings('cpu')
+    with pytest.raises(ValueError, match='config lacks.*beta'):
+        grpo.train(None, None, {k: v for k, v in cfg.items() if k != 'beta'}, draw_prompts=None, reward_fn=None)

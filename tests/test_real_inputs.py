@@ -149,7 +149,7 @@ def test_train_r1_and_distill_take_a_hf_base_and_a_dataset(hf_base, tmp_path):
     run('train_zero.py', *TINY_RL, '--group_size=4', '--temperature=1.5', f'--base_dir={hf_base}', f'--out_dir={zero}',
         *files[:2], '--max_new_tokens=48')
     run('train_r1.py', f'--base_dir={hf_base}', f'--zero_dir={zero}', f'--out_dir={tmp_path / "r1"}', *files,
-        '--last_stage=2', '--cold_prompts=8', '--cold_k=2', '--reason_steps=2', '--n_prompts=2', '--group_size=2',
+        '--last_stage=2', '--cold_prompts=8', '--cold_k=2', '--steps=2', '--n_prompts=2', '--group_size=2',
         '--eval_interval=0')
     r1 = json.load(open(tmp_path / 'r1' / 'eval.json'))
     assert {'base', 'cold_start', 'reasoning_rl'} <= set(r1['models'])

@@ -175,7 +175,7 @@ def test_bench_step_runs_here_and_in_an_earlier_commit(tmp_path):
         assert all(b['update_s'] > 0 and b['speedup']['step_s'] > 0 for b in data['baseline'].values())
 
 
-TINY_R1 = ['--cold_prompts=16', '--sft_epochs=1', '--sft_batch=4', '--reason_steps=2', '--final_steps=2',
+TINY_R1 = ['--cold_prompts=16', '--sft_epochs=1', '--sft_batch=4', '--steps=2', '--final_steps=2',
            '--rs_prompts=4', '--rs_family=2', '--rs_other=2', '--rs_k=2', '--rs_chat=4', '--rm_pairs=16', '--rm_eval_pairs=8',
            '--rm_steps=3', '--n_prompts=2', '--group_size=2', '--max_new_tokens=150', '--eval_interval=1',
            '--curve_n=2', '--curve_k=2', '--eval_n=2', '--eval_n_other=2', '--eval_k=2', '--dtype=float32']
