@@ -159,7 +159,9 @@ def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=
                 bounds[k] = key.bounds
             if key.choices:
                 choices[k] = key.choices
-        presets = {name: {**options.presets.get(name, {}), **over} for name, over in (presets or {}).items()}
+        mine = presets or {}  # a preset only the loop names still applies (the script's values win)
+        presets = {name: {**options.presets.get(name, {}), **mine.get(name, {})}
+                   for name in {**options.presets, **mine}}
     for k in list(bounds) + list(choices) + (['preset'] if presets else []):
         if k not in defaults:  # a mistake in the script itself, not in the user's input
             raise ValueError(f'configure: {k!r} is not a config key of this script')

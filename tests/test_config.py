@@ -173,6 +173,8 @@ def test_options_join_the_command_line_with_their_bounds_choices_and_presets(cap
     assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {}}, options=LOOP)['steps'] == 1000
     assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {'steps': 500}},
                      options=LOOP)['steps'] == 500
+    # a preset only the loop names is still offered when the script lists none of its own
+    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}}, options=LOOP)['steps'] == 1000
     for bad, said in (('--steps=-1', 'out of range'), ('--agg=mean', 'not one of'), ('--stepz=3', "did you mean 'steps'")):
         with pytest.raises(SystemExit):
             configure(_script_globals(), [bad], options=LOOP)
