@@ -301,11 +301,8 @@ def bench_grpo(cfg):
         t0 = time.time()
         s = sample(model, prompts, new, num_samples=G, seed=rep)
         t['generation'] = time.time() - t0
-        N = P * G
-        adv = torch.randn(N)
-        zeros, keep = torch.zeros(N), torch.ones(P, dtype=torch.bool)
-        batch = grpo.assemble_batch([(s, zeros, adv, keep, keep, [{}] * N, [''] * N)], G, 0.0)
-        rows, mask = grpo.rows_of(batch, torch.arange(N)), batch.mask
+        adv = torch.randn(P * G)
+        rows, mask = grpo.rows_of(s, torch.arange(P * G)), s.mask  # the sampler's layout is the update's
         t0 = time.time()
         with torch.no_grad(), autocast_ctx(cfg['device'], dt):
             old = grpo.logprobs_of(model, rows, 1.0, 'auto').float()
@@ -352,11 +349,16 @@ def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
     N = P * G
     rewards = torch.randn(N, generator=g)
     adv, signal = grpo.group_advantages(rewards, G)
-    batch = grpo.assemble_batch([(s, rewards, adv, signal, signal, [{}] * N, [''] * N)], G, gen)
+    if hasattr(grpo, 'assemble_batch'):  # the older trees built the batch from the sampler's full rows
+        batch = grpo.assemble_batch([(s, rewards, adv, signal, signal, [{}] * N, [''] * N)], G, gen)
+    else:
+        batch = grpo.Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal, scored=[{}] * N, texts=[''] * N)
+    read = ('prompts', 'prompt_mask', 'group', 'responses', 'mask', 'advantages')  # what the update reads
     if batch_out:
-        torch.save(vars(batch), batch_out)
+        torch.save({k: getattr(batch, k) for k in read}, batch_out)
     if batch_in:
-        batch = grpo.Batch(**torch.load(batch_in, weights_only=False))
+        for k, v in torch.load(batch_in, weights_only=True).items():
+            setattr(batch, k, v)
     settings = grpo.OPTIONS.settings if hasattr(grpo, 'OPTIONS') else grpo.zero_recipe  # the older trees' name
     cfg = settings(out_dir='', device='cpu', dtype=dtype, kernels='auto')
     opt = torch.optim.AdamW(model.parameters(), lr=cfg['lr'], betas=(0.9, 0.99))

@@ -155,6 +155,29 @@ class MetricsLog:
         self.close()
 
 
+def open_run(name, cfg, model, opt, main=True, **more):
+    """A training loop's run folder, cfg['out_dir']: with cfg['resume'] and a ckpt.pt there, the
+    weights, optimizer, RNG states and the `more` modules (GRPO's reference model) come back from it.
+    Returns (the first step to run, the metrics log, save(step)); only the main process writes."""
+    os.makedirs(cfg['out_dir'], exist_ok=True)
+    path = os.path.join(cfg['out_dir'], 'ckpt.pt')
+    start = 0
+    if cfg['resume'] and os.path.exists(path):
+        blob = load_checkpoint(path)
+        for key, m in (('model', model), ('optimizer', opt), *more.items()):
+            m.load_state_dict(blob[key])
+        set_rng_state(blob['rng'])
+        start = blob['step'] + 1
+        print(f'{name}: resumed from {path} at step {start}')
+    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl') if main else None, resume=start > 0, keep_below=start)
+
+    def save(step):
+        if main:
+            save_checkpoint(path, model, optimizer=opt.state_dict(), step=step, config=cfg, rng=rng_state(),
+                            **{key: m.state_dict() for key, m in more.items()})
+    return start, log, save
+
+
 def run_script(name, *args):
     """Run one of our scripts in a fresh process (so no script imports another:
     section 2, and each starts from its own defaults); its output goes to ours."""

@@ -22,14 +22,15 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend, selective_logprobs
-from checkpoint import MetricsLog, StepGuard, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from checkpoint import MetricsLog, StepGuard, open_run
 import ddp
-from config import Key, Options, autocast_ctx
-from model import ConcatKVCache, lr_schedule
-from sample import response_texts, sample
+from config import InputError, Key, Options, autocast_ctx
+from model import lr_schedule
+from sample import PromptPass, Rows, Samples, response_logits, response_texts, rows_of, sample
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,42 +120,14 @@ def aggregate(loss_t, mask, agg, max_len=None, denom=None):
     raise ValueError(f"loss_agg must be 'grpo', 'token' or 'dr_grpo', got {agg!r}")
 
 
-def encode_prompts(model, prompts, prompt_mask, max_response):
-    """Run the distinct prompts (P, Lp), left-padded, through the model once: their keys and
-    values (a model.ConcatKVCache with room for max_response more tokens) and the logits
-    (P, 1, V) that predict each response's first token (the LM head skips the prompt positions)."""
-    cache = ConcatKVCache(model.config.n_layer, prompts.shape[0], prompts.shape[1] + max_response, prompts.device)
-    h = model(prompts, kv_cache=cache, pad_mask=prompt_mask, return_hidden=True)[:, -1:]  # (P, 1, C)
-    return cache, model.lm_head(h).float()
-
-
-def response_logits(model, prompts, prompt_mask, group, responses, encoded=None):
-    """Logits (N, Lr, V) scoring every response token: logits[n, j] predicts responses[n, j].
-
-    prompts (P, Lp) are the distinct prompts, left-padded (prompt_mask marks real tokens);
-    group (N,) says which prompt response n answers; responses (N, Lr) are right-padded. Each
-    prompt runs through the model once and its responses run on top of its cached keys and
-    values (model.ConcatKVCache), which is the full [prompt, response] forward without the G
-    copies of the prompt: the R1-Zero template alone is ~100 tokens, a response ~40-90.
-    encoded: encode_prompts' result for these prompts, when the caller already has it (optimize).
-    tests/test_grpo.py checks logits and gradients against the full rows."""
-    prompt_cache, first = encoded or encode_prompts(model, prompts, prompt_mask, responses.shape[1])
-    first = first.index_select(0, group)  # (N, 1, V)
-    if responses.shape[1] == 1:
-        return first
-    cache = copy.copy(prompt_cache)  # select rebinds the copy's lists; the prompts' own cache stays as it is
-    cache.select(group)
-    return torch.cat([first, model(responses[:, :-1], kv_cache=cache)], 1)  # (N, Lr, V)
-
-
 def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None):
-    """Forward the policy on rows = (prompts, prompt_mask, group, responses) and return the
+    """Forward the policy on Rows (prompts, prompt_mask, group, responses) and return the
     per-token (loss, kl, clipped), each shaped like rows' responses (n, w). encoded: as for response_logits.
 
     The formula is kernels/grpo_loss.py's: one fused Triton kernel on CUDA (or kernels='triton')
     that reads the logits once, else its plain torch reference, which is what CPU training runs.
     Padding (mask False) gets 0 loss and no gradient; old_logp None means the ratio is exactly 1."""
-    targets = rows[3]  # the responses: logits[n, j] scores responses[n, j]
+    targets = rows.responses  # logits[n, j] scores responses[n, j]
     with autocast_ctx(cfg['device'], cfg['dtype']):
         logits = response_logits(model, *rows, encoded=encoded)  # (N, Lr, V)
     loss_t, _, kl, clipped = grpo_token_loss(
@@ -166,25 +139,22 @@ def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None
 
 def logprobs_of(model, rows, temperature, backend):
     """log p(response token | prompt, earlier response tokens): (N, Lr), through the one log-prob path."""
-    return selective_logprobs(response_logits(model, *rows), rows[3], temperature=temperature, backend=backend)
+    return selective_logprobs(response_logits(model, *rows), rows.responses, temperature=temperature, backend=backend)
 
 
 # ----------------------------------------------------------------------------------------------
-# Rollouts: a generator that yields one padded batch per step.
+# Rollouts: a generator that yields one batch per step, in the sampler's layout.
 
 @dataclass
-class Batch:
-    prompts: torch.Tensor     # (P, Lp) the distinct prompts, left-padded
-    prompt_mask: torch.Tensor # (P, Lp) True on real prompt tokens
-    group: torch.Tensor       # (N,) which prompt each response answers, N = P * G, prompt-major
-    responses: torch.Tensor   # (N, Lr) right-padded responses (a stop token included)
-    mask: torch.Tensor        # (N, Lr) True on response tokens
+class Batch(Samples):
+    """A step's rollouts: sample.Samples (each prompt once, left-padded; its G responses
+    right-padded, with masks and the log-probs they were drawn with) plus their scores."""
     rewards: torch.Tensor     # (N,)
-    advantages: torch.Tensor  # (N,)
-    sample_logp: torch.Tensor # (N, Lr) log-probs the sampler drew the responses with
-    signal: torch.Tensor      # (P,) groups whose rewards are not all equal
-    info: dict                # per-response components and texts, for logging
-    gen_s: float
+    advantages: torch.Tensor  # (N,) the same on every token of a response
+    signal: torch.Tensor      # (P_drawn,) groups whose rewards were not all equal, every round drawn
+    scored: list              # (N,) reward_fn's dict per response: the reward and its components
+    texts: list               # (N,) decoded responses
+    gen_s: float = 0.0        # seconds spent sampling and scoring
 
 
 def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
@@ -195,76 +165,57 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
     from tasks import render_prompt
     G, step = cfg['group_size'], start_step
     while True:
-        t0 = time.time()
-        parts, rounds = [], 0
+        t0, rounds = time.time(), []
         while True:  # dynamic sampling (DAPO) refills until enough groups carry signal
-            problems = draw_prompts(step, rounds)
+            problems = draw_prompts(step, len(rounds))
             n_all, mine = len(problems), ddp.shard(len(problems))  # this process's prompts (all in one process)
             problems = problems[mine]
-            prompts = [tok.encode(render_prompt(p)) for p in problems]
-            s = sample(policy, prompts, cfg['max_new_tokens'], temperature=cfg['temperature'],
-                       stop_ids=(tok.eot_id,), num_samples=G, seed=cfg['seed'] * 100003 + step * 101 + rounds,
-                       pad_id=tok.pad_id, rows_of=(mine.start * G, n_all * G))
+            s = sample(policy, [tok.encode(render_prompt(p)) for p in problems], cfg['max_new_tokens'],
+                       temperature=cfg['temperature'], stop_ids=(tok.eot_id,), num_samples=G,
+                       seed=cfg['seed'] * 100003 + step * 101 + len(rounds), pad_id=tok.pad_id,
+                       rows_of=(mine.start * G, n_all * G))
             texts = response_texts(s, tok)
-            per = [p for p in problems for _ in range(G)]
-            scored = reward_fn(per, texts, s.stopped.tolist())
-            rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32)
+            scored = reward_fn([p for p in problems for _ in range(G)], texts, s.stopped.tolist())
+            rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32, device=s.responses.device)
             if cfg['overlong_buffer'] > 0:
                 rewards += overlong_penalty(s.response_lens, cfg['max_new_tokens'], cfg['overlong_buffer'])
             adv, signal_ = group_advantages(rewards, G, cfg['scale_std'])
-            keep = signal_ if cfg['dynamic_sampling'] else torch.ones_like(signal_)
-            parts.append((s, rewards, adv, signal_, keep, scored, texts))
-            rounds += 1
-            kept = sum(int(p[4].sum()) for p in parts)
-            if not cfg['dynamic_sampling'] or kept >= len(problems) or rounds >= cfg['max_refill'] + 1:
+            rounds.append(Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal_, scored=scored, texts=texts))
+            kept = sum(int(b.signal.sum()) for b in rounds)
+            if not cfg['dynamic_sampling'] or kept >= len(problems) or len(rounds) > cfg['max_refill']:
                 break
-        yield assemble_batch(parts, G, time.time() - t0)
+        batch = join(rounds, G) if cfg['dynamic_sampling'] else rounds[0]
+        batch.gen_s = time.time() - t0
+        yield batch
         step += 1
 
 
-def assemble_batch(parts, G, gen_s):
-    """The kept groups of every sampling round as one batch: each group's prompt once
-    (left-padded), its G responses (right-padded)."""
-    prompts, rows, rew, adv, sig, info = [], [], [], [], [], {'texts': [], 'scored': [], 'lens': []}
-    n_groups = parts[0][3].numel()  # the batch keeps at most as many groups as one round draws
-    for s, rewards, a, signal_, keep, scored, texts in parts:
-        sig.append(signal_)
-        for g in keep.nonzero().flatten().tolist():
-            if len(prompts) >= n_groups:
-                break
-            prompts.append(s.tokens[g * G, :int(s.prompt_lens[g * G])])
-            for r in range(g * G, (g + 1) * G):
-                pl, rl = int(s.prompt_lens[r]), int(s.response_lens[r])
-                rows.append((s.tokens[r, pl:pl + rl], s.logprobs[r, pl:pl + rl]))
-                rew.append(rewards[r]); adv.append(a[r])
-                info['texts'].append(texts[r]); info['scored'].append(scored[r])
-                info['lens'].append(rl)
-    P, N, dev = len(prompts), len(rows), parts[0][0].tokens.device  # the policy's device
-    Lp, Lr = max((len(p) for p in prompts), default=1), max((len(t) for t, _ in rows), default=1)
-    prompt_tokens = torch.zeros(P, Lp, dtype=torch.long, device=dev)
-    prompt_mask = torch.zeros(P, Lp, dtype=torch.bool, device=dev)
-    for i, p in enumerate(prompts):
-        prompt_tokens[i, Lp - len(p):], prompt_mask[i, Lp - len(p):] = p, True
-    responses = torch.zeros(N, Lr, dtype=torch.long, device=dev)
-    mask = torch.zeros(N, Lr, dtype=torch.bool, device=dev)
-    logp = torch.zeros(N, Lr, device=dev)
-    for i, (t, lp) in enumerate(rows):
-        responses[i, :len(t)], mask[i, :len(t)], logp[i, :len(t)] = t, True, lp
-    group = torch.arange(P, device=dev).repeat_interleave(G)
-    return Batch(prompt_tokens, prompt_mask, group, responses, mask,
-                 torch.stack(rew) if rew else torch.zeros(0), torch.stack(adv).to(dev) if adv else torch.zeros(0, device=dev),
-                 logp, torch.cat(sig), info, gen_s)
+def join(rounds, G):
+    """Dynamic sampling's batch (DAPO): the groups that carry signal, round after round, up to one
+    round's number of groups, laid out as one round is (prompts left-padded, responses right-padded)."""
+    dev = rounds[0].responses.device
+    keep = torch.cat([b.signal for b in rounds]).nonzero().flatten()[:len(rounds[0].signal)]  # (P,) groups
+    rows = (keep[:, None] * G + torch.arange(G, device=dev)).flatten()  # (N,) their responses
 
+    def cat(name, idx, left=False):  # one field of every round, chosen rows
+        ts = [getattr(b, name) for b in rounds]
+        if ts[0].dim() == 2:  # pad to the widest round: prompts on the left, responses on the right
+            w = max(t.shape[1] for t in ts)
+            ts = [F.pad(t, (w - t.shape[1], 0) if left else (0, w - t.shape[1])) for t in ts]
+        return torch.cat(ts)[idx]
 
-def rows_of(batch, idx):
-    """The responses idx of a batch with only the prompts they answer: the arguments of response_logits.
-    Columns that are padding in every chosen row are cut (the prompts' left, the responses' right), so a
-    micro-batch of short responses costs what they are long, not what the batch's longest is."""
-    used, group = torch.unique(batch.group[idx], return_inverse=True)
-    prompt_mask = batch.prompt_mask[used]
-    first = int((~prompt_mask.any(0)).sum())  # left-padded: the columns before `first` hold no real token
-    width = max(1, int(batch.mask[idx].sum(1).max()))  # right-padded: the longest chosen response
-    return batch.prompts[used, first:], prompt_mask[:, first:], group, batch.responses[idx, :width]
+    def flat(name):  # a list field of every round, chosen rows
+        every = [x for b in rounds for x in getattr(b, name)]
+        return [every[i] for i in rows.tolist()]
+
+    prompt_mask, mask = cat('prompt_mask', keep, left=True), cat('mask', rows)
+    lp = int(prompt_mask.sum(1).max()) if len(keep) else 1  # the longest kept prompt and response
+    lr = int(mask.sum(1).max()) if len(rows) else 1
+    return Batch(prompts=cat('prompts', keep, left=True)[:, -lp:], prompt_mask=prompt_mask[:, -lp:],
+                 group=torch.arange(len(keep), device=dev).repeat_interleave(G), responses=cat('responses', rows)[:, :lr],
+                 mask=mask[:, :lr], logprobs=cat('logprobs', rows)[:, :lr], response_lens=cat('response_lens', rows),
+                 stopped=cat('stopped', rows), rewards=cat('rewards', rows), advantages=cat('advantages', rows),
+                 signal=torch.cat([b.signal for b in rounds]), scored=flat('scored'), texts=flat('texts'))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,7 +224,7 @@ def rows_of(batch, idx):
 def optimize(policy, ref, opt, batch, cfg, step):
     """Run the GRPO updates on one batch. Returns stats; skips a step with no signal or a
     non-finite loss or gradient, leaving the weights untouched."""
-    stats = {'kl': 0.0, 'clip_frac': 0.0, 'grad_norm': 0.0, 'skipped': ''}
+    stats = {'kl': 0.0, 'clip_frac': 0.0, 'grad_norm': 0.0, 'skipped': '', 'updates': 0}
     N = batch.responses.shape[0]
     # with several processes (ddp.py) every decision below is taken on the whole batch, so they agree
     if ddp.all_sum(N > 0 and bool((batch.advantages != 0).any())) == 0:
@@ -289,7 +240,6 @@ def optimize(policy, ref, opt, batch, cfg, step):
     mb_size = math.ceil(N / cfg['minibatches'])
     g = torch.Generator().manual_seed(cfg['seed'] * 100003 + step)  # minibatch order, a function of the step
     lens = batch.mask.sum(1)
-    n_updates = 0
     for _ in range(cfg['mu']):
         order = torch.randperm(N, generator=g) if cfg['minibatches'] > 1 else torch.arange(N)
         for start in range(0, N, mb_size):
@@ -301,44 +251,32 @@ def optimize(policy, ref, opt, batch, cfg, step):
             m = batch.mask[idx]
             denom = max(1, ddp.all_sum(m.sum().item() if cfg['loss_agg'] == 'token' else len(idx)))
             total, ok = 0.0, True
-            # Sorted by length, every micro-batch holds responses to most prompts. So each prompt runs
-            # once per minibatch: the micro-batches backpropagate into detached copies of its keys,
-            # values and first-token logits, and one backward at the end carries the sums of those
-            # gradients through the prompt pass. The same gradients as a prompt pass per micro-batch.
+            # each prompt runs once per minibatch, however many micro-batches its responses fall in
             used = torch.unique(batch.group[idx])
             prompts, prompt_mask, _, _ = rows_of(batch, idx)
             with autocast_ctx(cfg['device'], dt):
-                cache, first = encode_prompts(policy, prompts, prompt_mask, batch.responses.shape[1])
-            graph = cache.k + cache.v + [first]
-            leaves = [t.detach().requires_grad_() for t in graph]
-            sums = [None] * len(leaves)  # the leaves' gradients, summed in float32 (leaves may be bf16)
-            detached = copy.copy(cache)
-            detached.k, detached.v = leaves[:len(cache.k)], leaves[len(cache.k):-1]
+                shared = PromptPass(policy, prompts, prompt_mask, batch.responses.shape[1])
             for mstart in range(0, len(idx), cfg['micro_batch']):
                 sub = idx[mstart:mstart + cfg['micro_batch']]
-                rows = (prompts, prompt_mask, torch.searchsorted(used, batch.group[sub]), rows_of(batch, sub)[3])
-                w = rows[3].shape[1]  # the micro-batch's columns
+                rows = Rows(prompts, prompt_mask, torch.searchsorted(used, batch.group[sub]), rows_of(batch, sub).responses)
+                w = rows.responses.shape[1]  # the micro-batch's columns
                 loss_t, kl, clipped = per_token_loss(
                     policy, rows, batch.mask[sub, :w], None if old_logp is None else old_logp[sub, :w],
                     None if ref_logp is None else ref_logp[sub, :w], batch.advantages[sub], cfg,
-                    encoded=(detached, leaves[-1]))
+                    encoded=shared.encoded)
                 mm = batch.mask[sub, :w].float()
                 part = aggregate(loss_t, mm, cfg['loss_agg'], cfg['max_new_tokens'], denom)
                 if not torch.isfinite(part):
                     ok = False
                     break
                 part.backward()
-                for i, leaf in enumerate(leaves):
-                    if leaf.grad is not None:
-                        sums[i] = leaf.grad.float() if sums[i] is None else sums[i] + leaf.grad.float()
-                        leaf.grad = None
+                shared.collect()
                 total += part.item()
                 n_tok = mm.sum().clamp(min=1)
                 stats['kl'] += ((kl * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
                 stats['clip_frac'] += ((clipped.float() * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
-            if ok:  # the prompt pass, once, with the gradients the micro-batches left on its outputs
-                pairs = [(t, gsum.to(t.dtype)) for t, gsum in zip(graph, sums) if gsum is not None]
-                torch.autograd.backward([t for t, _ in pairs], [gsum for _, gsum in pairs])
+            if ok:
+                shared.backward()
             ok = ddp.all_sum(not ok) == 0
             ddp.sum_grads(policy)  # the whole batch's gradient: each process's loss had the global denominator
             norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg['grad_clip'] or float('inf'))
@@ -347,19 +285,16 @@ def optimize(policy, ref, opt, batch, cfg, step):
                 stats['skipped'] = 'nonfinite'  # never let one bad batch write NaN into the weights
                 continue
             opt.step()
-            n_updates += 1
-            stats['grad_norm'] = norm.item()
-            stats['loss'] = total
-    stats['updates'] = n_updates
+            stats['updates'] += 1
+            stats['grad_norm'], stats['loss'] = norm.item(), total
     return stats
 
 
 def _chunked_logprobs(model, batch, temperature, backend, chunk):
     """(N, Lr) log-probs of every response token, computed `chunk` responses at a time (0 on padding)."""
-    N, Lr = batch.responses.shape
-    out = torch.zeros(N, Lr, device=batch.responses.device)
+    out = torch.zeros_like(batch.logprobs)
     order = batch.mask.sum(1).argsort(descending=True, stable=True)  # similar lengths together, as optimize does
-    for i in range(0, N, chunk):
+    for i in range(0, len(order), chunk):
         idx = order[i:i + chunk]
         lp = logprobs_of(model, rows_of(batch, idx), temperature, backend).float()  # (n, width)
         out[idx, :lp.shape[1]] = torch.where(batch.mask[idx, :lp.shape[1]], lp, 0.0)
@@ -369,15 +304,8 @@ def _chunked_logprobs(model, batch, temperature, backend, chunk):
 # ----------------------------------------------------------------------------------------------
 # The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
 
-def lr_at(step, cfg):
-    """Linear warmup, then constant or cosine decay to 10% (cfg['lr_decay'])."""
-    final = 0.1 * cfg['lr'] if cfg['lr_decay'] else None
-    return lr_schedule(step, cfg['lr'], cfg['warmup_steps'], cfg['steps'], final)
-
-
 def check_parallel(cfg):
     """Settings several processes cannot share (ddp.py): each must hold as many whole groups as the others."""
-    from config import InputError
     W = ddp.world()
     if W > 1 and cfg['dynamic_sampling']:  # each process would refill on its own and fall out of step
         raise InputError('--dynamic_sampling is not supported with several processes (torchrun); run it in one')
@@ -389,48 +317,25 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     """Run GRPO on `policy` in place for cfg['steps'] steps; write out_dir/ckpt.pt and
     metrics.jsonl. evaluate(policy, step) -> dict of scalars, called every eval_interval
     steps and at the end; its values join that step's metrics row."""
-    missing = [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if k not in cfg]
-    if missing:  # a stage that forgot a key would otherwise fail deep inside a step
-        raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')
+    if missing := [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if k not in cfg]:
+        raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')  # not a failure deep in a step
     check_parallel(cfg)
-    if any(p.dtype != torch.float32 for p in policy.parameters()):
-        # float32 master weights: a published base arrives in bf16, where an AdamW step of lr 1e-6
-        # on a weight near 0.02 is below the spacing of representable values and rounds away
-        # (compute still runs under cfg['dtype'] autocast)
-        policy.float()
+    # float32 master weights (compute still runs under cfg['dtype'] autocast): a published base arrives
+    # in bf16, where an AdamW step of lr 1e-6 on a weight near 0.02 rounds away
+    policy.float()
     main = ddp.is_main()  # with several processes, only rank 0 logs, evaluates and saves
-    if not main:
-        evaluate = None
-    out_dir = cfg['out_dir']
-    os.makedirs(out_dir, exist_ok=True)
-    ckpt_path = os.path.join(out_dir, 'ckpt.pt')
+    evaluate = evaluate if main else None
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg['lr'], betas=(0.9, 0.99),
                             weight_decay=cfg['weight_decay'])
-    ref = None
-    if cfg['beta'] > 0:  # the reference model; beta = 0 drops it and its forward pass
-        ref = copy.deepcopy(policy).eval().requires_grad_(False)
-    start = 0
-    if cfg['resume'] and os.path.exists(ckpt_path):
-        blob = load_checkpoint(ckpt_path)
-        policy.load_state_dict(blob['model'])
-        opt.load_state_dict(blob['optimizer'])
-        if ref is not None:
-            ref.load_state_dict(blob['ref_model'])
-        set_rng_state(blob['rng'])
-        start = blob['step'] + 1
-        print(f'{name}: resumed from {ckpt_path} at step {start}')
-    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl') if main else None, resume=start > 0, keep_below=start)
-
-    def save(step):
-        if main:
-            save_checkpoint(ckpt_path, policy, optimizer=opt.state_dict(), step=step, config=cfg,
-                            rng=rng_state(), **({'ref_model': ref.state_dict()} if ref is not None else {}))
-
+    # the reference model; beta = 0 drops it and its forward pass
+    ref = copy.deepcopy(policy).eval().requires_grad_(False) if cfg['beta'] > 0 else None
+    start, log, save = open_run(name, cfg, policy, opt, main, **({'ref_model': ref} if ref is not None else {}))
     batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
     t_start, recent_signal = time.time(), []
     with StepGuard(name, save, start, log, cfg['ckpt_interval']) as guard:
         for step in range(start, cfg['steps']):
-            lr_now = lr_at(step, cfg)
+            # linear warmup, then constant or (lr_decay) cosine decay to 10%
+            lr_now = lr_schedule(step, cfg['lr'], cfg['warmup_steps'], cfg['steps'], 0.1 * cfg['lr'] if cfg['lr_decay'] else None)
             for group in opt.param_groups:
                 group['lr'] = lr_now
             row = {'step': step}
@@ -462,7 +367,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
                 guard.stop = True
                 break
     if evaluate is not None and cfg['eval_interval']:  # the curves' last point, after the last step
-        with MetricsLog(os.path.join(out_dir, 'metrics.jsonl'), resume=True) as final:
+        with MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'), resume=True) as final:
             final.write({'step': cfg['steps'], **evaluate(policy, cfg['steps'])})
     return policy
 
@@ -470,8 +375,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
 def _step_metrics(batch, stats, lr_now, train_s):
     """The metrics.jsonl row of one step (docs/design.md, Contracts)."""
     import rewards
-    scored, lens = batch.info['scored'], batch.info['lens']
-    n = max(1, len(scored))
+    scored, n = batch.scored, max(1, len(batch.scored))
     # each component over the responses that carry it (chat rows have no accuracy, for one)
     mean = lambda k: sum(x[k] for x in scored if k in x) / max(1, sum(k in x for x in scored))
     mask = batch.mask.float()
@@ -480,12 +384,12 @@ def _step_metrics(batch, stats, lr_now, train_s):
     return {
         'reward': batch.rewards.mean().item() if len(batch.rewards) else 0.0,
         'accuracy': mean('accuracy'), 'format': mean('format'), 'language': mean('language'),
-        'mean_len': sum(lens) / n,
+        'mean_len': batch.response_lens.sum().item() / n,
         'reflection_rate': sum(rewards.has_reflection(rewards.parse_response(t).think or '')
-                               for t in batch.info['texts']) / n,
+                               for t in batch.texts) / n,
         'kl': stats['kl'], 'clip_frac': stats['clip_frac'], 'grad_norm': stats['grad_norm'],
         # entropy estimated from the sampled tokens: E[-log p] over the policy's own samples
-        'entropy': -(batch.sample_logp * mask).sum().item() / max(1.0, n_tok),
+        'entropy': -(batch.logprobs * mask).sum().item() / max(1.0, n_tok),
         'signal': batch.signal.float().mean().item(), 'lr': lr_now, 'gen_s': batch.gen_s,
         'train_s': train_s, 'tok_s': n_seq_tok / max(1e-9, batch.gen_s + train_s),
         'skipped': stats['skipped'],

@@ -174,7 +174,7 @@ class ConcatKVCache(KVCache):
     into a preallocated buffer, so autograd can differentiate through them (an in-place write
     would overwrite tensors the backward pass needs). GRPO runs each distinct prompt through it
     once, then selects one row per response and runs the responses on top
-    (grpo.response_logits): the same numbers as the full rows, without the prompt's G copies."""
+    (sample.response_logits): the same numbers as the full rows, without the prompt's G copies."""
 
     def __init__(self, n_layer, batch_size, max_len, device):
         self.k, self.v = [None] * n_layer, [None] * n_layer

@@ -17,19 +17,25 @@ From the command line (the tokenizer.json beside the checkpoint is used):
 
     python sample.py --ckpt=out/zero/ckpt.pt --prompt="What is 3 + 4?" --num_samples=4
 """
+import copy
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
-from model import KVCache
+from model import ConcatKVCache, KVCache
 
 
 @dataclass
 class Samples:
-    tokens: torch.Tensor         # (N, L) long: [prompt, response, pad...], N = prompts * num_samples, prompt-major
-    response_mask: torch.Tensor  # (N, L) bool: True on response tokens (a stop token included)
-    logprobs: torch.Tensor       # (N, L) float32: log-prob of each sampled response token, 0 elsewhere
-    prompt_lens: torch.Tensor    # (N,) long
+    """N = P * G samples of P distinct prompts, prompt-major, in the layout GRPO's update reads
+    (grpo.Batch extends it): each prompt once, each response once."""
+    prompts: torch.Tensor        # (P, Lp) long: the distinct prompts, left-padded
+    prompt_mask: torch.Tensor    # (P, Lp) bool: True on real prompt tokens
+    group: torch.Tensor          # (N,) long: the prompt sample n answers (n // G)
+    responses: torch.Tensor      # (N, Lr) long: right-padded, a stop token included; Lr = longest
+    mask: torch.Tensor           # (N, Lr) bool: True on response tokens
+    logprobs: torch.Tensor       # (N, Lr) float32: log-prob each token was drawn with, 0 on padding
     response_lens: torch.Tensor  # (N,) long
     stopped: torch.Tensor        # (N,) bool: ended with a stop token, not the length limit
 
@@ -154,29 +160,91 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
                 seq_real = torch.cat([seq_real, live[:, None]], 1)
                 logits = model(seq, pad_mask=seq_real)[:, -1]
 
-    # assemble right-padded rows [prompt, response, pad] (outside inference mode, so the
-    # tensors can be used by autograd later, e.g. as gather indices in the GRPO loss)
-    prompt_lens = plens.repeat_interleave(G)  # (N,)
-    L = int((prompt_lens + response_lens).max())
-    tokens = torch.full((N, L), pad_id, dtype=torch.long, device=device)
-    response_mask = torch.zeros(N, L, dtype=torch.bool, device=device)
-    logprobs = torch.zeros(N, L, device=device)
-    for i in range(N):
-        pl, rl = int(prompt_lens[i]), int(response_lens[i])
-        tokens[i, :pl] = torch.tensor(prompts[i // G], dtype=torch.long)
-        tokens[i, pl:pl + rl] = out[i, :rl]
-        response_mask[i, pl:pl + rl] = True
-        logprobs[i, pl:pl + rl] = out_lp[i, :rl]
-    return Samples(tokens, response_mask, logprobs, prompt_lens, response_lens.clone(), stopped.clone())
+    Lr = int(response_lens.max())  # the decoding buffers, cut to the longest response
+    return Samples(x, real, torch.arange(P, device=device).repeat_interleave(G), out[:, :Lr],
+                   torch.arange(Lr, device=device) < response_lens[:, None], out_lp[:, :Lr], response_lens, stopped)
+
+
+# Scoring: the logits of responses in this layout, which GRPO's update differentiates.
+
+def encode_prompts(model, prompts, prompt_mask, max_response):
+    """Run the distinct prompts (P, Lp), left-padded, through the model once: their keys and
+    values (a model.ConcatKVCache with room for max_response more tokens) and the logits
+    (P, 1, V) that predict each response's first token (the LM head skips the prompt positions)."""
+    cache = ConcatKVCache(model.config.n_layer, prompts.shape[0], prompts.shape[1] + max_response, prompts.device)
+    h = model(prompts, kv_cache=cache, pad_mask=prompt_mask, return_hidden=True)[:, -1:]  # (P, 1, C)
+    return cache, model.lm_head(h).float()
+
+
+def response_logits(model, prompts, prompt_mask, group, responses, encoded=None):
+    """Logits (N, Lr, V) scoring every response token: logits[n, j] predicts responses[n, j].
+
+    prompts (P, Lp) are the distinct prompts, left-padded (prompt_mask marks real tokens);
+    group (N,) says which prompt response n answers; responses (N, Lr) are right-padded. Each
+    prompt runs through the model once and its responses run on top of its cached keys and
+    values (model.ConcatKVCache), which is the full [prompt, response] forward without the G
+    copies of the prompt: the R1-Zero template alone is ~100 tokens, a response ~40-90.
+    encoded: encode_prompts' result for these prompts, when the caller already has it (grpo.optimize).
+    tests/test_grpo.py checks logits and gradients against the full rows."""
+    prompt_cache, first = encoded or encode_prompts(model, prompts, prompt_mask, responses.shape[1])
+    first = first.index_select(0, group)  # (N, 1, V)
+    if responses.shape[1] == 1:
+        return first
+    cache = copy.copy(prompt_cache)  # select rebinds the copy's lists; the prompts' own cache stays as it is
+    cache.select(group)
+    return torch.cat([first, model(responses[:, :-1], kv_cache=cache)], 1)  # (N, Lr, V)
+
+
+class PromptPass:
+    """The distinct prompts run once under autograd for several backward passes over their
+    responses (GRPO's micro-batches, sorted by length, each hold responses to most prompts): the
+    responses run on detached copies of the prompts' keys, values and first-token logits
+    (`encoded`, for response_logits), collect() sums the gradients each backward left on them, and
+    backward() carries those sums through the prompt pass once. The gradients of a prompt pass
+    per micro-batch, for the cost of one."""
+
+    def __init__(self, model, prompts, prompt_mask, max_response):
+        cache, first = encode_prompts(model, prompts, prompt_mask, max_response)
+        self.graph = cache.k + cache.v + [first]
+        self.leaves = [t.detach().requires_grad_() for t in self.graph]
+        self.sums = [None] * len(self.leaves)  # summed in float32 (the leaves may be bf16)
+        detached = copy.copy(cache)
+        detached.k, detached.v = self.leaves[:len(cache.k)], self.leaves[len(cache.k):-1]
+        self.encoded = (detached, self.leaves[-1])
+
+    def collect(self):
+        for i, leaf in enumerate(self.leaves):
+            if leaf.grad is not None:
+                self.sums[i] = leaf.grad.float() if self.sums[i] is None else self.sums[i] + leaf.grad.float()
+                leaf.grad = None
+
+    def backward(self):
+        pairs = [(t, g.to(t.dtype)) for t, g in zip(self.graph, self.sums) if g is not None]
+        torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
+
+
+class Rows(NamedTuple):  # some responses of a batch and the prompts they answer: sample.response_logits' arguments
+    prompts: torch.Tensor      # (p, lp) left-padded
+    prompt_mask: torch.Tensor  # (p, lp)
+    group: torch.Tensor        # (n,) into prompts
+    responses: torch.Tensor    # (n, lr) right-padded
+
+
+def rows_of(batch, idx):
+    """The responses idx of a batch with only the prompts they answer: the arguments of response_logits.
+    Columns that are padding in every chosen row are cut (the prompts' left, the responses' right), so a
+    micro-batch of short responses costs what they are long, not what the batch's longest is."""
+    used, group = torch.unique(batch.group[idx], return_inverse=True)
+    prompt_mask = batch.prompt_mask[used]
+    first = int((~prompt_mask.any(0)).sum())  # left-padded: the columns before `first` hold no real token
+    width = max(1, int(batch.mask[idx].sum(1).max()))  # right-padded: the longest chosen response
+    return Rows(batch.prompts[used, first:], prompt_mask[:, first:], group, batch.responses[idx, :width])
 
 
 def response_texts(samples, tok):
     """Each sample's response as text, without the end token, for the rewards and evaluation."""
-    texts = []
-    for r in range(samples.tokens.shape[0]):
-        ids = samples.tokens[r][samples.response_mask[r]].tolist()
-        texts.append(tok.decode(ids[:-1] if samples.stopped[r] else ids))
-    return texts
+    return [tok.decode(ids[:n - stop]) for ids, n, stop in
+            zip(samples.responses.tolist(), samples.response_lens.tolist(), samples.stopped.tolist())]
 
 
 def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
@@ -184,8 +252,7 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
     """Each sample's new tokens (a stop token included if emitted), prompt-major."""
     s = sample(model, prompts, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                stop_ids=stop_ids, num_samples=num_samples, seed=seed, use_cache=use_cache)
-    return [s.tokens[i, pl:pl + rl].tolist()
-            for i, (pl, rl) in enumerate(zip(s.prompt_lens.tolist(), s.response_lens.tolist()))]
+    return [ids[:n] for ids, n in zip(s.responses.tolist(), s.response_lens.tolist())]
 
 
 def rollout_texts(model, tok, prompts, k, *, temperature, top_p=None, max_new_tokens=128, seed=0,

@@ -31,8 +31,7 @@ import torch
 
 import ddp
 import rewards
-from checkpoint import (MetricsLog, StepGuard, load_checkpoint, load_model, rng_state, save_checkpoint,
-                        set_rng_state, write_json)
+from checkpoint import MetricsLog, StepGuard, load_model, open_run, write_json
 from config import Key, Options, autocast_ctx, configure, get_device, print_config, resolve_dtype
 from kernels.logprobs import IGNORE_INDEX, selective_logprobs
 from model import lr_schedule, make_optimizer
@@ -157,24 +156,9 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     per_epoch = math.ceil(len(rows) / cfg['batch_size'])
     steps = max(1, round(per_epoch * cfg['epochs']))
     device, dt = cfg['device'], cfg['dtype']
-    os.makedirs(cfg['out_dir'], exist_ok=True)
-    ckpt_path = os.path.join(cfg['out_dir'], 'ckpt.pt')
     opt = make_optimizer(model, cfg['lr'], cfg['weight_decay'])
-    start = 0
-    if cfg['resume'] and os.path.exists(ckpt_path):
-        blob = load_checkpoint(ckpt_path)
-        model.load_state_dict(blob['model'])
-        opt.load_state_dict(blob['optimizer'])
-        set_rng_state(blob['rng'])
-        start = blob['step'] + 1
-        print(f'{name}: resumed from {ckpt_path} at step {start}')
-    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl') if main else None, resume=start > 0,
-                     keep_below=start)
+    start, log, save = open_run(name, cfg, model, opt, main)
     print(f'{name}: {len(rows)} examples, {steps} steps of {cfg["batch_size"]} ({cfg["epochs"]} epochs)')
-
-    def save(step):
-        if main:
-            save_checkpoint(ckpt_path, model, optimizer=opt.state_dict(), step=step, config=cfg, rng=rng_state())
 
     order, order_epoch = None, -1
     model.train()

@@ -15,6 +15,7 @@ import grpo
 from kernels.grpo_loss import grpo_token_loss
 import tasks
 from model import ModelConfig, Transformer
+from sample import response_logits
 from tokenizer import train_tokenizer
 
 
@@ -152,7 +153,7 @@ def test_shared_prompt_forward_equals_the_full_rows():
         R[i, :len(r)], mask[i, :len(r)] = r, True
     weights = torch.randn(6, Lr, 50)
 
-    shared = grpo.response_logits(model, P, pm, group, R)  # (6, Lr, 50)
+    shared = response_logits(model, P, pm, group, R)  # (6, Lr, 50)
     (shared * weights * mask[..., None]).sum().backward()
     g_shared = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
@@ -170,20 +171,17 @@ def test_shared_prompt_forward_equals_the_full_rows():
 
 
 def test_batch_log_probs_match_the_samplers_own():
-    # sample -> assemble_batch -> rows_of -> response_logits scores each response token exactly as
-    # the KV-cached sampler drew it: prompts of different lengths, two responses each
+    # sample's layout is the update's: rows_of -> response_logits scores each response token exactly
+    # as the KV-cached sampler drew it (prompts of different lengths, two responses each)
     from sample import sample
     torch.manual_seed(0)
     model = Transformer(ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64))
     prompts = [[3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16]]
     s = sample(model, prompts, 6, temperature=1.0, num_samples=2, seed=0, stop_ids=(1, 2, 3))
-    N = s.tokens.shape[0]
-    keep = torch.ones(3, dtype=torch.bool)
-    batch = grpo.assemble_batch([(s, torch.zeros(N), torch.zeros(N), keep, keep, [{}] * N, [''] * N)], 2, 0.0)
+    assert len(set(s.response_lens.tolist())) > 1  # ragged: there is padding to get wrong
     with torch.no_grad():
-        logp = grpo.logprobs_of(model, grpo.rows_of(batch, torch.arange(N)), 1.0, 'torch')
-    assert torch.equal(batch.mask.sum(1), s.response_lens)
-    assert torch.allclose(logp[batch.mask], batch.sample_logp[batch.mask], atol=1e-5)
+        logp = grpo.logprobs_of(model, grpo.rows_of(s, torch.arange(6)), 1.0, 'torch')
+    assert torch.allclose(logp[s.mask], s.logprobs[s.mask], atol=1e-5)
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -257,6 +255,28 @@ def test_dynamic_sampling_draws_again_when_no_group_carries_signal(tmp_path, tin
         batch = next(grpo.rollouts(tiny_policy(tok), tok, draw_logged, flat_then_length, cfg, 0))
         assert calls == rounds
         assert bool((batch.advantages != 0).any()) == dynamic  # without it the step has no signal
+
+
+def test_dynamic_sampling_keeps_the_groups_with_signal_in_the_rounds_order(tmp_path, tiny_world):
+    """Round 0: group 0 scores alike, group 1 does not; round 1: both carry signal. The batch is round
+    0's group 1 then round 1's group 0, laid out as one round (the texts decode from its responses)."""
+    from sample import response_texts
+    tok, seen = tiny_world, []
+
+    def reward(problems, texts, ended):
+        seen.append((problems, texts))
+        flat = len(seen) == 1
+        return [{'reward': 1.0 if flat and i < 3 else -float(len(t))} for i, t in enumerate(texts)]
+
+    cfg = rl_cfg(tmp_path, dynamic_sampling=True, max_refill=2)
+    batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, reward, cfg, 0))
+    assert len(seen) == 2 and batch.signal.tolist() == [False, True, True, True]
+    assert batch.texts == seen[0][1][3:] + seen[1][1][:3] == response_texts(batch, tok)
+    assert batch.group.tolist() == [0, 0, 0, 1, 1, 1]
+    for g, problem in enumerate([seen[0][0][3], seen[1][0][0]]):
+        assert tok.decode(batch.prompts[g][batch.prompt_mask[g]].tolist()) == tasks.render_prompt(problem)
+    assert batch.responses.shape[1] == int(batch.response_lens.max()) and batch.prompt_mask[:, 0].any()
+    assert torch.equal(batch.mask, torch.arange(batch.responses.shape[1]) < batch.response_lens[:, None])
 
 
 def test_overlong_penalty_lowers_the_rewards_of_long_responses_only(tmp_path, tiny_world):

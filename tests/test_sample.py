@@ -74,7 +74,7 @@ def test_sampling_never_leaves_the_kept_set(kw, allowed):
     base[2], base[7], base[11] = 2.0, 1.9, 1.0  # probs about 0.35, 0.32, 0.13; the other 13 share 0.2
     m = Stub(lambda last: base)
     s = sample(m, [[1], [2]], 40, num_samples=4, seed=0, **kw)
-    got = set(s.tokens[s.response_mask].tolist())
+    got = set(s.responses[s.mask].tolist())
     assert got == allowed  # nothing outside, and every kept token shows up in 320 draws
 
 
@@ -83,8 +83,10 @@ def test_stop_token_ends_only_its_row():
     s = sample(m, [[0, 3], [10], [5]], 8, temperature=0, stop_ids=(6, 15), pad_id=0)
     assert s.response_lens.tolist() == [3, 5, 1]
     assert s.stopped.tolist() == [True, True, True]
-    assert s.tokens[0].tolist() == [0, 3, 4, 5, 6, 0] and s.tokens[2].tolist() == [5, 6, 0, 0, 0, 0]
-    assert s.response_mask[1].tolist() == [False, True, True, True, True, True]
+    assert s.prompts.tolist() == [[0, 3], [0, 10], [0, 5]]  # left-padded with pad_id
+    assert s.prompt_mask.tolist() == [[True, True], [False, True], [False, True]]
+    assert s.responses[0].tolist() == [4, 5, 6, 0, 0] and s.responses[2].tolist() == [6, 0, 0, 0, 0]
+    assert s.mask.tolist() == [[True] * 3 + [False] * 2, [True] * 5, [True] + [False] * 4]
     assert m.calls == 5  # stopped early: prefill + 4 decode steps, not 8
     s = sample(m, [[0, 3], [10]], 8, temperature=0, stop_ids=(6,))
     assert s.stopped.tolist() == [True, False] and s.response_lens.tolist() == [3, 8]
@@ -92,21 +94,23 @@ def test_stop_token_ends_only_its_row():
 
 def test_samples_layout_and_logprobs_match_a_plain_forward(sharp_model):
     s = sample(sharp_model, PROMPTS, 10, temperature=0.7, num_samples=2, seed=3)
-    N, L = s.tokens.shape
-    assert N == 8 and s.prompt_lens.tolist() == [3, 3, 8, 8, 1, 1, 5, 5]
-    assert L == int((s.prompt_lens + s.response_lens).max())
-    for i in range(N):
-        pl, rl = int(s.prompt_lens[i]), int(s.response_lens[i])
-        assert s.tokens[i, :pl].tolist() == PROMPTS[i // 2]
-        assert s.response_mask[i].nonzero().flatten().tolist() == list(range(pl, pl + rl))
-    assert (s.logprobs[~s.response_mask] == 0).all() and (s.logprobs[s.response_mask] < 0).all()
-    # what the GRPO trainer will do: one forward of the right-padded rows, log-softmax at temperature
-    logp = (sharp_model(s.tokens)[:, :-1] / 0.7).log_softmax(-1).gather(-1, s.tokens[:, 1:, None])[..., 0]
-    mask = s.response_mask[:, 1:]
-    assert (logp[mask] - s.logprobs[:, 1:][mask]).abs().max() <= 1e-4
+    N, Lr = s.responses.shape
+    assert N == 8 and s.group.tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and Lr == int(s.response_lens.max())
+    Lp = max(map(len, PROMPTS))
+    for i, p in enumerate(PROMPTS):
+        assert s.prompts[i, Lp - len(p):].tolist() == p and s.prompt_mask[i].sum() == len(p)
+    assert torch.equal(s.mask, torch.arange(Lr) < s.response_lens[:, None])
+    assert (s.logprobs[~s.mask] == 0).all() and (s.logprobs[s.mask] < 0).all()
+    # the full rows [left pad, prompt, response, pad]: one plain forward, log-softmax at temperature,
+    # scores each response token with the log-prob it was drawn with
+    rows = torch.cat([s.prompts[s.group], s.responses], 1)
+    real = torch.cat([s.prompt_mask[s.group], s.mask], 1)
+    logp = (sharp_model(rows, pad_mask=real)[:, Lp - 1:-1] / 0.7).log_softmax(-1)
+    logp = logp.gather(-1, s.responses[..., None])[..., 0]
+    assert (logp[s.mask] - s.logprobs[s.mask]).abs().max() <= 1e-4
     # outputs are ordinary tensors, usable by autograd (not inference-mode tensors)
-    w = torch.zeros(N, L, requires_grad=True)
-    (w * s.logprobs).gather(1, s.tokens.clamp(max=L - 1)).sum().backward()
+    w = torch.zeros(N, Lr, requires_grad=True)
+    (w * s.logprobs).gather(1, s.responses.clamp(max=Lr - 1)).sum().backward()
 
 
 def test_greedy_same_with_and_without_cache(sharp_model):
@@ -118,7 +122,7 @@ def test_greedy_same_with_and_without_cache(sharp_model):
 def test_seeded_sampling_same_with_and_without_cache(sharp_model):
     a = sample(sharp_model, PROMPTS, 15, seed=11, num_samples=2)
     b = sample(sharp_model, PROMPTS, 15, seed=11, num_samples=2, use_cache=False)
-    assert torch.equal(a.tokens, b.tokens)
+    assert torch.equal(a.responses, b.responses)
     assert (a.logprobs - b.logprobs).abs().max() <= 1e-5
 
 
@@ -139,7 +143,7 @@ def test_dropping_finished_rows_changes_no_token(sharp_model, temperature):
     c = sample(sharp_model, PROMPTS, 40, use_cache=False, **kw)
     assert len(_ragged(a)) >= 3 and a.stopped.any() and not a.stopped.all()  # the test has bite
     for other in (b, c):
-        assert torch.equal(a.tokens, other.tokens) and torch.equal(a.response_lens, other.response_lens)
+        assert torch.equal(a.responses, other.responses) and torch.equal(a.response_lens, other.response_lens)
         assert torch.equal(a.stopped, other.stopped)
         assert (a.logprobs - other.logprobs).abs().max() <= 1e-5
 
@@ -156,7 +160,7 @@ def test_inverse_cdf_draws_follow_the_distribution():
     probs = torch.tensor([0.5, 0.0, 0.3, 0.15, 0.05] + [0.0] * 11)
     m = Stub(lambda last: probs.log())
     s = sample(m, [[1]], 1, num_samples=4000, seed=0)
-    counts = torch.bincount(s.tokens[:, 1], minlength=16).float() / 4000
+    counts = torch.bincount(s.responses[:, 0], minlength=16).float() / 4000
     assert counts[probs == 0].sum() == 0  # a zero-probability token is never drawn
     assert (counts - probs).abs().max() < 4 * (0.25 / 4000) ** 0.5  # within 4 standard errors
 
@@ -175,8 +179,8 @@ def test_seed_reproducible_and_global_rng_untouched(sharp_model):
     assert a == generate(sharp_model, PROMPTS, 16, num_samples=2, seed=1)
     assert a != generate(sharp_model, PROMPTS, 16, num_samples=2, seed=2)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    assert torch.equal(sample(sharp_model, PROMPTS, 8, generator=g1).tokens,
-                       sample(sharp_model, PROMPTS, 8, generator=g2).tokens)
+    assert torch.equal(sample(sharp_model, PROMPTS, 8, generator=g1).responses,
+                       sample(sharp_model, PROMPTS, 8, generator=g2).responses)
 
 
 @pytest.mark.parametrize('kw', [dict(temperature=-1), dict(top_k=0), dict(top_p=0.0), dict(num_samples=0),
