@@ -6,7 +6,7 @@ the corpus is where the behaviours come from. For math it holds a short, sloppy 
 ("wait, ..."), and direct answers with no reasoning. The careful style is more reliable as its
 authors write it, so GRPO could move probability onto it and raise accuracy, length and
 reflection together, as in R1-Zero (paper Figure 2, Figure 3, Table 3). At the cpu preset it
-does not: the model copies the checks instead of computing them (eval.py's check_catch_rate),
+does not: the model copies the checks instead of computing them (probes.py's check_catch_rate),
 so they catch nothing and RL prunes the style (docs/findings.md). In findx, checking a guess is
 easier than producing the answer, and there the search style spreads (README, R1-Zero).
 

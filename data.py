@@ -171,7 +171,7 @@ def problems(cfg, side, n, rng=None, family='math'):
     n of the evaluation set. Other families, and every family without a dataset, are the toy
     world's at cfg['preset']'s difficulty."""
     dataset, eval_dataset = cfg.get('dataset', ''), cfg.get('eval_dataset', '')
-    if family == 'math' and side == 'test' and eval_dataset and not dataset:  # eval.py on a file alone
+    if family == 'math' and side == 'test' and eval_dataset and not dataset:  # evaluation.py on a file alone
         return list(load(eval_dataset)[:n])
     if family == 'math' and side == 'train' and eval_dataset and not dataset:
         raise DataError(f'--eval_dataset={eval_dataset} without --dataset: the training prompts would be '

@@ -16,7 +16,7 @@ This script does the same in miniature:
      accuracy + format rewards on math and findx, half each) for at least rl_steps steps and at least the wall
      clock its distillation took (teacher sampling + its SFT): the budget is matched in
      student-side wall clock, and eval.json's "budget" records both sides;
-  5. eval.py on held-out math, findx, countdown and code for every model; out/distill/eval.json.
+  5. evaluation.py on held-out math, findx, countdown and code for every model; out/distill/eval.json.
 
 Chat is left out of the teacher data: Table 5 measures reasoning, and no rule can tell a
 correct chat answer (R1 used DeepSeek-V3's non-reasoning data there).
@@ -29,7 +29,7 @@ import random
 import sys
 import time
 
-import eval as evaluation
+import evaluation
 import grpo
 import rewards
 import data

@@ -25,7 +25,7 @@ import torch
 
 import corpus
 import ddp
-import eval as evaluation
+import evaluation
 import tasks
 from checkpoint import MetricsLog, save_checkpoint, write_json
 from config import autocast_ctx, configure, get_device, print_config, resolve_dtype

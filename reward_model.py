@@ -13,7 +13,7 @@ is never an RL reward: the policy only ever sees this model's score, so RL can f
 model gets wrong (reward hacking), and train_r1.py logs the gap between the two.
 
 The pair replies come from tasks.solve_chat at random quality (each rubric check met or
-missed), some with broken tags; a malformed reply scores 0 under the rubric (as in eval.py).
+missed), some with broken tags; a malformed reply scores 0 under the rubric (as in evaluation.py).
 Held-out pairs use test-split prompts only.
 """
 import os

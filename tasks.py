@@ -327,7 +327,7 @@ def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=
         middle = [g for g in inside if abs(g - (lo + hi) / 2) <= 1.5]  # a searcher halves the interval
         guess = rng.choice(near) if biased else rng.choice(middle if style == 'search' and lines else inside)
         text, value = _evaluate(guess, terms, lang, rng, error_rate, catch_rate)
-        if style == 'one_try':  # its own first words, so eval.py --opener can force the style
+        if style == 'one_try':  # its own first words, so evaluation.py --opener can force the style
             lines.append(f"{f['let']} {guess}: {text}{w['end']}")
             break
         # the target is restated before the comparison, so the model compares two numbers that are

@@ -6,7 +6,7 @@ call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
   1. cold start (2.3.1): a few hundred readable long-reasoning examples, SFT of the base.
      They are R1-Zero's own samples (out/zero) on its family (findx by default), kept if
      correct, single-language, not repetitive and, for searches, sound (every try's
-     arithmetic, comparison and verdict true: eval.sound_search), rewritten as reasoning then
+     arithmetic, comparison and verdict true: probes.sound_search), rewritten as reasoning then
      a one-line summary. Without an R1-Zero run the script says so and uses oracle traces
      from tasks.py as the "human annotators" (--cold_source=oracle forces that;
      --cold_source=zero requires the run).
@@ -20,7 +20,7 @@ call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
      prompts (a reward model trained on rubric-ranked pairs, reward_model.py); the rubric
      itself is only logged, next to the reward model's score, to show reward hacking.
 
-After each stage eval.py measures every family; out/r1/eval.json holds one block per stage
+After each stage evaluation.py measures every family; out/r1/eval.json holds one block per stage
 (base, cold_start, reasoning_rl, rejection_sft, r1) plus R1-Zero's when out/zero has one.
 Each stage lives in its own folder under out/r1 (checkpoint, config.json, metrics.jsonl) and
 is skipped when its checkpoint and its eval.json block both exist; an interrupted stage
@@ -38,8 +38,9 @@ import sys
 import time
 from collections import Counter
 
-import eval as evaluation
+import evaluation
 import grpo
+import probes
 import rewards
 import reward_model
 import data
@@ -134,9 +135,9 @@ def oracle_trace(problem, rng, cfg):
 
 def sound(text, problem):
     """The cold start's last filter: a findx search only if every check in it is true
-    (eval.sound_search); a right answer reached through a false "yes" or a slip is not a
+    (probes.sound_search); a right answer reached through a false "yes" or a slip is not a
     trace to imitate. Other families pass."""
-    return problem.family != 'findx' or evaluation.sound_search(rewards.parse_response(text).think or '', problem)
+    return problem.family != 'findx' or probes.sound_search(rewards.parse_response(text).think or '', problem)
 
 
 def cold_start_data(cfg, tok, rng):

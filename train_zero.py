@@ -7,7 +7,7 @@ answers grew longer (Figure 3), and it began to re-check its work (the "aha mome
 Table 3). This script does the same to our tiny base:
 
   1. load out/base (or pretrain it first with pretrain.py when it is missing),
-  2. evaluate the base on held-out problems (eval.py: pass@1, maj@k, format, length, reflection),
+  2. evaluate the base on held-out problems (evaluation.py: pass@1, maj@k, format, length, reflection),
   3. GRPO (grpo.py) on train-split prompts, reward = accuracy + format (rewards.py), with a
      small held-out evaluation every eval_interval steps for the curves,
   4. evaluate the result and write out/zero/eval.json with the blocks 'base' and 'zero'.
@@ -34,7 +34,7 @@ import torch
 
 import data
 import ddp
-import eval as evaluation
+import evaluation
 import grpo
 import rewards
 from checkpoint import ensure_base, read_json, write_json

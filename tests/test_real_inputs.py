@@ -74,9 +74,9 @@ def test_train_zero_and_eval_on_a_hf_folder_and_gsm8k(hf_base, tmp_path):
     assert any(r['grad_norm'] > 0 and not r['skipped'] for r in rows[:3])  # an update, not three skips
     results = json.load(open(out / 'eval.json'))['models']
     assert set(results) == {'base', 'zero'} and results['zero']['tasks']['math']['n'] == 2
-    # the run folder keeps the Hugging Face tokenizer, and eval.py evaluates the run from it
+    # the run folder keeps the Hugging Face tokenizer, and evaluation.py evaluates the run from it
     assert json.load(open(out / 'tokenizer.json'))['model']['type'] == 'BPE'
-    run('eval.py', f'--run={out}', f'--eval_dataset={gsm}', f'--dataset={gsm}', '--n=3', '--k=2',
+    run('evaluation.py', f'--run={out}', f'--eval_dataset={gsm}', f'--dataset={gsm}', '--n=3', '--k=2',
         '--max_new_tokens=8', '--name=again')
     again = json.load(open(out / 'eval.json'))['models']['again']['tasks']['math']
     assert again['n'] == 3 and again['k'] == 2
@@ -115,7 +115,7 @@ def test_bad_model_folders_exit_2_naming_the_problem(hf_base, tmp_path):
     json.dump({**cfg, 'hidden_size': 96}, open(folder / 'config.json', 'w'))
     assert "weight 'embed_tokens.weight' has shape" in exit_2('train_zero.py', f'--base_dir={folder}', *common)
     os.remove(folder / 'config.json')
-    err = exit_2('eval.py', f'--run={folder}', f'--eval_dataset={gsm}', f'--dataset={gsm}')
+    err = exit_2('evaluation.py', f'--run={folder}', f'--eval_dataset={gsm}', f'--dataset={gsm}')
     assert f'{folder / "config.json"} not found' in err
     assert not os.path.exists(folder / 'ckpt.pt')  # nothing was pretrained into the user's folder
 

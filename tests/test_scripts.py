@@ -81,7 +81,7 @@ def test_train_zero_pretrains_a_base_when_none_exists(tmp_path):
 
 def test_the_default_findx_world_from_the_command_line(tmp_path):
     """The default: a base whose corpus is half findx, R1-Zero on findx alone (and no other
-    family in its eval.json), its styles forced by eval.py --opener; --family=math still runs."""
+    family in its eval.json), its styles forced by evaluation.py --opener; --family=math still runs."""
     base, zero = tmp_path / 'base', tmp_path / 'zero'
     text = run('train_zero.py', *TINY_RL, f'--base_dir={base}', f'--out_dir={zero}',
                '--pretrain_args=' + ' '.join(TINY_BASE))
@@ -93,7 +93,7 @@ def test_the_default_findx_world_from_the_command_line(tmp_path):
         fx = data['models'][name]['tasks']['findx']
         assert {'tries_per_response', 'false_yes_rate', 'yeses', 'acc_search', 'acc_unchecked',
                 'len_correct', 'len_wrong'} <= set(fx) and 0 <= fx['pass@1'] <= 1
-    text = run('eval.py', f'--run={zero}', '--families=findx', '--opener=search', '--n=2', '--k=2',
+    text = run('evaluation.py', f'--run={zero}', '--families=findx', '--opener=search', '--n=2', '--k=2',
                '--max_new_tokens=24')
     assert 'zero:search' in text
     assert json.load(open(zero / 'eval.json'))['models']['zero:search']['tasks']['findx']['opener'] == 'search'
@@ -102,18 +102,18 @@ def test_the_default_findx_world_from_the_command_line(tmp_path):
 
 
 def test_eval_cli_and_compare(base_dir, tmp_path):
-    text = run('eval.py', f'--run={base_dir}', '--name=again', '--n=2', '--k=2', '--max_new_tokens=8')
+    text = run('evaluation.py', f'--run={base_dir}', '--name=again', '--n=2', '--k=2', '--max_new_tokens=8')
     assert 'again' in text
     data = json.load(open(base_dir / 'eval.json'))
     assert {'base', 'again'} <= set(data['models'])
-    assert 'pass@1' in run('eval.py', f'--compare={base_dir}')
-    text = run('eval.py', f'--run={base_dir}', '--name=again', '--opener=careful', '--n=2', '--k=2',
+    assert 'pass@1' in run('evaluation.py', f'--compare={base_dir}')
+    text = run('evaluation.py', f'--run={base_dir}', '--name=again', '--opener=careful', '--n=2', '--k=2',
                '--max_new_tokens=48')
     assert 'again:careful' in text and json.load(open(base_dir / 'eval.json'))['models']['again:careful']
 
 
 def test_bad_config_exits_2_naming_the_key():
-    for script in ('pretrain.py', 'train_zero.py', 'eval.py', 'train_r1.py', 'sft.py', 'distill.py', 'bench.py'):
+    for script in ('pretrain.py', 'train_zero.py', 'evaluation.py', 'train_r1.py', 'sft.py', 'distill.py', 'bench.py'):
         r = subprocess.run([sys.executable, script, '--no_such_key=1'], cwd=ROOT, env=ENV, capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 2 and 'no_such_key' in r.stderr
@@ -123,7 +123,7 @@ def test_bad_config_exits_2_naming_the_key():
     r = subprocess.run([sys.executable, 'pretrain.py', '--knobs=findx_direct=0.7,findx_one_try=0.4'], cwd=ROOT,
                        env=ENV, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and 'no share for the search style' in r.stderr
-    r = subprocess.run([sys.executable, 'eval.py', '--run=no/such/run', '--opener=search'], cwd=ROOT, env=ENV,
+    r = subprocess.run([sys.executable, 'evaluation.py', '--run=no/such/run', '--opener=search'], cwd=ROOT, env=ENV,
                        capture_output=True, text=True, timeout=60)  # checked before the model is loaded
     assert r.returncode == 2 and '--opener=search' in r.stderr and 'Traceback' not in r.stderr
 

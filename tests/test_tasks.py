@@ -270,7 +270,7 @@ def test_findx_one_try_and_direct_styles():
         one = tasks.solve_findx(p, rng, 'one_try', error_rate=0.0)
         tries = parse_tries(one.text)
         assert len(tries) == 1 and tries[0][3] is None and one.answer == tries[0][0]  # computes, never compares
-        assert one.text.startswith(('let x be ', '设 x 为 '))  # its own opener (eval.py --opener)
+        assert one.text.startswith(('let x be ', '设 x 为 '))  # its own opener (evaluation.py --opener)
         direct = tasks.solve_findx(p, rng, 'direct')
         assert '=' not in direct.text and re.fullmatch(r'(The answer is|答案是) \d+[.。]', direct.text)
     rates = [sum(tasks.solve_findx(p, rng, 'direct').correct for p in findx_problems(2000)) / 2000]

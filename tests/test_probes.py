@@ -1,11 +1,13 @@
-"""eval.py: the paper's metrics on hand-made samples.
+"""probes.py: the toy world's research probes (math slips and misreads, what checks say,
+findx tries and false yeses, sound searches, forced openers) on hand-made and corpus traces.
 
-Run: pytest tests/test_eval.py
+Run: .venv/bin/python -m pytest tests/test_probes.py
 """
 import pytest
 import torch
 
-import eval as evaluation
+import evaluation
+import probes
 from tasks import Problem
 
 P = Problem('p1', 'math', 'en', 2, 'Compute 2 + 3', '5', expr='2+3')
@@ -16,20 +18,9 @@ def resp(think, answer):
     return f'<think> {think} </think> <answer> {answer} </answer>'
 
 
-def test_judge_reads_one_response():
-    j = evaluation.judge(resp('First, 2 + 3 = 5. check: 5 - 3 = 2, ok.', '5'), True, P)
-    assert j == {'correct': 1.0, 'answer': '5', 'format': 1.0, 'lang': 1.0, 'mixed': 0.0,
-                 'reflect': 1.0, 'direct': 0.0, 'misread': 0.0, 'slip': 0.0, 'cut': 0.0,
-                 'checks': {'due': 0, 'caught': 0, 'clean': 1, 'false': 0}}
-    j = evaluation.judge('<think> The answer is 6. </think> 5', False, P)  # malformed: nothing counts
-    assert j['correct'] == 0.0 and j['answer'] is None and j['format'] == 0.0 and j['direct'] == 1.0
-    j = evaluation.judge(resp('首先， 2 + 3 = 5。 So the answer is 5.', '5'), True, ZH)
-    assert j['mixed'] == 1.0 and 0 < j['lang'] < 1
-
-
 def test_math_error_says_whether_a_wrong_response_misread_the_problem_or_slipped():
     q = Problem('p3', 'math', 'en', 3, 'Compute 7 + 3 - 5', '5', expr='7+3-5')
-    err = evaluation.math_error
+    err = probes.math_error
     assert err('First, 7 + 3 = 10. Then 10 - 5 = 5. So the answer is 5.', q) is None
     assert err('First, 7 + 3 = 10. Then 10 + 5 = 15. So the answer is 15.', q) == 'misread'  # operation
     assert err('First, 7 + 5 = 12. Then 12 - 5 = 7.', q) == 'misread'                        # number
@@ -58,7 +49,7 @@ def test_math_error_says_whether_a_wrong_response_misread_the_problem_or_slipped
 
 
 def test_check_verdicts_tell_a_check_that_catches_from_a_ritual():
-    cv = evaluation.check_verdicts
+    cv = probes.check_verdicts
     # due and flagged, then a clean check after the redo, then a false alarm on a right step
     assert cv('First, 7 + 3 = 11. check: 11 - 3 = 8, not 7. wait, 7 + 3 = 10. check: 10 - 3 = 7, ok. '
               'Then 10 - 5 = 5. check: 5 + 5 = 10, not 11. So the answer is 5.') == (1, 1, 2, 1)
@@ -86,37 +77,8 @@ def test_check_verdicts_tell_a_check_that_catches_from_a_ritual():
     assert 'catch 0.500 | false alarm 1.000' in evaluation.format_block('m', {'math': {**m, 'k': 3}})
 
 
-def test_pass_at_1_pass_at_k_and_majority_on_hand_made_samples():
-    right, wrong4, wrong6 = resp('2 + 3 = 5.', '5'), resp('2 + 3 = 4.', '4'), resp('2 + 3 = 6.', '6')
-    samples = [
-        [right, wrong4, wrong4, wrong6],   # 1 of 4 right, majority (4) wrong
-        [right, right, wrong4, '5'],       # 2 of 4 right (the bare '5' is malformed), majority right
-        [wrong6, wrong6, wrong4, wrong4],  # none right; tie between 6 and 4 goes to the first seen
-    ]
-    judged = [[evaluation.judge(t, True, P) for t in rows] for rows in samples]
-    lens = [[10, 20, 30, 40]] * 3
-    m = evaluation.summarize(judged, lens)
-    assert m['pass@1'] == pytest.approx(3 / 12)
-    assert m['pass@k'] == pytest.approx(2 / 3)
-    assert m['maj@k'] == pytest.approx(1 / 3)
-    assert m['format'] == pytest.approx(11 / 12)
-    assert m['mean_len'] == pytest.approx(25.0)
-    assert m['reflection_rate'] == 0.0 and m['direct_rate'] == pytest.approx(1 / 12)
-    assert m['acc_reflective'] is None and m['acc_direct'] == 0.0
-    assert m['acc_stepwise'] == pytest.approx(3 / 11)
-    checked = evaluation.judge(resp('2 + 3 = 5. check: 5 - 3 = 2, ok.', '5'), True, P)
-    assert evaluation.summarize([[checked]], [[9]])['acc_reflective'] == 1.0
-
-
-def test_majority_ignores_malformed_answers_and_handles_none():
-    assert evaluation.majority_correct([evaluation.judge('junk', True, P)] * 3) == 0.0
-    js = [evaluation.judge(resp('x', '5'), True, P), evaluation.judge('<answer> 4 </answer>', True, P),
-          evaluation.judge('<answer> 4 </answer>', True, P)]
-    assert evaluation.majority_correct(js) == 1.0  # the malformed 4s do not vote
-
-
 def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypatch, tok):
-    """eval.py --opener: the style's first words end every prompt, and the judged response is
+    """evaluation.py --opener: the style's first words end every prompt, and the judged response is
     opener + sampled text (so a response is well-formed only with the opener's <think>)."""
     seen = {}
     rest = ' 2 + 3 = 5. So the answer is 5. </think> <answer> 5 </answer>'
@@ -131,7 +93,7 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
     with_opener = evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='plain', max_new_tokens=50)['math']
     assert [p[-len(o):] for p, o in zip(seen['prompts'], (' <think> First,', ' <think> 首先，'))] == \
         [' <think> First,', ' <think> 首先，']
-    n_pre = [len(tok.encode(evaluation.style_opener('plain', q.lang))) for q in probs]
+    n_pre = [len(tok.encode(probes.style_opener('plain', q.lang))) for q in probs]
     assert seen['budgets'] == [50 - max(n_pre)] * 2
     assert with_opener['opener'] == 'plain' and with_opener['format'] == 1.0
     assert with_opener['pass@1'] == 1.0 and with_opener['greedy'] == 1.0
@@ -142,7 +104,7 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
     with pytest.raises(ValueError, match='raise max_new_tokens'):
         evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='careful', max_new_tokens=3)
     with pytest.raises(ValueError, match='unknown style'):
-        evaluation.style_opener('sloppy-ish', 'en')
+        probes.style_opener('sloppy-ish', 'en')
 
 
 # ---- findx: the guess-and-check family's measures, on hand-made traces ----------------------
@@ -155,25 +117,25 @@ def test_findx_tries_read_guesses_arithmetic_comparisons_and_yeses():
     t = ('try 7: 7 + 9 = 16, 16 - 1 = 15. wait, 15 < 18, so x > 7. '
          'try 11: 11 + 9 = 21, wait, 11 + 9 = 20, 20 - 1 = 19. wait, 19 > 18, so x < 11. '  # a redone slip
          'try 9: 9 + 9 = 18, 18 - 1 = 18. 18 = 18, yes. So the answer is 9.')              # slip, then a false yes
-    assert evaluation.findx_tries(t, FX) == [(7, True, 15, '<', False), (11, True, 19, '>', False),
+    assert probes.findx_tries(t, FX) == [(7, True, 15, '<', False), (11, True, 19, '>', False),
                                              (9, False, 18, '=', True)]
-    assert evaluation._findx_measures(t, FX) == {'tries': 3, 'compared': 1.0, 'yes': 1, 'false_yes': 1}
+    assert probes._findx_measures(t, FX) == {'tries': 3, 'compared': 1.0, 'yes': 1, 'false_yes': 1}
     near = 'try 9: 9 + 9 = 18, 18 - 1 = 17. 17 = 18, yes. So the answer is 9.'  # right sums, "yes" one off
-    assert evaluation._findx_measures(near, FX)['false_yes'] == 1
+    assert probes._findx_measures(near, FX)['false_yes'] == 1
     good = 'try 10: 10 + 9 = 19, 19 - 1 = 18. 18 = 18, yes. So the answer is 10.'
-    assert evaluation._findx_measures(good, FX) == {'tries': 1, 'compared': 1.0, 'yes': 1, 'false_yes': 0}
+    assert probes._findx_measures(good, FX) == {'tries': 1, 'compared': 1.0, 'yes': 1, 'false_yes': 0}
     wrong_term = 'try 10: 10 + 8 = 18, 18 - 1 = 17. wait, 17 < 18, so x > 10.'  # misread a constant
-    assert evaluation.findx_tries(wrong_term, FX) == [(10, False, 17, '<', False)]
+    assert probes.findx_tries(wrong_term, FX) == [(10, False, 17, '<', False)]
     zh = '设 x 为 3: 3 + 4 = 7。 所以答案是 3。 试试 5: 5 + 4 = 9。 9 = 9，对。'
-    assert evaluation.findx_tries(zh, FX_ZH) == [(3, True, 7, None, False), (5, True, 9, '=', True)]
-    assert evaluation.findx_tries('The answer is 10.', FX) == []
+    assert probes.findx_tries(zh, FX_ZH) == [(3, True, 7, None, False), (5, True, 9, '=', True)]
+    assert probes.findx_tries('The answer is 10.', FX) == []
     # off the corpus's form: a yes after '<' or '>', or with no comparison, is a false yes; the
     # last comparison of a try is its verdict; "yesterday" is no yes; "entry 8:" is no try
-    m = evaluation._findx_measures
+    m = probes._findx_measures
     assert m('try 11: 11 + 9 = 20, 20 - 1 = 19. need 18: 19 > 18, yes.', FX)['false_yes'] == 1
     assert m('try 10: 10 + 9 = 19, 19 - 1 = 18, yes.', FX) == {'tries': 1, 'compared': 0.0, 'yes': 1, 'false_yes': 1}
     redo = 'try 10: 10 + 9 = 19, 19 - 1 = 17, 17 = 18, wait, 19 - 1 = 18. need 18: 18 = 18, yes.'
-    assert evaluation.findx_tries(redo, FX) == [(10, True, 18, '=', True)]
+    assert probes.findx_tries(redo, FX) == [(10, True, 18, '=', True)]
     assert m('try 10: 10 + 9 = 19, 19 - 1 = 18. 18 = 18, yesterday', FX)['yes'] == 0
     assert m('entry 10: 10 + 9 = 19, 19 - 1 = 18.', FX)['tries'] == 0
     assert m('Try 10: 10+9 = 19, 19-1 = 18. 18 = 18。对', FX) == {'tries': 1, 'compared': 1.0, 'yes': 1, 'false_yes': 0}
@@ -184,8 +146,8 @@ def test_sound_search_wants_every_try_true_and_a_last_yes():
     comparison and every verdict true, ending on a yes."""
     ok = ('try 7: 7 + 9 = 16, 16 - 1 = 15. need 18: 15 < 18, so x > 7. wait, try 11: 11 + 9 = 20, 20 - 1 = 19. '
           'need 18: 19 > 18, so 7 < x < 11. wait, try 10: 10 + 9 = 19, 19 - 1 = 18. need 18: 18 = 18, yes.')
-    assert evaluation.sound_search(ok, FX)
-    assert evaluation.sound_search('试试 5: 5 + 4 = 9。 需要 9: 9 = 9，对。', FX_ZH)
+    assert probes.sound_search(ok, FX)
+    assert probes.sound_search('试试 5: 5 + 4 = 9。 需要 9: 9 = 9，对。', FX_ZH)
     bad = {
         'slip': ok.replace('16 - 1 = 15', '16 - 1 = 14'),                 # arithmetic wrong (still right answer)
         'wrong sign': ok.replace('15 < 18, so x > 7', '15 > 18, so x < 7'),  # a comparison that is false
@@ -195,7 +157,7 @@ def test_sound_search_wants_every_try_true_and_a_last_yes():
         'direct': 'The answer is 10.',
     }
     for why, text in bad.items():
-        assert not evaluation.sound_search(text, FX), why
+        assert not probes.sound_search(text, FX), why
 
 
 def test_findx_summary_splits_accuracy_and_length_by_style_and_outcome():
@@ -217,8 +179,8 @@ def test_findx_openers_force_its_styles_and_refuse_another_familys(monkeypatch, 
     monkeypatch.setattr(evaluation, 'rollout_texts',
                         lambda model, tok_, prompts, k, **kw: [[(' 10: x </think> <answer> 10 </answer>', 5, True)] * k
                                                                for _ in prompts])
-    assert evaluation.style_opener('search', 'en', 'findx') == ' <think> try'
-    assert evaluation.style_opener('one_try', 'zh', 'findx') == ' <think> 设 x 为'
+    assert probes.style_opener('search', 'en', 'findx') == ' <think> try'
+    assert probes.style_opener('one_try', 'zh', 'findx') == ' <think> 设 x 为'
     res = evaluation.evaluate(torch.nn.Module(), tok, [FX, P], k=2, opener='direct', max_new_tokens=40)
     assert res['findx']['opener'] == res['math']['opener'] == 'direct'  # both families have the style
     res = evaluation.evaluate(torch.nn.Module(), tok, [FX, P], k=2, opener='search', max_new_tokens=40)
@@ -235,11 +197,11 @@ def test_findx_measures_read_the_corpus_traces_as_tasks_writes_them():
     for _ in range(200):
         p = tasks.draw_problem('findx', rng)
         clean = tasks.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
-        m = evaluation._findx_measures(clean.text, p)
+        m = probes._findx_measures(clean.text, p)
         n = clean.text.count('try ') + clean.text.count('试试 ')
         assert m == {'tries': n, 'compared': 1.0, 'yes': 1, 'false_yes': 0}, clean.text
-        assert all(right for _, right, *_ in evaluation.findx_tries(clean.text, p))
+        assert all(right for _, right, *_ in probes.findx_tries(clean.text, p))
         slipped = tasks.solve_findx(p, rng, 'search', error_rate=1.0, catch_rate=0.0, give_up=0.0)
-        assert not any(right for _, right, *_ in evaluation.findx_tries(slipped.text, p)), slipped.text
+        assert not any(right for _, right, *_ in probes.findx_tries(slipped.text, p)), slipped.text
         one = tasks.solve_findx(p, rng, 'one_try', error_rate=0.0)
-        assert evaluation._findx_measures(one.text, p) == {'tries': 1, 'compared': 0.0, 'yes': 0, 'false_yes': 0}
+        assert probes._findx_measures(one.text, p) == {'tries': 1, 'compared': 0.0, 'yes': 0, 'false_yes': 0}
