@@ -67,6 +67,7 @@ OPTIONS = Options({
     'seed': Key(0, 'seeds prompts, rollouts and minibatch order'),
     'dtype': Key('auto', "'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)",
                  choices=('auto', 'float32', 'bfloat16')),
+    'compile': Key(False, 'torch.compile the rollouts\' decode step: faster decoding after a one-off compile (bench.py sampler)'),
     'kernels': Key('auto', "log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'",
                    choices=('auto', 'torch', 'triton')),
 }, presets={'gpu': dict(steps=1000, n_prompts=32, group_size=16, lr=5e-5, beta=0.001, micro_batch=128,
@@ -173,7 +174,7 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
             s = sample(policy, [tok.encode(render_prompt(p)) for p in problems], cfg['max_new_tokens'],
                        temperature=cfg['temperature'], stop_ids=(tok.eot_id,), num_samples=G,
                        seed=cfg['seed'] * 100003 + step * 101 + len(rounds), pad_id=tok.pad_id,
-                       rows_of=(mine.start * G, n_all * G))
+                       rows_of=(mine.start * G, n_all * G), compile=cfg['compile'])
             texts = response_texts(s, tok)
             scored = reward_fn([p for p in problems for _ in range(G)], texts, s.stopped.tolist())
             rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32, device=s.responses.device)

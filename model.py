@@ -95,17 +95,19 @@ def apply_rope(x, cos, sin):
 class KVCache:
     """Preallocated keys and values for every layer, plus which columns hold real tokens.
 
-    k, v: (n_layer, B, n_kv_head, max_len, head_dim). `pos` columns are filled (the same for
-    every row); `valid` (B, max_len) marks real tokens, so prompts of different lengths can
-    be left-padded into one prefill; `n_real` (B,) counts real tokens per row, which is the
-    rotary position of that row's next token."""
+    k, v: one (B, n_kv_head, max_len, head_dim) tensor per layer (separate tensors, so a compiled
+    decode step can write each in place: views of one shared buffer are copied whole). `pos`
+    columns are filled (the same for every row); `valid` (B, max_len) marks real tokens, so
+    prompts of different lengths can be left-padded into one prefill; `bias` is valid as an
+    additive 0 / -inf mask; `n_real` (B,) counts real tokens per row, which is the rotary
+    position of that row's next token."""
 
     def __init__(self, n_layer, batch_size, n_kv_head, max_len, head_dim, dtype, device):
-        shape = (n_layer, batch_size, n_kv_head, max_len, head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        shape = (batch_size, n_kv_head, max_len, head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.valid = torch.zeros(batch_size, max_len, dtype=torch.bool, device=device)
-        self.bias = torch.zeros(batch_size, max_len, device=device)  # valid as 0 / -inf: the decode step's mask
+        self.bias = torch.full((batch_size, max_len), float('-inf'), device=device)  # unfilled columns: -inf
         self.n_real = torch.zeros(batch_size, dtype=torch.long, device=device)
         self.pos = 0
         self.max_len = max_len
@@ -122,7 +124,8 @@ class KVCache:
 
     def select(self, rows):
         """Row i becomes the old row rows[i] (rows may repeat): P prefilled prompts -> their P*G samples."""
-        self.k, self.v = self.k.index_select(1, rows), self.v.index_select(1, rows)
+        self.k = [k.index_select(0, rows) for k in self.k]
+        self.v = [v.index_select(0, rows) for v in self.v]
         self.valid, self.bias, self.n_real = (t.index_select(0, rows) for t in (self.valid, self.bias, self.n_real))
 
     def keep(self, rows):
@@ -136,9 +139,9 @@ class KVCache:
             raise ValueError(f'KVCache.keep needs strictly ascending rows, got {rows_}')
         for i, r in enumerate(rows_):
             if i != r:  # rows ascend, so row i's slot is never a source still to be read
-                self.k[:, i, :, :self.pos] = self.k[:, r, :, :self.pos]
-                self.v[:, i, :, :self.pos] = self.v[:, r, :, :self.pos]
-        self.k, self.v = self.k[:, :len(rows)], self.v[:, :len(rows)]
+                for t in self.k + self.v:
+                    t[i, :, :self.pos] = t[r, :, :self.pos]
+        self.k, self.v = [k[:len(rows)] for k in self.k], [v[:len(rows)] for v in self.v]
         self.valid, self.bias, self.n_real = (t.index_select(0, rows) for t in (self.valid, self.bias, self.n_real))
 
     def start(self, pad_mask):
@@ -164,9 +167,9 @@ class KVCache:
     def write(self, layer, k, v):
         """Store the new (B, n_kv_head, T, hd) keys/values of `layer`; return all filled columns."""
         end = self.pos + k.shape[2]
-        self.k[layer, :, :, self.pos:end] = k
-        self.v[layer, :, :, self.pos:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, n_kv_head, end, hd)
+        self.k[layer][:, :, self.pos:end] = k
+        self.v[layer][:, :, self.pos:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]  # (B, n_kv_head, end, hd)
 
 
 class ConcatKVCache(KVCache):
@@ -217,12 +220,26 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.n_embd, cfg.n_kv_head * cfg.head_dim, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(cfg.n_head * cfg.head_dim, cfg.n_embd, bias=False)
 
-    def forward(self, x, cos, sin, mask, kv_cache, layer):
+    def qkv(self, x, cos, sin):
         B, T, C = x.shape
         q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hd)
         k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, nkv, T, hd)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def decode(self, x, cos, sin, k_buf, v_buf, col, end, bias):
+        """One new token per row against a whole preallocated cache layer (B, nkv, max_len, hd):
+        its key and value are written at column `col` (a 1-element tensor) and it attends to
+        every column, the unfilled ones masked by bias (B, 1, 1, max_len). No shape depends on
+        how far decoding is, so torch.compile builds this once (Transformer.decode_step)."""
+        q, k, v = self.qkv(x, cos, sin)
+        k_buf.index_copy_(2, col, k.to(k_buf.dtype))
+        v_buf.index_copy_(2, col, v.to(v_buf.dtype))
+        return self.o_proj(_decode_attention(q, k_buf[:, :, :end].to(q.dtype), v_buf[:, :, :end].to(q.dtype), bias[..., :end]))
+
+    def forward(self, x, cos, sin, mask, kv_cache, layer):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x, cos, sin)
         if kv_cache is not None:
             k, v = kv_cache.write(layer, k, v)  # (B, nkv, S, hd), S = filled columns
             k, v = k.to(q.dtype), v.to(q.dtype)
@@ -272,6 +289,10 @@ class Block(nn.Module):
 
     def forward(self, x, cos, sin, mask, kv_cache, layer):
         x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, kv_cache, layer)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+    def decode(self, x, cos, sin, k_buf, v_buf, col, end, bias):
+        x = x + self.self_attn.decode(self.input_layernorm(x), cos, sin, k_buf, v_buf, col, end, bias)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -336,6 +357,25 @@ class Transformer(nn.Module):
         if return_hidden:
             return x
         return self.lm_head(x).float()  # (B, T, vocab)
+
+
+    def decode_step(self, tok, kv_cache, live, fn=None):
+        """Logits (B, vocab) after one new token per row, tok (B,), live (B,) False = a finished
+        row's pad: forward(tok[:, None], kv_cache=..., pad_mask=live[:, None]) through fixed-shape
+        code, Transformer._decode, or `fn`, its torch.compile (sample.compiled_decode)."""
+        pos, _ = kv_cache.start(live[:, None])  # (B, 1) rotary positions; registers the column
+        col = torch.tensor([kv_cache.pos], device=tok.device)
+        logits = (fn or Transformer._decode)(self, tok, pos, col, kv_cache.pos + 1, kv_cache.k, kv_cache.v,
+                                            kv_cache.bias[:, None, None])
+        kv_cache.pos += 1
+        return logits
+
+    def _decode(self, tok, pos, col, end, ks, vs, bias):
+        cos, sin = rope_cos_sin(pos, self.config.head_dim, self.config.rope_theta)
+        x = self.embed_tokens(tok)[:, None]  # (B, 1, C)
+        for block, k_buf, v_buf in zip(self.layers, ks, vs):
+            x = block.decode(x, cos, sin, k_buf, v_buf, col, end, bias)
+        return self.lm_head(self.norm(x)).float()[:, 0]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from model import ConcatKVCache, KVCache
+from model import ConcatKVCache, KVCache, Transformer
 
 
 @dataclass
@@ -81,13 +81,34 @@ def _pick(logits, temperature, top_k, top_p, u):
 COMPACT_AT = 0.75
 
 
+_compiled = {}  # device type -> torch.compile(Transformer._decode), built on first use
+
+
+def compiled_decode(device_type):
+    """The decode step compiled by torch.compile, once per process and device type: the
+    sampler's one-token steps cost little arithmetic at our sizes and many small operator calls
+    (bench.py sampler: a batch-8 step of the 7M model is 3.4 ms, its matrix products 1.0 ms).
+    Inductor fuses those calls into a few C++ loops, and on CPU its C++ wrapper calls them
+    without Python in between. Shapes are dynamic (batch, cache length), so rows leaving the
+    batch and new prompt lengths reuse the same code; its cost is the first call's compilation
+    (tens of seconds on 2 cores), which is why `compile` is off by default (bench.py sampler
+    measures when it pays)."""
+    if device_type not in _compiled:
+        options = {'cpp_wrapper': True} if device_type == 'cpu' else {}
+        _compiled[device_type] = torch.compile(Transformer._decode, dynamic=True, fullgraph=True, options=options)
+    return _compiled[device_type]
+
+
 def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
-           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True, compact=True, rows_of=None):
+           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True, compact=True, rows_of=None,
+           compile=False):
     """Sample `num_samples` continuations of each prompt (lists of token ids); return `Samples`.
 
     use_cache=False recomputes the whole sequence every step, and compact=False keeps finished
     rows in the batch until the last row stops (both for tests and bench.py); neither changes
     the tokens drawn, short of a float-rounding tie between two tokens.
+    compile=True runs the decode steps through compiled_decode (the same tokens, short of a
+    rounding tie; the first call compiles for tens of seconds).
     rows_of=(offset, total): these N samples are rows offset..offset+N-1 of a batch of `total`
     samples drawn with the same seed (data-parallel processes, ddp.py); each row gets the random
     numbers it would get if one process sampled the whole batch."""
@@ -127,6 +148,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
     stopped = torch.zeros(N, dtype=torch.bool, device=device)
     rows = torch.arange(N, device=device)  # the sample each batch row decodes
     live = torch.ones(N, dtype=torch.bool, device=device)  # batch rows not yet finished
+    step = compiled_decode(device.type) if compile and use_cache else None
     with torch.inference_mode():
         if use_cache:
             cache = KVCache.for_model(model, P, Lp + max_new_tokens)
@@ -154,7 +176,10 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
                     rows, tok, live = rows[keep], tok[keep], live[keep]
                     cache.keep(keep)
                 # finished rows still in the batch feed pad marked not-real: nobody reads their outputs
-                logits = model(tok[:, None], kv_cache=cache, pad_mask=live[:, None])[:, -1]
+                if compile:
+                    logits = model.decode_step(tok, cache, live, step)
+                else:
+                    logits = model(tok[:, None], kv_cache=cache, pad_mask=live[:, None])[:, -1]
             else:
                 seq = torch.cat([seq, tok[:, None]], 1)  # (N, Lp + t + 1)
                 seq_real = torch.cat([seq_real, live[:, None]], 1)
@@ -248,10 +273,10 @@ def response_texts(samples, tok):
 
 
 def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
-             num_samples=1, seed=None, use_cache=True):
+             num_samples=1, seed=None, use_cache=True, compile=False):
     """Each sample's new tokens (a stop token included if emitted), prompt-major."""
     s = sample(model, prompts, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-               stop_ids=stop_ids, num_samples=num_samples, seed=seed, use_cache=use_cache)
+               stop_ids=stop_ids, num_samples=num_samples, seed=seed, use_cache=use_cache, compile=compile)
     return [ids[:n] for ids, n in zip(s.responses.tolist(), s.response_lens.tolist())]
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from model import ModelConfig
+from model import KVCache, ModelConfig
 from checkpoint import load_model
 from sample import filter_logits, generate, sample
 from tokenizer import train_tokenizer
@@ -154,6 +154,32 @@ def test_a_row_that_stops_early_decodes_as_it_would_alone(sharp_model):
     assert sorted(len(x) for x in batch) == [2, 3, 30, 30]  # ragged stops
     for p, got in zip(PROMPTS, batch):
         assert generate(sharp_model, [p], 30, temperature=0, stop_ids=stops)[0] == got
+
+
+def test_fixed_shape_decode_step_matches_the_cached_forward(sharp_model):
+    # Transformer.decode_step (the code sample(compile=True) compiles) against forward with a cache,
+    # finished rows included: a live row's logits agree, a finished row's are never read
+    m, x = sharp_model, torch.randint(0, 67, (3, 5))
+    a, b = (KVCache.for_model(m, 3, 12) for _ in range(2))
+    m(x, kv_cache=a), m(x, kv_cache=b)
+    live = torch.tensor([True, False, True])
+    for step in range(4):
+        tok = torch.randint(0, 67, (3,))
+        ref = m(tok[:, None], kv_cache=a, pad_mask=live[:, None])[:, -1]
+        got = m.decode_step(tok, b, live)
+        assert (got - ref)[live].abs().max() <= 1e-5, step
+    assert b.pos == a.pos and torch.equal(a.n_real, b.n_real)
+
+
+@pytest.mark.slow  # compiles the decode step: tens of seconds
+@pytest.mark.parametrize('temperature', [0.0, 1.0])
+def test_compiled_decoding_gives_the_same_tokens(sharp_model, temperature):
+    kw = dict(temperature=temperature, stop_ids=STOPS[temperature], num_samples=6, seed=4)
+    a = sample(sharp_model, PROMPTS, 40, **kw)
+    b = sample(sharp_model, PROMPTS, 40, compile=True, **kw)  # rows leave the batch: other shapes, one compile
+    assert len(_ragged(a)) >= 3
+    assert torch.equal(a.responses, b.responses) and torch.equal(a.response_lens, b.response_lens)
+    assert (a.logprobs - b.logprobs).abs().max() <= 1e-5
 
 
 def test_inverse_cdf_draws_follow_the_distribution():
