@@ -258,7 +258,7 @@ def test_train_refuses_a_config_missing_keys(tmp_path, tok):
 def test_kernels_path_gives_the_same_run_as_the_torch_path(tmp_path):
     """The fused Triton kernels (through the CPU interpreter) drop in behind the same loss:
     same seed, same rollouts, same rewards step by step, and the same weights at the end.
-    `python bench.py curve` runs the same comparison for a few dozen steps (README)."""
+    `python bench.py curve` runs the same comparison for a few dozen steps (docs/benchmarks.md)."""
     import bench_rl
     res = bench_rl.bench_curve(dict(tiny=False, steps=6, seed=0, device='cpu'))
     d = res['max_abs_diff']
