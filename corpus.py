@@ -1,4 +1,4 @@
-"""The pretraining corpus: this world's internet, made from tasks.py's problems and traces.
+"""The pretraining corpus: this world's internet, tasks.py's problems with traces.py's traces.
 
 Why the styles matter (Gandhi et al. 2025): RL only amplifies what the base already does, so
 the corpus is where the behaviours come from. For math it holds a short, sloppy default style
@@ -27,8 +27,8 @@ Only the train split reaches the corpus.
 import random
 from dataclasses import dataclass, field
 
-from tasks import (draw_problem, math_steps, render_prompt, solve_chat, solve_code, solve_countdown,
-                   solve_findx, solve_math)
+from tasks import draw_problem, render_prompt, solve_chat
+from traces import math_steps, solve_code, solve_countdown, solve_findx, solve_math
 
 
 @dataclass

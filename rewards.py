@@ -18,7 +18,7 @@ Rules, chosen to be hard to game:
 - countdown: an expression of + - * / and parentheses over the given numbers, each used
   exactly once (as TinyZero's Countdown reward does; an unused number makes the puzzle
   easier), equal to the target in exact rational arithmetic (fractions allowed on the
-  way). Parsed by our own recursive-descent parser, never eval.
+  way). Parsed by countdown.py's own recursive-descent parser, never eval.
 - code: all-or-nothing. The code must pass every hidden test; a share-passed reward
   would pay for special-casing the easy tests (the paper runs the tests, R1 2.2.2).
 - latex (MATH, from data.py): the answer block, and only it, is compared with the gold by
@@ -27,12 +27,9 @@ Rules, chosen to be hard to game:
   match 2. Longer than _LATEX_MAX_CHARS scores 0 unread; parsing and comparison each
   stop after _LATEX_TIMEOUT_S seconds (math-verify's own alarm: the main thread only).
 - chat: 0.0 here; chat is scored by the reward model (R1 2.3.4), not by rules.
-format_reward pays only for a wholly well-formed response that ended on the end token
-(docs/design.md, GRPO). language_consistency_reward is the share of the reasoning's words in the
-prompt's language (R1 2.3.2). REFLECTION_MARKERS / has_reflection define "reflection" for
-evaluation. STAGE_WEIGHTS combines the terms per stage; score() applies them.
-The code sandbox (run_code, run_code_batch) lives in sandbox.py; rewards.run_code is the
-same function, imported.
+format_reward (the whole grammar plus the end token), language_consistency_reward (R1 2.3.2) and
+has_reflection (for evaluation) are documented where defined; STAGE_WEIGHTS combines the terms
+per stage and score() applies them. rewards.run_code is sandbox.py's run_code, imported.
 
 Responses are untrusted: for any str every reward returns a value in its range and never
 raises or hangs. A response that is not a str raises TypeError: it is a caller bug (token
@@ -43,11 +40,12 @@ Run the tests: .venv/bin/pytest tests/test_rewards.py tests/test_rewards_fuzz.py
 """
 import re
 import textwrap
-from fractions import Fraction
+from collections import Counter
 from typing import NamedTuple, Optional
 
 import regex
 
+from countdown import eval_countdown
 from sandbox import check_tests, run_code, run_code_batch
 import tasks
 from tasks import Problem
@@ -105,8 +103,7 @@ def parse_response(response):
             return bad(f'{n} x {tag}, need exactly one')
     if not body.startswith('<think>'):
         return bad('text before <think>')
-    close_think, open_answer = body.index('</think>'), body.index('<answer>')
-    close_answer = body.index('</answer>')
+    close_think, open_answer, close_answer = map(body.index, TAGS[1:])
     if not close_think < open_answer < close_answer:
         return bad('tags out of order')
     if body[close_think + len('</think>'):open_answer].strip():
@@ -142,86 +139,6 @@ def parse_int(text):
     if len(text) > _INT_MAX_CHARS or not _INT.fullmatch(text):
         return None
     return int(text.split('.')[0].replace(',', ''))
-
-
-# ----------------------------------------------------------------------------- countdown
-
-_EXPR_MAX_CHARS = 200
-_EXPR_MAX_DEPTH = 16
-
-
-class _Invalid(Exception):
-    pass
-
-
-class _Expression:
-    """expr := term (('+'|'-') term)* ; term := atom (('*'|'/') atom)* ;
-    atom := integer | '(' expr ')'. No unary minus, no other operators."""
-
-    def __init__(self, text):
-        self.tokens = re.findall(r'[0-9]+|\S', text)
-        self.pos, self.depth, self.used = 0, 0, []
-
-    def peek(self):
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self):
-        token = self.peek()
-        self.pos += 1
-        return token
-
-    def expr(self):
-        value = self.term()
-        while self.peek() in ('+', '-'):
-            value = value + self.term() if self.take() == '+' else value - self.term()
-        return value
-
-    def term(self):
-        value = self.atom()
-        while self.peek() in ('*', '/'):
-            op, right = self.take(), self.atom()
-            if op == '/' and right == 0:
-                raise _Invalid('division by zero')
-            value = value * right if op == '*' else value / right
-        return value
-
-    def atom(self):
-        token = self.take()
-        if token is not None and token.isascii() and token.isdigit() and len(token) <= 9:
-            self.used.append(int(token))
-            return Fraction(int(token))
-        if token != '(':
-            raise _Invalid(f'unexpected {token!r}')
-        self.depth += 1
-        if self.depth > _EXPR_MAX_DEPTH:
-            raise _Invalid('nested too deep')
-        value = self.expr()
-        if self.take() != ')':
-            raise _Invalid('unclosed (')
-        self.depth -= 1
-        return value
-
-
-def eval_countdown(text):
-    """(value, numbers used) of an expression, or None if it is not a valid expression."""
-    if len(text) > _EXPR_MAX_CHARS:
-        return None
-    parser = _Expression(text)
-    try:
-        value = parser.expr()
-    except _Invalid:
-        return None
-    if parser.pos != len(parser.tokens):
-        return None  # trailing tokens such as "= 24"
-    return value, parser.used
-
-
-def _countdown_accuracy(answer, problem):
-    result = eval_countdown(answer)
-    if result is None:
-        return 0.0
-    value, used = result
-    return 1.0 if value == int(problem.answer) and sorted(used) == sorted(problem.numbers) else 0.0
 
 
 # ----------------------------------------------------------------------------- latex (MATH)
@@ -298,12 +215,12 @@ def _accuracy(parsed, problem):
         return 0.0
     if problem.family in ('math', 'findx'):
         return 1.0 if parse_int(parsed.answer) == int(problem.answer) else 0.0
-    if problem.family == 'countdown':
-        return _countdown_accuracy(parsed.answer, problem)
+    if problem.family == 'countdown':  # every given number used exactly once
+        value, used = eval_countdown(parsed.answer) or (None, ())
+        return 1.0 if value == int(problem.answer) and sorted(used) == sorted(problem.numbers) else 0.0
     if problem.family == 'latex':
         return latex_accuracy(parsed.answer, problem.answer)
-    result = run_code(code_of(parsed.answer), problem.tests, problem.entry)
-    return 1.0 if result.status == 'passed' else 0.0
+    return 1.0 if run_code(code_of(parsed.answer), problem.tests, problem.entry).status == 'passed' else 0.0
 
 
 def chat_score(response, problem):
@@ -344,11 +261,8 @@ def _language(parsed, lang):
     words = [w for w in _WORD.findall(text) if w not in ('x', 'X')]
     if not words:
         return 1.0
-    if lang == 'zh':
-        hits = sum(1 for w in words if _HAN.match(w))
-    else:
-        hits = sum(1 for w in words if not _HAN.match(w) and _LATIN.fullmatch(w))
-    return hits / len(words)
+    script = _HAN if lang == 'zh' else _LATIN  # a word is one Han character or a run of other letters
+    return sum(1 for w in words if script.fullmatch(w)) / len(words)
 
 
 def is_mixed(response, lang):
@@ -362,13 +276,8 @@ def is_repetitive(response, n=4, max_repeats=3):
     as the language measure counts them (a Han character is a word), numbers included."""
     _need_str(response, 'response')
     words = _NGRAM_WORD.findall(response)
-    counts = {}
-    for i in range(len(words) - n + 1):
-        gram = tuple(words[i:i + n])
-        counts[gram] = counts.get(gram, 0) + 1
-        if counts[gram] > max_repeats:
-            return True
-    return False
+    counts = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return any(c > max_repeats for c in counts.values())
 
 
 _NGRAM_WORD = regex.compile(r'\p{Han}|[\p{L}\p{N}]+', regex.V1)

@@ -1,8 +1,8 @@
 """The toy world: synthetic reasoning problems in English and Chinese.
 
-Five families, each with a generator `(rng, difficulty, lang) -> Problem` and an oracle that
-writes solution traces in several styles (corpus.py mixes them into the pretraining corpus and
-says why the styles matter):
+Five families, each with a generator `(rng, difficulty, lang) -> Problem` here and an oracle
+in traces.py that writes solution traces in several styles (corpus.py mixes them into the
+pretraining corpus and says why the styles matter):
 
   math       "Compute 7 + 3 - 5." or a one-line word problem; gold answer an integer.
   countdown  reach a target from given numbers; traces search, hit dead ends, backtrack.
@@ -16,8 +16,11 @@ wording or language), so a test expression never appears in the corpus or among 
 """
 import hashlib
 import random
-import re
 from dataclasses import dataclass
+
+from countdown import reachable
+# the oracles are traces.py's; train_r1.py and probes.py know solve_*, math_steps, findx_terms as tasks.X
+from traces import FINDX, FINDX_MAX, WORDS, Trace, findx_terms, math_steps, solve_findx, solve_math
 
 SPLIT_SALT = 'nano-r1-split-v1'  # changing it reshuffles which problems are held out
 TEST_PERCENT = 10                # share of canonical forms held out for evaluation
@@ -60,26 +63,10 @@ def split_of(problem):
     return 'test' if int(problem.id, 16) % 100 < TEST_PERCENT else 'train'
 
 
-# ----------------------------------------------------------------------------------------------
-# Words of each language. Reasoning uses these, so the language-consistency reward (paper
-# section 2.3.2) has words to count, and a trace that switches language half-way is visible.
-
-WORDS = {
-    'en': dict(first='First,', then='Then', so='So the answer is', check='check:', ok='ok',
-               not_='not', wait='wait,', sep=' ', end='.', comma=', ', direct='The answer is',
-               compute='Compute', trying='try', dead='no, back up.', found='yes, it works.',
-               careful='I will check every step.', restate='The sum is'),
-    'zh': dict(first='首先，', then='然后', so='所以答案是', check='检查：', ok='对', not_='不是',
-               wait='等等，', sep='', end='。', comma='，', direct='答案是', compute='计算',
-               trying='试试', dead='不行，退回。', found='对，成立。', careful='我会检查每一步。', restate='算式是'),
-}
+# Names and things of each language, for prompts (the words of reasoning: traces.WORDS).
 NAMES = {'en': ['Tom', 'Anna', 'Bob', 'Lily', 'Sam', 'Mia', 'Max', 'Eva', 'Leo', 'Zoe'],
          'zh': ['小明', '小红', '小刚', '小丽', '小华', '小军', '小云', '小东', '小芳', '小龙']}
 ITEMS = {'en': ['apples', 'books', 'coins', 'cards', 'pens'], 'zh': ['个苹果', '本书', '枚硬币', '张卡片', '支笔']}
-
-
-def other(lang):
-    return 'zh' if lang == 'en' else 'en'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,9 +87,8 @@ def gen_math(rng, difficulty, lang, max_operand=10, product_rate=0.1):
         value = value + x if op == '+' else value - x
         tokens += [op, str(x)]
     expr = ' '.join(tokens)
-    words = WORDS[lang]
     if rng.random() < 0.5 or tokens[0].count('*'):
-        prompt = f"{words['compute']} {expr}"
+        prompt = f"{WORDS[lang]['compute']} {expr}"
     else:  # a one-line word problem over the same arithmetic
         name, item = rng.choice(NAMES[lang]), rng.choice(ITEMS[lang])
         prompt = _word_problem(lang, name, item, tokens)
@@ -111,124 +97,25 @@ def gen_math(rng, difficulty, lang, max_operand=10, product_rate=0.1):
 
 
 def _word_problem(lang, name, item, tokens):
-    parts = []
-    for op, x in zip(tokens[1::2], tokens[2::2]):
-        if lang == 'en':
-            parts.append(f'gets {x} more' if op == '+' else f'gives away {x}')
-        else:
-            parts.append(f'又得到 {x} {item[0]}' if op == '+' else f'送出 {x} {item[0]}')
+    moves = list(zip(tokens[1::2], tokens[2::2]))
     if lang == 'en':
-        return f"{name} has {tokens[0]} {item}, then {', then '.join(parts)}. How many {item} does {name} have now?"
-    return f"{name}有 {tokens[0]} {item}，然后{'，然后'.join(parts)}。{name}现在有多少{item}？"
-
-
-def math_steps(expr):
-    """The steps of a canonical expression: [(a, op, b, result), ...], products first."""
-    toks = expr.replace('+', ' + ').replace('-', ' - ').replace('*', ' * ').split()
-    steps = []
-    if len(toks) > 1 and toks[1] == '*':
-        a, b = int(toks[0]), int(toks[2])
-        steps.append((a, '*', b, a * b))
-        toks = [str(a * b)] + toks[3:]
-    value = int(toks[0])
-    for op, x in zip(toks[1::2], toks[2::2]):
-        x = int(x)
-        new = value + x if op == '+' else value - x
-        steps.append((value, op, x, new))
-        value = new
-    return steps
-
-
-def _slip(rng, value):
-    """A plausible arithmetic slip: off by one or two, or by ten."""
-    return max(0, value + rng.choice([-2, -1, 1, 2, 10, -10] if value >= 10 else [-2, -1, 1, 2]))
-
-
-def _inverse(a, op, b, c):
-    """Recompute a step another way: c - b should give back a for '+', c + b for '-', c / b for '*'."""
-    if op == '+':
-        return f'{c} - {b}', c - b
-    if op == '-':
-        return f'{c} + {b}', c + b
-    return (f'{c} / {b}', c // b) if b and c % b == 0 else (f'{b} * {a}', b * a)
-
-
-@dataclass
-class Trace:
-    text: str          # the reasoning (what goes inside <think>)
-    answer: str        # the final answer the trace commits to
-    correct: bool      # answer == gold
-    style: str         # 'careful' | 'sloppy' | 'direct' | 'search' | 'one_try' | 'chat' | 'code'
-    reflective: bool = False  # contains a verification or correction
-    mixed: bool = False       # reasoning switches language part-way
-
-
-def solve_math(problem, rng, style, error_rate, catch_rate=0.9, switch_at=None, skip_rate=0.0):
-    """Write a trace for a math problem in one style. `error_rate` is the author's per-step slip
-    rate (for 'direct', the chance the one guess is wrong). A careful author checks each step by
-    its inverse and catches a slip with probability catch_rate ("wait, ..." and redo); a slip it
-    misses comes with a check that slipped too. A sloppy author skips a step with probability
-    skip_rate. switch_at: the step from which the reasoning's words are in the other language
-    (None = never): the language mixing of paper section 2.3.2."""
-    steps, gold, lang = math_steps(problem.expr), int(problem.answer), problem.lang
-    if style == 'direct':
-        guess = _slip(rng, gold) if rng.random() < error_rate else gold
-        w = WORDS[lang]
-        return Trace(f"{w['direct']} {guess}{w['end']}", str(guess), guess == gold, 'direct')
-    out, value = [], None
-    if style == 'careful':  # announce the habit (the style is fixed from the first token) and
-        w = WORDS[lang]     # write the problem down as one expression, so no step misreads it
-        spaced = problem.expr.replace('+', ' + ').replace('-', ' - ').replace('*', ' * ')
-        out.append(f"{w['careful']} {w['restate']} {spaced}{w['end']}")
-    elif len(steps) > 1 and rng.random() < skip_rate:  # a sloppy author may skip a step
-        del steps[rng.randrange(1, len(steps))]
-    for i, (a, op, b, _) in enumerate(steps):
-        if value is not None:
-            a = value  # carry our own running value, wrong or not
-        c = a + b if op == '+' else a - b if op == '-' else a * b
-        w = WORDS[other(lang) if switch_at is not None and i >= switch_at else lang]
-        got = _slip(rng, c) if rng.random() < error_rate else c
-        line = f"{w['first'] if i == 0 else w['then']} {a} {op} {b} = {got}{w['end']}"
-        if style == 'careful':
-            if got != c and rng.random() < catch_rate:  # the check disagrees: say so and redo
-                inv, back = _inverse(a, op, b, got)
-                line += f" {w['check']} {inv} = {back}{w['comma']}{w['not_']} {a}{w['end']} {w['wait']} {a} {op} {b} = {c}{w['end']}"
-                got = c
-            line += f" {w['check']} {_inverse(a, op, b, got)[0]} = {a}{w['comma']}{w['ok']}{w['end']}"
-        out.append(line)
-        value = got
-    w = WORDS[other(lang) if switch_at is not None else lang]  # switch_at == len(steps): only this line
-    out.append(f"{w['so']} {value}{w['end']}")
-    return Trace(' '.join(out), str(value), value == gold, style, style == 'careful', switch_at is not None)
+        parts = ', then '.join(f'gets {x} more' if op == '+' else f'gives away {x}' for op, x in moves)
+        return f"{name} has {tokens[0]} {item}, then {parts}. How many {item} does {name} have now?"
+    parts = '，然后'.join(f'又得到 {x} {item[0]}' if op == '+' else f'送出 {x} {item[0]}' for op, x in moves)
+    return f"{name}有 {tokens[0]} {item}，然后{parts}。{name}现在有多少{item}？"
 
 
 # ----------------------------------------------------------------------------------------------
-# countdown: combine the given numbers (each exactly once) with + - * into the target. The
-# oracle searches depth-first, writing its dead ends and backtracking (Stream of Search, 2024).
-
-def _reachable(nums):
-    """Every (value, expression) reachable left-to-right from some ordering of a subset of nums."""
-    out = []
-    def go(value, text, rest):
-        out.append((value, text))
-        for i, x in enumerate(rest):
-            nxt = rest[:i] + rest[i + 1:]
-            for op in '+-*':
-                v = value + x if op == '+' else value - x if op == '-' else value * x
-                if v >= 0:
-                    go(v, f'({text}) * {x}' if op == '*' and ' ' in text else f'{text} {op} {x}', nxt)
-    for i, x in enumerate(nums):
-        go(x, str(x), nums[:i] + nums[i + 1:])
-    return out
-
+# countdown: combine the given numbers (each exactly once) with + - * into the target
+# (countdown.py holds the arithmetic: what the numbers reach, what an answer is worth).
 
 def gen_countdown(rng, difficulty, lang, max_number=10):
     """difficulty = how many numbers are given (3 on the cpu preset, 4 on gpu)."""
     while True:
         nums = [rng.randint(1, max_number) for _ in range(difficulty)]
-        full = [(v, e) for v, e in _reachable(nums) if e.count(' ') // 2 == difficulty - 1 and 10 <= v <= 99]
-        if full:
-            target, _ = rng.choice(full)
+        targets = [v for v, _ in reachable(nums) if 10 <= v <= 99]
+        if targets:
+            target = rng.choice(targets)
             break
     nums_txt = ', '.join(map(str, nums)) if lang == 'en' else '、'.join(map(str, nums))
     prompt = (f'Using the numbers {nums_txt} once each, with + - *, make {target}' if lang == 'en'
@@ -238,29 +125,10 @@ def gen_countdown(rng, difficulty, lang, max_number=10):
                    numbers=tuple(nums))
 
 
-def solve_countdown(problem, rng, max_dead_ends=2):
-    """A search trace: a few failed attempts ending in 'no, back up', then one that works."""
-    w, target = WORDS[problem.lang], int(problem.answer)
-    cands = [(v, e) for v, e in _reachable(list(problem.numbers)) if e.count(' ') // 2 == len(problem.numbers) - 1]
-    wins = [e for v, e in cands if v == target]
-    misses = [(v, e) for v, e in cands if v != target]
-    lines = []
-    for v, e in rng.sample(misses, min(len(misses), rng.randint(0, max_dead_ends))):
-        lines.append(f"{w['trying']} {e} = {v}{w['comma']}{w['not_']} {target}{w['end']} {w['dead']}")
-    win = rng.choice(wins)
-    lines.append(f"{w['trying']} {win} = {target}{w['comma']}{w['found']}")
-    return Trace(' '.join(lines), win, True, 'search', reflective=False)
-
-
 # ----------------------------------------------------------------------------------------------
 # findx: "Find x: x + 7 - 3 = 12", x in 1..12. A guess is easy to check (compute the left side,
 # compare it with the right) and hard to produce in one step: the world where checking pays
 # (e3, Setlur et al. 2025). The left side grows with x, so a comparison says which way to go.
-
-FINDX = {'en': dict(find='Find x:', yes='yes', so_x='so', guess='The answer is', let='let x be', need='need', colon=':'),
-         'zh': dict(find='求 x：', yes='对', so_x='所以', guess='答案是', let='设 x 为', need='需要', colon='：')}
-FINDX_MAX = 12
-
 
 def gen_findx(rng, difficulty, lang):
     """difficulty = how many constants follow x (1 or 2). Every guess 1..FINDX_MAX computes
@@ -279,76 +147,6 @@ def gen_findx(rng, difficulty, lang):
     canonical = f"{left.replace(' ', '')}={rhs}"
     return Problem(_canon_id('findx', canonical), 'findx', lang, difficulty,
                    f"{FINDX[lang]['find']}{WORDS[lang]['sep']}{left} = {rhs}", str(x), expr=canonical)
-
-
-def findx_terms(expr):
-    """'x+7-3=12' -> ([('+', 7), ('-', 3)], 12)."""
-    left, rhs = expr.split('=')
-    return [(op, int(c)) for op, c in re.findall(r'([+-])(\d+)', left)], int(rhs)
-
-
-def _evaluate(guess, terms, lang, rng, error_rate, catch_rate):
-    """The steps that compute the left side at `guess`: (text, the value they reach). A slip is
-    redone at once ("wait, 7 + 6 = 13") with probability catch_rate, else carried on."""
-    w, steps, value = WORDS[lang], [], guess
-    for op, c in terms:
-        right = value + c if op == '+' else value - c
-        got = _slip(rng, right) if rng.random() < error_rate else right
-        step = f'{value} {op} {c} = {got}'
-        if got != right and rng.random() < catch_rate:
-            step += f"{w['comma']}{w['wait']} {value} {op} {c} = {right}"
-            got = right
-        steps.append(step)
-        value = got
-    return w['comma'].join(steps), value
-
-
-def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=0.5, give_up=0.05,
-                direct_error=0.7):
-    """A trace in one style. 'direct' states a guess (wrong with probability direct_error);
-    'one_try' computes one guess and answers it without comparing; 'search' guesses, computes,
-    compares with the right side, narrows the interval and guesses again near its middle until
-    the values are equal ("yes"). A search author's guess lands next to the answer with
-    probability near_miss (so traces are full of near misses rejected), and after a miss gives
-    up with probability give_up, answering the last guess."""
-    terms, rhs = findx_terms(problem.expr)
-    gold, lang = int(problem.answer), problem.lang
-    w, f = WORDS[lang], FINDX[lang]
-    if style == 'direct':
-        guess = gold if rng.random() >= direct_error else rng.choice([g for g in range(1, FINDX_MAX + 1) if g != gold])
-        return Trace(f"{f['guess']} {guess}{w['end']}", str(guess), guess == gold, 'direct')
-    lo, hi, lines, guess = 0, FINDX_MAX + 1, [], None  # x lies strictly between lo and hi
-    while True:
-        near = [g for g in (gold - 1, gold + 1) if lo < g < hi]
-        inside = list(range(lo + 1, hi))
-        if not inside:  # an uncaught slip narrowed past the answer: commit to the last guess
-            break
-        biased = style == 'search' and near and rng.random() < near_miss  # a one-try author just guesses
-        middle = [g for g in inside if abs(g - (lo + hi) / 2) <= 1.5]  # a searcher halves the interval
-        guess = rng.choice(near) if biased else rng.choice(middle if style == 'search' and lines else inside)
-        text, value = _evaluate(guess, terms, lang, rng, error_rate, catch_rate)
-        if style == 'one_try':  # its own first words, so evaluation.py --opener can force the style
-            lines.append(f"{f['let']} {guess}: {text}{w['end']}")
-            break
-        # the target is restated before the comparison, so the model compares two numbers that are
-        # both on the last line, not one it must recall from the prompt while writing the sign
-        line = f"{w['wait'] + ' ' if lines else ''}{w['trying']} {guess}: {text}{w['end']} {f['need']} {rhs}{f['colon']}"
-        if value == rhs:
-            lines.append(f"{line} {value} = {rhs}{w['comma']}{f['yes']}{w['end']}")
-            break
-        sign = '<' if value < rhs else '>'
-        lo, hi = (guess, hi) if sign == '<' else (lo, guess)
-        # a miss narrows the interval and sends the search back ("wait, try 9: ..."), the
-        # re-evaluation that Table 3's reflection marker counts. The interval is written out once
-        # both ends are known ("so 4 < x < 6"): a small model keeps the last line, not the whole
-        # search (without it R1-Zero looped "try 6, x < 6; try 4, x > 4; try 6 ..." to the token limit)
-        bound = f'{lo} < x < {hi}' if 0 < lo and hi <= FINDX_MAX else f'x > {lo}' if sign == '<' else f'x < {hi}'
-        lines.append(f"{line} {value} {sign} {rhs}{w['comma']}{f['so_x']} {bound}{w['end']}")
-        if rng.random() < give_up:
-            break
-    lines.append(f"{w['so']} {guess}{w['end']}")
-    return Trace(' '.join(lines), str(guess), guess == gold, 'search' if style == 'search' else 'one_try',
-                 reflective=style == 'search' and len(lines) > 2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -391,18 +189,6 @@ def gen_code(rng, difficulty, lang):
               else f'写一个 Python 函数 {entry}({arg})，{zh}')
     return Problem(_canon_id('code', solution), 'code', lang, difficulty, prompt, solution,
                    entry=entry, tests=tests)
-
-
-def solve_code(problem, rng, error_rate):
-    """A short plan, then the one-line solution; a sloppy author gets the constant wrong."""
-    code = problem.answer
-    if rng.random() < error_rate:
-        digits = [c for c in code if c.isdigit()]
-        if digits:
-            d = rng.choice(digits)
-            code = code.replace(d, str((int(d) + 1) % 10), 1)
-    plan = 'I write the function in one line.' if problem.lang == 'en' else '我用一行写出这个函数。'
-    return Trace(plan, code, code == problem.answer, 'code')
 
 
 # ----------------------------------------------------------------------------------------------
@@ -456,7 +242,7 @@ def solve_chat(problem, rng, quality):
         reply += ' ' + ('这是我的回答。' if lang == 'en' else 'This is my reply, I hope it is what you wanted.')
     if rng.random() > quality:
         reply += ' ' + ' '.join(['and so on'] * rng.randint(4, 8) if lang == 'en' else ['还有还有'] * rng.randint(4, 8))
-    return Trace('', reply, chat_rubric(problem, reply) == 1.0, 'chat')
+    return Trace('', reply, chat_rubric(problem, reply) == 1.0)
 
 
 # ----------------------------------------------------------------------------------------------

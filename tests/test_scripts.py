@@ -285,13 +285,14 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
     import distill
     import sft
     import tasks
+    import traces
 
     def fake_rollouts(model, tok, prompts, k, **_):
         gold = {tasks.render_prompt(p): p for p in fake_rollouts.problems}
         out = []
         for prompt in prompts:
             p = gold[prompt]
-            gold_answer = tasks.solve_countdown(p, random.Random(0)).answer if p.family == 'countdown' else p.answer
+            gold_answer = traces.solve_countdown(p, random.Random(0)).answer if p.family == 'countdown' else p.answer
             right = f'<think> ok </think> <answer> {gold_answer} </answer>'
             wrong = f'<think> no </think> <answer> {gold_answer} + 1 </answer>'  # never correct: an extra number
             out.append([(right, 12, True) if j % 2 == 0 else (wrong, 12, True) for j in range(k)])

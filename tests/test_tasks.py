@@ -10,6 +10,7 @@ import pytest
 import corpus
 import rewards
 import tasks
+import traces
 
 FAMILIES = ('math', 'countdown', 'code', 'chat', 'findx')
 
@@ -74,7 +75,7 @@ def test_math_gold_answer_is_the_value_of_the_expression():
     for _ in range(500):
         p = tasks.gen_math(rng, rng.randint(1, 4), 'en')
         assert int(p.answer) == eval(p.expr)  # our own generated arithmetic, not model output
-        assert tasks.math_steps(p.expr)[-1][3] == int(p.answer)
+        assert traces.math_steps(p.expr)[-1][3] == int(p.answer)
 
 
 @pytest.mark.parametrize('style', ['sloppy', 'careful', 'direct'])
@@ -83,7 +84,7 @@ def test_math_traces_marked_correct_have_the_gold_answer_and_wrong_ones_do_not(s
     n_wrong = 0
     for i in range(400):
         p = tasks.gen_math(rng, 3, 'en' if i % 2 else 'zh')
-        t = tasks.solve_math(p, rng, style, error_rate=0.3, catch_rate=0.5)
+        t = traces.solve_math(p, rng, style, error_rate=0.3, catch_rate=0.5)
         assert t.correct == (int(t.answer) == int(p.answer))
         last = re.findall(r'-?\d+', t.text)[-1]  # the trace states the answer it commits to
         assert last == t.answer
@@ -96,7 +97,7 @@ def test_error_free_authors_are_always_right():
     for i in range(300):
         p = tasks.gen_math(rng, 3, 'zh' if i % 3 == 0 else 'en')
         for style in ('sloppy', 'careful', 'direct'):
-            assert tasks.solve_math(p, rng, style, error_rate=0.0).correct
+            assert traces.solve_math(p, rng, style, error_rate=0.0).correct
 
 
 def test_careful_checks_catch_slips_and_say_wait():
@@ -104,7 +105,7 @@ def test_careful_checks_catch_slips_and_say_wait():
     caught = 0
     for _ in range(200):
         p = tasks.gen_math(rng, 3, 'en')
-        t = tasks.solve_math(p, rng, 'careful', error_rate=0.5, catch_rate=1.0)
+        t = traces.solve_math(p, rng, 'careful', error_rate=0.5, catch_rate=1.0)
         assert t.correct and t.reflective and rewards.has_reflection(t.text)
         caught += 'wait,' in t.text
     assert caught > 100
@@ -114,7 +115,7 @@ def test_countdown_oracle_expression_reaches_the_target():
     rng = random.Random(6)
     for i in range(60):
         p = tasks.gen_countdown(rng, 3 + i % 2, 'en' if i % 2 else 'zh')
-        t = tasks.solve_countdown(p, rng)
+        t = traces.solve_countdown(p, rng)
         response = f'<think> {t.text} </think> <answer> {t.answer} </answer>'
         assert rewards.accuracy_reward(response, p) == 1.0
 
@@ -194,14 +195,14 @@ def findx_problems(n=300, seed=0):
 
 def test_findx_gold_solves_the_equation_and_every_guess_stays_non_negative():
     for p in findx_problems():
-        terms, rhs = tasks.findx_terms(p.expr)
-        for g in range(1, tasks.FINDX_MAX + 1):
+        terms, rhs = traces.findx_terms(p.expr)
+        for g in range(1, traces.FINDX_MAX + 1):
             value = g
             for op, c in terms:
                 value = value + c if op == '+' else value - c
                 assert value >= 0, (p.expr, g)
             assert (value == rhs) == (g == int(p.answer)), (p.expr, g)
-        assert str(int(p.answer)) == p.answer and 1 <= int(p.answer) <= tasks.FINDX_MAX
+        assert str(int(p.answer)) == p.answer and 1 <= int(p.answer) <= traces.FINDX_MAX
 
 
 def test_findx_split_is_by_the_equation_not_its_language():
@@ -228,11 +229,11 @@ def parse_tries(text):
 def test_error_free_search_narrows_soundly_and_stops_on_yes():
     rng = random.Random(0)
     for p in findx_problems():
-        t = tasks.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
-        terms, rhs = tasks.findx_terms(p.expr)
+        t = traces.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
+        terms, rhs = traces.findx_terms(p.expr)
         tries = parse_tries(t.text)
         assert t.correct and t.answer == p.answer and tries, t.text
-        lo, hi = 0, tasks.FINDX_MAX + 1
+        lo, hi = 0, traces.FINDX_MAX + 1
         for guess, steps, value, cmp, right, low, sign, bound in tries:
             g = int(guess)
             assert lo < g < hi  # every guess lies inside the interval the comparisons left
@@ -244,7 +245,7 @@ def test_error_free_search_narrows_soundly_and_stops_on_yes():
             else:
                 lo, hi = (g, hi) if cmp == '<' else (lo, g)
                 if low:  # both ends known: the interval written out
-                    assert (int(low), sign, int(bound)) == (lo, '<', hi) and 0 < lo and hi <= tasks.FINDX_MAX
+                    assert (int(low), sign, int(bound)) == (lo, '<', hi) and 0 < lo and hi <= traces.FINDX_MAX
                 else:    # one end: the bound this guess set
                     assert int(bound) == g and sign == ('>' if cmp == '<' else '<')
         assert tries[-1][3] == '=' and sum(tr[3] == '=' for tr in tries) == 1  # stops at the first yes
@@ -254,26 +255,26 @@ def test_error_free_search_narrows_soundly_and_stops_on_yes():
 
 def test_findx_search_traces_hold_near_misses_and_caught_slips():
     rng = random.Random(1)
-    traces = [tasks.solve_findx(p, rng, 'search', error_rate=0.3, catch_rate=1.0, give_up=0.0)
-              for p in findx_problems(200)]
-    assert all(t.correct for t in traces)  # every slip caught: no wrong comparison, no wrong answer
-    assert sum(bool(re.search(r'(wait,|等等，) \d+ [-+] \d+ =', t.text)) for t in traces) > 50  # slips redone
-    near = sum(abs(int(g) - int(t.answer)) == 1 for t in traces for g, *_ in parse_tries(t.text)[:-1])
-    assert near > len(traces)  # more than one rejected near miss per trace on average
-    slipped = [tasks.solve_findx(p, rng, 'search', error_rate=0.5, catch_rate=0.0) for p in findx_problems(200)]
+    searches = [traces.solve_findx(p, rng, 'search', error_rate=0.3, catch_rate=1.0, give_up=0.0)
+                for p in findx_problems(200)]
+    assert all(t.correct for t in searches)  # every slip caught: no wrong comparison, no wrong answer
+    assert sum(bool(re.search(r'(wait,|等等，) \d+ [-+] \d+ =', t.text)) for t in searches) > 50  # slips redone
+    near = sum(abs(int(g) - int(t.answer)) == 1 for t in searches for g, *_ in parse_tries(t.text)[:-1])
+    assert near > len(searches)  # more than one rejected near miss per trace on average
+    slipped = [traces.solve_findx(p, rng, 'search', error_rate=0.5, catch_rate=0.0) for p in findx_problems(200)]
     assert 0 < sum(t.correct for t in slipped) < len(slipped)  # uncaught slips mislead some searches
 
 
 def test_findx_one_try_and_direct_styles():
     rng = random.Random(2)
     for p in findx_problems(100):
-        one = tasks.solve_findx(p, rng, 'one_try', error_rate=0.0)
+        one = traces.solve_findx(p, rng, 'one_try', error_rate=0.0)
         tries = parse_tries(one.text)
         assert len(tries) == 1 and tries[0][3] is None and one.answer == tries[0][0]  # computes, never compares
         assert one.text.startswith(('let x be ', '设 x 为 '))  # its own opener (evaluation.py --opener)
-        direct = tasks.solve_findx(p, rng, 'direct')
+        direct = traces.solve_findx(p, rng, 'direct')
         assert '=' not in direct.text and re.fullmatch(r'(The answer is|答案是) \d+[.。]', direct.text)
-    rates = [sum(tasks.solve_findx(p, rng, 'direct').correct for p in findx_problems(2000)) / 2000]
+    rates = [sum(traces.solve_findx(p, rng, 'direct').correct for p in findx_problems(2000)) / 2000]
     assert 0.25 < rates[0] < 0.35  # direct_error 0.7
 
 
