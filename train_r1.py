@@ -20,14 +20,16 @@ call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
      prompts (a reward model trained on rubric-ranked pairs, reward_model.py); the rubric
      itself is only logged, next to the reward model's score, to show reward hacking.
 
+The recipe is a table, STAGES (the reward model is a row), walked by one runner, run_stage.
 After each stage evaluation.py measures every family; out/r1/eval.json holds one block per stage
 (base, cold_start, reasoning_rl, rejection_sft, r1) plus R1-Zero's when out/zero has one.
 Each stage lives in its own folder under out/r1 (checkpoint, config.json, metrics.jsonl) and
-is skipped when its checkpoint and its eval.json block both exist; an interrupted stage
-resumes from its checkpoint. To redo a stage, delete its folder: it runs again, and the
-later stages, built on the old one, are moved aside to <folder>.stale-<time> and redone. A
-cold start sampled from an R1-Zero checkpoint that has since changed is redone the same way
-(an oracle cold start is kept: delete out/r1/cold_start to start from R1-Zero's samples).
+is skipped when its checkpoint and its eval.json block both exist (the reward model has no
+block: its checkpoint); an interrupted stage resumes from its checkpoint. To redo a stage,
+delete its folder: it runs again, and the later stages, built on the old one, are moved aside
+to <folder>.stale-<time> and redone (not the reward model, built on the base alone). A cold
+start sampled from an R1-Zero checkpoint that has since changed is redone the same way (an
+oracle cold start is kept: delete out/r1/cold_start to start from R1-Zero's samples).
 
   python train_r1.py                              # cpu preset (README: minutes on our 2 cores)
   python train_r1.py --language_weight=0 --last_stage=2 --out_dir=out/r1_nolang   # the ablation
@@ -37,6 +39,8 @@ import random
 import sys
 import time
 from collections import Counter
+from functools import partial
+from types import SimpleNamespace
 
 import evaluation
 import grpo
@@ -107,30 +111,15 @@ BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None), 
           'eval_n': (1, None), 'eval_n_other': (1, None), 'eval_k': (1, None)}
 CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'findx'), 'cold_source': ('auto', 'zero', 'oracle'),
            'oracle_style': ('careful', 'sloppy')}
-STAGES = ('cold_start', 'reasoning_rl', 'rejection_sft', 'r1')  # eval.json names, in order
-
-
-def draw(cfg, family, n, rng):
-    return data.problems(cfg, 'train', n, rng, family)
-
-
-def summary_line(problem, answer):
-    """The short summary R1's readable format closes the reasoning with (2.3.1)."""
-    return f'所以答案是 {answer}。' if problem.lang == 'zh' else f'So the answer is {answer}.'
 
 
 def readable(problem, response):
-    """Rewrite a kept response as reasoning, then a one-line summary, then the answer."""
+    """Rewrite a kept response as reasoning, then a one-line summary, then the answer: R1's
+    readable format (2.3.1)."""
     parsed = rewards.parse_response(response)
     think, answer = ' '.join(parsed.think.split()), ' '.join(parsed.answer.split())
-    return f' <think> {think} {summary_line(problem, answer)} </think> <answer> {answer} </answer>'
-
-
-def oracle_trace(problem, rng, cfg):
-    """A "human annotator's" solution: a search with no slip for findx, else the careful style."""
-    if problem.family == 'findx':
-        return tasks.solve_findx(problem, rng, 'search', error_rate=0.0, give_up=0.0)
-    return tasks.solve_math(problem, rng, cfg['oracle_style'], 0.0)
+    summary = f'所以答案是 {answer}。' if problem.lang == 'zh' else f'So the answer is {answer}.'
+    return f' <think> {think} {summary} </think> <answer> {answer} </answer>'
 
 
 def sound(text, problem):
@@ -142,7 +131,7 @@ def sound(text, problem):
 
 def cold_start_data(cfg, tok, rng):
     """(examples, report): readable long-reasoning examples for stage 1."""
-    problems = draw(cfg, cfg['family'], cfg['cold_prompts'], rng)
+    problems = data.problems(cfg, 'train', cfg['cold_prompts'], rng, cfg['family'])
     has_zero = os.path.exists(os.path.join(cfg['zero_dir'], 'ckpt.pt'))
     source = cfg['cold_source'] if cfg['cold_source'] != 'auto' else ('zero' if has_zero else 'oracle')
     if source == 'zero' and not has_zero:
@@ -156,8 +145,9 @@ def cold_start_data(cfg, tok, rng):
             print(f"no R1-Zero run in {cfg['zero_dir']}: the cold start uses oracle traces from tasks.py as "
                   f"the human annotators (`python train_zero.py` first to use R1-Zero's own samples)")
         examples = []
-        for p in problems:
-            t = oracle_trace(p, rng, cfg)
+        for p in problems:  # a "human annotator's" solution: a search with no slip for findx, else oracle_style
+            t = (tasks.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0) if p.family == 'findx'
+                 else tasks.solve_math(p, rng, cfg['oracle_style'], 0.0))
             response = f' <think> {t.text} </think> <answer> {t.answer} </answer>'
             examples.append((tasks.render_prompt(p), readable(p, response)))
         short = sft.fitting(tok, examples, cfg['max_new_tokens'])
@@ -184,13 +174,13 @@ def rejection_data(cfg, model, tok, rng):
     mix = [('math', cfg['rs_prompts']), ('countdown', cfg['rs_other']), ('code', cfg['rs_other'])]
     if cfg['family'] != 'math':
         mix.insert(1, (cfg['family'], cfg['rs_family']))
-    problems = [p for fam, n in mix for p in draw(cfg, fam, n, rng)]
+    problems = [p for fam, n in mix for p in data.problems(cfg, 'train', n, rng, fam)]
     kept = sft.rejection_sample(model, tok, problems, cfg['rs_k'], render=tasks.render_prompt,
                                 max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'] + 1,
                                 max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['rs_per_prompt'])
     print('rejection sampling from stage 2:', sft.format_report(kept.report))
     chat = []
-    for p in draw(cfg, 'chat', cfg['rs_chat'], rng):
+    for p in data.problems(cfg, 'train', cfg['rs_chat'], rng, 'chat'):
         reply = tasks.solve_chat(p, rng, quality=cfg['rs_chat_quality']).answer
         chat.append((tasks.render_prompt(p), f' <think> </think> <answer> {reply} </answer>'))
     if not kept.examples:
@@ -198,16 +188,147 @@ def rejection_data(cfg, model, tok, rng):
     return kept.examples + chat, {**kept.report, 'chat_examples': len(chat)}
 
 
-def rl_cfg(cfg, stage_dir, **over):
-    """The grpo.train config of an RL stage: the GRPO keys on our command line, with `over`."""
-    return grpo.OPTIONS.of(cfg, device=cfg['device'], out_dir=stage_dir, resume=True, **over)
+def math_reward(cfg, problems, texts, ended):
+    """Stage 2's reward (2.3.2): accuracy + format + language consistency; mixing is only logged."""
+    rows = rewards.score(texts, problems, 'reasoning', ended, weights={'language': cfg['language_weight']})
+    for row, t, p in zip(rows, texts, problems):
+        row['mixed'] = float(rewards.is_mixed(t, p.lang))
+    return rows
 
 
-def sft_cfg(cfg, stage_dir):
-    return sft.OPTIONS.settings(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'],
-                                lr=cfg['sft_lr'], min_lr=cfg['sft_lr'] / 10, log_interval=20, ckpt_interval=50,
-                                seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=stage_dir,
-                                resume=True)
+def all_reward(cfg, rm, tok, problems, texts, ended):
+    """Stage 4's reward (2.3.4): rule rewards on reasoning prompts, the reward model alone on chat
+    prompts. The hidden rubric is logged beside its score (the gap shows reward hacking), never rewarded."""
+    m = [i for i, p in enumerate(problems) if p.family != 'chat']
+    c = [i for i, p in enumerate(problems) if p.family == 'chat']
+    rows = dict(zip(m, math_reward(cfg, [problems[i] for i in m], [texts[i] for i in m], [ended[i] for i in m])))
+    scores = reward_model.score_texts(rm, tok, [tasks.render_prompt(problems[i]) for i in c],
+                                      [texts[i] for i in c], ended=[ended[i] for i in c])
+    for i, s in zip(c, scores):
+        rows[i] = {'reward': s, 'rm_score': s, 'rubric': rewards.chat_score(texts[i], problems[i]),
+                   'format': rewards.format_reward(texts[i], ended[i])}
+    return [rows[i] for i in range(len(texts))]
+
+
+def draw_prompts(cfg, tag, mix, step, round_):
+    """grpo's draw_prompts, given cfg, tag and mix: seeded by step and round, so a resumed stage draws the same."""
+    rng = random.Random(f"{cfg['seed']}:{tag}:{step}:{round_}")
+    return [p for f, n in mix if n for p in data.problems(cfg, 'train', n, rng, f)]
+
+
+# ---- the stages: each stage(ctx, folder) makes its model in folder -----------------------
+# ctx, made by main: cfg, tok, results (eval.json's contents), eval_path, held_out (every family's),
+# curve (the RL stages' small evaluation), models (each stage's, once made or loaded) and made_from
+# (a stage's outside input: the digest of the R1-Zero checkpoint a cold start samples).
+
+def evaluate_all(ctx, name, model, step, folder):
+    if name not in ctx.results['models']:
+        print(f'evaluating {name} on every family...')
+    evaluation.record(ctx.results, ctx.eval_path, name, model, ctx.tok, ctx.held_out, k=ctx.cfg['eval_k'],
+                      max_new_tokens=ctx.cfg['max_new_tokens'], step=step, checkpoint=os.path.join(folder, 'ckpt.pt'))
+
+
+def fine_tune(ctx, folder, what, make_data, *args):
+    """An SFT stage: data.jsonl made once by make_data(*args) (its report in eval.json), then SFT of the base."""
+    cfg, name, data_path = ctx.cfg, os.path.basename(folder), os.path.join(folder, 'data.jsonl')
+    if not os.path.exists(data_path):
+        examples, report = make_data(*args)
+        ctx.results['stages'][f'{name}_data'] = report
+        write_json(ctx.eval_path, ctx.results)
+        if not examples:
+            raise SystemExit(f'error: {what} kept no examples ({sft.format_report(report)}); nothing to fine-tune on')
+        sft.write_jsonl(data_path, examples)
+    settings = sft.OPTIONS.settings(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'],
+                                    lr=cfg['sft_lr'], min_lr=cfg['sft_lr'] / 10, log_interval=20, ckpt_interval=50,
+                                    seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=folder,
+                                    resume=True)
+    model, _, _ = load_model(cfg['base_dir'], cfg['device'])
+    sft.train(model, ctx.tok, sft.read_examples(data_path), settings, name=name.replace('_', ' '))
+
+
+def cold_start(ctx, folder):
+    """Stage 1 (2.3.1): SFT of the base on readable long-reasoning examples."""
+    fine_tune(ctx, folder, 'the cold start', cold_start_data, ctx.cfg, ctx.tok,
+              random.Random(f"cold:{ctx.cfg['seed']}"))
+
+
+def reasoning_rl(ctx, folder):
+    """Stage 2 (2.3.2): GRPO of the cold start on R1-Zero's family and math, half each."""
+    cfg, mix = ctx.cfg, data.reasoning_mix(ctx.cfg['family'], ctx.cfg['n_prompts'])
+    rl = grpo.OPTIONS.of(cfg, device=cfg['device'], out_dir=folder, resume=True)  # the GRPO keys on our command line
+    grpo.train(ctx.models['cold_start'], ctx.tok, rl, reward_fn=partial(math_reward, cfg),
+               draw_prompts=partial(draw_prompts, cfg, 'reason', mix), evaluate=ctx.curve, name='reasoning')
+
+
+def rejection_sft(ctx, folder):
+    """Stage 3 (2.3.3): SFT of the base (not stage 2) on stage 2's rejection-sampled answers plus chat."""
+    fine_tune(ctx, folder, 'rejection sampling', rejection_data, ctx.cfg, ctx.models['reasoning_rl'], ctx.tok,
+              random.Random(f"rs:{ctx.cfg['seed']}"))
+
+
+def reward_model_stage(ctx, folder):
+    """Stage 4's reward model (2.3.4): the base with a scalar head, on chat pairs the hidden rubric ranked."""
+    cfg, body = ctx.cfg, load_model(ctx.cfg['base_dir'], ctx.cfg['device'])[0]
+    rm = reward_model.train_reward_model(body, ctx.tok, reward_model.chat_pairs(cfg['rm_pairs'], 'train', cfg['seed']),
+                                         steps=cfg['rm_steps'], batch_size=cfg['rm_batch'], device=cfg['device'],
+                                         dtype=cfg['dtype'], seed=cfg['seed'], out_dir=folder)
+    acc = reward_model.pair_accuracy(rm, ctx.tok, reward_model.chat_pairs(cfg['rm_eval_pairs'], 'test', cfg['seed']))
+    print(f'reward model: held-out pair accuracy {acc:.3f}')
+    reward_model.save_reward_model(folder, rm, ctx.tok, pair_accuracy=acc)
+    ctx.results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg['rm_pairs'],
+                                             'held_out_pairs': cfg['rm_eval_pairs']}
+
+
+def all_scenario_rl(ctx, folder):
+    """Stage 4 (2.3.4): GRPO of stage 3 on stage 2's reasoning prompts and chat prompts."""
+    cfg = ctx.cfg
+    n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
+    mix = [('chat', n_chat)] + data.reasoning_mix(cfg['family'], cfg['n_prompts'] - n_chat)
+    rl = grpo.OPTIONS.of(cfg, device=cfg['device'], out_dir=folder, resume=True, steps=cfg['final_steps'],
+                         lr=cfg['final_lr'], beta=cfg['final_beta'])
+    rm = ctx.models['reward_model']
+    grpo.train(ctx.models['rejection_sft'], ctx.tok, rl, reward_fn=partial(all_reward, cfg, rm, ctx.tok),
+               draw_prompts=partial(draw_prompts, cfg, 'all', mix), evaluate=ctx.curve, name='all-scenario')
+
+
+# R1's recipe (2.3), in order: (name: its folder and eval.json block, the function that makes it,
+# the --last_stage it belongs to, the config key of the step its block records, else 0).
+STAGES = [('cold_start', cold_start, 1, None), ('reasoning_rl', reasoning_rl, 2, 'steps'),
+          ('rejection_sft', rejection_sft, 3, None), ('reward_model', reward_model_stage, 4, None),
+          ('r1', all_scenario_rl, 4, 'final_steps')]
+
+
+def run_stage(ctx, name, make, step):
+    """One row of STAGES, made, resumed or skipped as the module docstring says, then loaded into
+    ctx.models and evaluated."""
+    cfg, results = ctx.cfg, ctx.results
+    folder = lambda stage: os.path.join(cfg['out_dir'], stage)
+    is_rm = name == 'reward_model'  # built on the base alone: no stage makes it stale, nor does it any
+    inputs, made_from = results['stages'].setdefault('made_from', {}), ctx.made_from.get(name)
+    stale = made_from is not None and inputs.get(name) not in (None, made_from)
+    if stale or not (is_rm or name in results['models']) or not os.path.exists(os.path.join(folder(name), 'ckpt.pt')):
+        results['models'].pop(name, None)
+        stamp = time.strftime('%Y%m%d-%H%M%S')
+        if stale and os.path.exists(folder(name)):
+            os.replace(folder(name), f'{folder(name)}.stale-{stamp}')
+            print(f'{name}: its input changed since it was made: moved the stale {folder(name)} aside')
+        if made_from is not None:
+            inputs[name] = made_from
+        chain = [stage for stage, *_ in STAGES if stage != 'reward_model']
+        for other in [] if is_rm else chain[chain.index(name) + 1:]:  # built on this stage: stale now
+            results['models'].pop(other, None)
+            if os.path.exists(folder(other)):
+                os.replace(folder(other), f'{folder(other)}.stale-{stamp}')
+                print(f'{name} runs again: moved the stale {folder(other)} aside')
+        write_json(os.path.join(folder(name), 'config.json'), cfg)  # makes the folder
+        ctx.tok.save(os.path.join(folder(name), 'tokenizer.json'))
+        t = time.time()
+        make(ctx, folder(name))
+        results['seconds'][name] = round(time.time() - t, 1)
+        write_json(ctx.eval_path, results)
+    ctx.models[name] = (reward_model.load_reward_model if is_rm else load_model)(folder(name), cfg['device'])[0]
+    if not is_rm:
+        evaluate_all(ctx, name, ctx.models[name], cfg[step] if step else 0, folder(name))
 
 
 def main(argv=None):
@@ -225,162 +346,34 @@ def main(argv=None):
     print_config(cfg)
     t0 = time.time()
     out = cfg['out_dir']
-    os.makedirs(out, exist_ok=True)
     write_json(os.path.join(out, 'config.json'), cfg)
     base, tok, _ = ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
     eval_path = os.path.join(out, 'eval.json')
     results = read_json(eval_path, {'models': {}})
     results.setdefault('stages', {})
-    timings = results.setdefault('seconds', {})
+    results.setdefault('seconds', {})
     zero_eval = read_json(os.path.join(cfg['zero_dir'], 'eval.json'))
     if zero_eval and 'zero' in zero_eval['models']:
         results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for the comparison
 
     fam = cfg['family']
-    held_out = {f: data.problems(cfg, 'test', cfg['eval_n'], family=f) for f in dict.fromkeys(('math', fam))}
-    for other in ('countdown', 'code', 'chat'):
-        held_out[other] = data.problems(cfg, 'test', cfg['eval_n_other'], family=other)
+    held_out = {f: data.problems(cfg, 'test', cfg['eval_n' if f in ('math', fam) else 'eval_n_other'], family=f)
+                for f in dict.fromkeys(('math', fam, 'countdown', 'code', 'chat'))}
     curve = evaluation.curve_fn(tok, held_out[fam][:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
-    folder = lambda name: os.path.join(out, name)
-
-    def evaluate_all(name, model, step):
-        if name not in results['models']:
-            print(f'evaluating {name} on every family...')
-        ckpt = os.path.join(cfg['base_dir'] if name == 'base' else folder(name), 'ckpt.pt')
-        evaluation.record(results, eval_path, name, model, tok, [p for ps in held_out.values() for p in ps],
-                          k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'], step=step, checkpoint=ckpt)
-
-    def run_stage(name, fn, made_from=None):
-        """Run a stage unless its checkpoint and eval block exist. A stage that runs makes every
-        later stage stale: their folders are moved aside (never deleted) and their blocks dropped.
-        made_from identifies an outside input (the R1-Zero checkpoint the cold start samples):
-        when it differs from the one recorded, the stage itself is stale and moved aside too."""
-        inputs = results['stages'].setdefault('made_from', {})
-        stale = made_from is not None and inputs.get(name) not in (None, made_from)
-        if not stale and name in results['models'] and os.path.exists(os.path.join(folder(name), 'ckpt.pt')):
-            return load_model(folder(name), cfg['device'])[0]
-        results['models'].pop(name, None)
-        later = list(STAGES[STAGES.index(name) + 1:]) + (['reward_model'] if name != 'r1' else [])
-        stamp = time.strftime('%Y%m%d-%H%M%S')
-        if stale and os.path.exists(folder(name)):
-            os.replace(folder(name), f'{folder(name)}.stale-{stamp}')
-            print(f'{name}: its input changed since it was made: moved the stale {folder(name)} aside')
-        if made_from is not None:
-            inputs[name] = made_from
-        for other in later:
-            results['models'].pop(other, None)
-            if os.path.exists(folder(other)) and other != 'reward_model':  # the reward model depends on the base only
-                os.replace(folder(other), f'{folder(other)}.stale-{stamp}')
-                print(f'{name} runs again: moved the stale {folder(other)} aside')
-        os.makedirs(folder(name), exist_ok=True)
-        tok.save(os.path.join(folder(name), 'tokenizer.json'))
-        write_json(os.path.join(folder(name), 'config.json'), cfg)
-        t = time.time()
-        fn(folder(name))
-        timings[name] = round(time.time() - t, 1)
-        write_json(eval_path, results)
-        return load_model(folder(name), cfg['device'])[0]
-
-    def sft_stage(name, make_data, what):
-        def fn(d):
-            data_path = os.path.join(d, 'data.jsonl')
-            if not os.path.exists(data_path):
-                examples, report = make_data()
-                results['stages'][f'{name}_data'] = report
-                write_json(eval_path, results)
-                if not examples:
-                    raise SystemExit(f'error: {what} kept no examples ({sft.format_report(report)}); '
-                                     f'nothing to fine-tune on')
-                sft.write_jsonl(data_path, examples)
-            model, _, _ = load_model(cfg['base_dir'], cfg['device'])  # every SFT stage starts from the base
-            sft.train(model, tok, sft.read_examples(data_path), sft_cfg(cfg, d), name=name.replace('_', ' '))
-        return fn
-
-    weights = {'language': cfg['language_weight']}
-
-    def math_reward(problems, texts, ended):
-        rows = rewards.score(texts, problems, 'reasoning', ended, weights=weights)
-        for row, t, p in zip(rows, texts, problems):
-            row['mixed'] = float(rewards.is_mixed(t, p.lang))
-        return rows
-
-    def prompts_of(tag, mix):
-        def draw_prompts(step, round_):
-            rng = random.Random(f"{cfg['seed']}:{tag}:{step}:{round_}")
-            return [p for f, n in mix if n for p in draw(cfg, f, n, rng)]
-        return draw_prompts
-
-    evaluate_all('base', base, 0)
-
-    # ---- stage 1: cold start (2.3.1) ------------------------------------------------------
     zero_ckpt = os.path.join(cfg['zero_dir'], 'ckpt.pt')  # rerunning train_zero.py makes the cold start stale
     from_zero = cfg['cold_source'] != 'oracle' and os.path.exists(zero_ckpt)
-    cold = run_stage('cold_start', sft_stage(
-        'cold_start', lambda: cold_start_data(cfg, tok, random.Random(f"cold:{cfg['seed']}")), 'the cold start'),
-        made_from=file_digest(zero_ckpt) if from_zero else None)
-    evaluate_all('cold_start', cold, 0)
-    if cfg['last_stage'] < 2:
-        return evaluation.write_results(results, eval_path, t0)
-
-    # ---- stage 2: reasoning-oriented RL (2.3.2) -------------------------------------------
-    stage2 = run_stage('reasoning_rl', lambda d: grpo.train(
-        cold, tok, rl_cfg(cfg, d),
-        draw_prompts=prompts_of('reason', data.reasoning_mix(fam, cfg['n_prompts'])), reward_fn=math_reward, evaluate=curve,
-        name='reasoning'))
-    evaluate_all('reasoning_rl', stage2, cfg['steps'])
-    results['stages']['cold_start_helps'] = compare_with_zero(cfg, folder('reasoning_rl'), results,
-                                                              math_family if fam == 'math' else fam)
-    write_json(eval_path, results)
-    if cfg['last_stage'] < 3:
-        return evaluation.write_results(results, eval_path, t0)
-
-    # ---- stage 3: rejection sampling and SFT of the base (2.3.3) ---------------------------
-    stage3 = run_stage('rejection_sft', sft_stage(
-        'rejection_sft', lambda: rejection_data(cfg, stage2, tok, random.Random(f"rs:{cfg['seed']}")),
-        'rejection sampling'))
-    evaluate_all('rejection_sft', stage3, 0)
-    if cfg['last_stage'] < 4:
-        return evaluation.write_results(results, eval_path, t0)
-
-    # ---- stage 4: the reward model, then all-scenario RL (2.3.4) ---------------------------
-    rm_dir = folder('reward_model')
-    if not os.path.exists(os.path.join(rm_dir, 'ckpt.pt')):
-        t = time.time()
-        body, _, _ = load_model(cfg['base_dir'], cfg['device'])
-        pairs = reward_model.chat_pairs(cfg['rm_pairs'], 'train', cfg['seed'])
-        rm = reward_model.train_reward_model(body, tok, pairs, steps=cfg['rm_steps'], batch_size=cfg['rm_batch'],
-                                             device=cfg['device'], dtype=cfg['dtype'], seed=cfg['seed'], out_dir=rm_dir)
-        acc = reward_model.pair_accuracy(rm, tok, reward_model.chat_pairs(cfg['rm_eval_pairs'], 'test', cfg['seed']))
-        print(f'reward model: held-out pair accuracy {acc:.3f}')
-        reward_model.save_reward_model(rm_dir, rm, tok, pair_accuracy=acc)
-        write_json(os.path.join(rm_dir, 'config.json'), cfg)
-        results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg['rm_pairs'],
-                                             'held_out_pairs': cfg['rm_eval_pairs']}
-        timings['reward_model'] = round(time.time() - t, 1)
-        write_json(eval_path, results)
-    rm, _, _ = reward_model.load_reward_model(rm_dir, cfg['device'])
-
-    def all_reward(problems, texts, ended):
-        """Rule rewards on reasoning prompts; the reward model alone on chat prompts. The hidden
-        rubric is logged beside its score (the gap shows reward hacking), never rewarded."""
-        rows = [None] * len(texts)
-        m = [i for i, p in enumerate(problems) if p.family != 'chat']
-        for i, row in zip(m, math_reward([problems[i] for i in m], [texts[i] for i in m], [ended[i] for i in m])):
-            rows[i] = row
-        c = [i for i, p in enumerate(problems) if p.family == 'chat']
-        scores = reward_model.score_texts(rm, tok, [tasks.render_prompt(problems[i]) for i in c],
-                                          [texts[i] for i in c], ended=[ended[i] for i in c])
-        for i, s in zip(c, scores):
-            rows[i] = {'reward': s, 'rm_score': s, 'rubric': rewards.chat_score(texts[i], problems[i]),
-                       'format': rewards.format_reward(texts[i], ended[i])}
-        return rows
-
-    n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
-    mix = [('chat', n_chat)] + data.reasoning_mix(fam, cfg['n_prompts'] - n_chat)
-    r1 = run_stage('r1', lambda d: grpo.train(
-        stage3, tok, rl_cfg(cfg, d, steps=cfg['final_steps'], lr=cfg['final_lr'], beta=cfg['final_beta']),
-        draw_prompts=prompts_of('all', mix), reward_fn=all_reward, evaluate=curve, name='all-scenario'))
-    evaluate_all('r1', r1, cfg['final_steps'])
+    ctx = SimpleNamespace(cfg=cfg, tok=tok, results=results, eval_path=eval_path, curve=curve, models={},
+                          held_out=[p for ps in held_out.values() for p in ps],
+                          made_from={'cold_start': file_digest(zero_ckpt)} if from_zero else {})
+    evaluate_all(ctx, 'base', base, 0, cfg['base_dir'])
+    for name, make, last_stage, step in STAGES:
+        if last_stage > cfg['last_stage']:
+            break
+        run_stage(ctx, name, make, step)
+        if name == 'reasoning_rl':  # does the cold start help (2.3.1)? Stage 2's curve against R1-Zero's
+            results['stages']['cold_start_helps'] = compare_with_zero(cfg, os.path.join(out, name), results,
+                                                                      math_family if fam == 'math' else fam)
+            write_json(eval_path, results)
     return evaluation.write_results(results, eval_path, t0)
 
 
