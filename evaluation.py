@@ -40,10 +40,8 @@ def judge(text, ended, problem):
     """Everything evaluation measures about one response."""
     parsed = rewards.parse_response(text)
     reasoning = parsed.think if parsed.think is not None else text
-    if problem.family == 'chat':  # the hidden rubric is the gold metric for open-ended replies
-        correct = rewards.chat_score(text, problem)
-    else:
-        correct = rewards.accuracy_reward(text, problem)
+    # the hidden rubric is the gold metric for open-ended replies
+    correct = rewards.chat_score(text, problem) if problem.family == 'chat' else rewards.accuracy_reward(text, problem)
     return {
         'correct': float(correct),
         'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
@@ -224,7 +222,7 @@ max_new_tokens = 128     # longest response
 preset = 'cpu'           # difficulty preset of the held-out problems
 compare = ''             # comma-separated run folders: print their eval.json side by side
 plot = ''                # run folder: draw curves.png from its metrics.jsonl
-opener = ''              # force responses to open in a style: math 'plain'/'careful'/'direct', findx 'search'/'one_try'/'direct'
+opener = ''              # force responses to open in a style: math 'sloppy'/'careful'/'direct', findx 'search'/'one_try'/'direct'
 # -------------------------------------------------------------------------------------------
 
 

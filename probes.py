@@ -18,14 +18,14 @@ def openers(family, lang):
     solve_math, findx: solve_findx); {} for a family without styles."""
     w = tasks.WORDS[lang]
     if family == 'math':
-        return {'plain': w['first'], 'careful': w['careful'], 'direct': w['direct']}
+        return {'sloppy': w['first'], 'careful': w['careful'], 'direct': w['direct']}
     if family == 'findx':
         f = tasks.FINDX[lang]
         return {'search': w['trying'], 'one_try': f['let'], 'direct': f['guess']}
     return {}
 
 
-STYLES = ('plain', 'careful', 'direct', 'search', 'one_try')  # every family's, for --opener
+STYLES = ('sloppy', 'careful', 'direct', 'search', 'one_try')  # every family's, for --opener
 
 
 def forced_families(opener, families):

@@ -90,12 +90,12 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
 
     monkeypatch.setattr(evaluation, 'rollout_texts', fake_rollouts)
     probs = [P, ZH]
-    with_opener = evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='plain', max_new_tokens=50)['math']
+    with_opener = evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='sloppy', max_new_tokens=50)['math']
     assert [p[-len(o):] for p, o in zip(seen['prompts'], (' <think> First,', ' <think> 首先，'))] == \
         [' <think> First,', ' <think> 首先，']
-    n_pre = [len(tok.encode(probes.style_opener('plain', q.lang))) for q in probs]
+    n_pre = [len(tok.encode(probes.style_opener('sloppy', q.lang))) for q in probs]
     assert seen['budgets'] == [50 - max(n_pre)] * 2
-    assert with_opener['opener'] == 'plain' and with_opener['format'] == 1.0
+    assert with_opener['opener'] == 'sloppy' and with_opener['format'] == 1.0
     assert with_opener['pass@1'] == 1.0 and with_opener['greedy'] == 1.0
     assert with_opener['mean_len'] == pytest.approx(7 + sum(n_pre) / 2)
     seen.clear()
@@ -104,7 +104,7 @@ def test_opener_forces_the_first_words_and_is_judged_with_the_response(monkeypat
     with pytest.raises(ValueError, match='raise max_new_tokens'):
         evaluation.evaluate(torch.nn.Module(), tok, probs, k=2, opener='careful', max_new_tokens=3)
     with pytest.raises(ValueError, match='unknown style'):
-        probes.style_opener('sloppy-ish', 'en')
+        probes.style_opener('plain', 'en')
 
 
 # ---- findx: the guess-and-check family's measures, on hand-made traces ----------------------
