@@ -1,6 +1,6 @@
 """Research probes of the toy world: what evaluation.py measures beyond the paper's protocol.
 
-They read responses in the grammar tasks.py writes them in. judge() adds measures() of each
+They read responses in the grammar traces.py writes them in. judge() adds measures() of each
 response and summarize() adds rates() to each family's block in eval.json: accuracy by style
 and length by outcome (does checking pay? does length?); for math, why samples are wrong (a
 misread, a slip, the token limit) and whether checks catch slips; for findx, tries per
@@ -10,17 +10,17 @@ evaluation.py --opener forces, and sound_search, the filter of R1's cold start (
 import re
 from collections import Counter
 
-import tasks
+import traces
 
 
 def openers(family, lang):
-    """The first words of each of a family's corpus styles, as tasks.py writes them (math:
+    """The first words of each of a family's corpus styles, as traces.py writes them (math:
     solve_math, findx: solve_findx); {} for a family without styles."""
-    w = tasks.WORDS[lang]
+    w = traces.WORDS[lang]
     if family == 'math':
         return {'sloppy': w['first'], 'careful': w['careful'], 'direct': w['direct']}
     if family == 'findx':
-        f = tasks.FINDX[lang]
+        f = traces.FINDX[lang]
         return {'search': w['trying'], 'one_try': f['let'], 'direct': f['guess']}
     return {}
 
@@ -51,17 +51,17 @@ def style_opener(style, lang, family='math'):
 
 
 # A step as the corpus writes it ("Then 13 + 3 = 16."), or the redo after a caught slip.
-_STEP_WORDS = {w[key].rstrip(',，') for w in tasks.WORDS.values() for key in ('first', 'then', 'wait')}
+_STEP_WORDS = {w[key].rstrip(',，') for w in traces.WORDS.values() for key in ('first', 'then', 'wait')}
 _STEP_FORM = r'(%s)[,，]?\s*({n}) ([-+*]) (\d+) = ({n})' % '|'.join(map(re.escape, _STEP_WORDS))
 _STEP = re.compile(_STEP_FORM.format(n=r'\d+'))
 # A model may write a negative value ("2 - 5 = -3"); math_error needs no such step (every running
 # value of a problem is >= 0, so the response is already wrong), but a check after it is due.
 _SIGNED_STEP = re.compile(_STEP_FORM.format(n=r'-?\d+'))
-_REDO = {w['wait'].rstrip(',，') for w in tasks.WORDS.values()}
+_REDO = {w['wait'].rstrip(',，') for w in traces.WORDS.values()}
 # A check ("check: 10 - 3 = 7, ok.") and its verdict: "not <number>" / "不是" flags an error.
-_CHECK = re.compile('|'.join(re.escape(w['check']) for w in tasks.WORDS.values()))
-_NOT = re.compile(r'(?<![A-Za-z])(%s)\s*-?\d' % '|'.join(re.escape(w['not_']) for w in tasks.WORDS.values()))
-_END = re.compile('|'.join(re.escape(w['end']) for w in tasks.WORDS.values()))
+_CHECK = re.compile('|'.join(re.escape(w['check']) for w in traces.WORDS.values()))
+_NOT = re.compile(r'(?<![A-Za-z])(%s)\s*-?\d' % '|'.join(re.escape(w['not_']) for w in traces.WORDS.values()))
+_END = re.compile('|'.join(re.escape(w['end']) for w in traces.WORDS.values()))
 
 
 def _value(a, op, b):
@@ -97,7 +97,7 @@ def math_error(reasoning, problem, ended=True):
     number or operation that is not the problem's, or a step is missing or extra), 'slip' (a
     step's arithmetic is wrong, or it carried the running value wrong), 'cut' (right so far,
     but it hit the token limit), else None (no steps, or right steps and a wrong answer)."""
-    gold, steps = tasks.math_steps(problem.expr), []
+    gold, steps = traces.math_steps(problem.expr), []
     for opener, a, op, b, c in _STEP.findall(reasoning):
         if opener in _REDO and steps:
             steps.pop()  # a redo replaces the step it corrects
@@ -112,15 +112,15 @@ def math_error(reasoning, problem, ended=True):
     return 'misread' if steps and len(steps) != len(gold) else None
 
 
-# findx: a try as tasks.solve_findx writes it, "try 5: 5 + 2 = 7, 7 + 6 = 13. need 20: 13 < 20, so
+# findx: a try as traces.solve_findx writes it, "try 5: 5 + 2 = 7, 7 + 6 = 13. need 20: 13 < 20, so
 # x > 5." or "... 20 = 20, yes."; a step right after "wait," redoes the step before it. A model may
 # stray from that form, so a comparison is any "a < b" not inside a step, and a yes is any "yes"/"对".
 _TRY_HEAD = re.compile(r'(?<![A-Za-z])(?:%s) (-?\d+)\s*[:：]' % '|'.join(
-    re.escape(word) for lang in tasks.WORDS for key, word in openers('findx', lang).items() if key != 'direct'),
+    re.escape(word) for lang in traces.WORDS for key, word in openers('findx', lang).items() if key != 'direct'),
     re.IGNORECASE)
 _FX_STEP = re.compile(r'(?:(%s)[,，]?)?\s*(-?\d+) ?([-+]) ?(\d+) = (-?\d+)' % '|'.join(map(re.escape, _REDO)))
 _FX_CMP = re.compile(r'(?<![-+*/] )(?<![-+*/\d])(-?\d+) ([<>=]) (-?\d+)(?!\d)')
-_FX_YES = re.compile(r'(?<![A-Za-z])%s(?![A-Za-z])|%s' % (tasks.FINDX['en']['yes'], tasks.FINDX['zh']['yes']),
+_FX_YES = re.compile(r'(?<![A-Za-z])%s(?![A-Za-z])|%s' % (traces.FINDX['en']['yes'], traces.FINDX['zh']['yes']),
                      re.IGNORECASE)
 
 
@@ -129,7 +129,7 @@ def findx_tries(reasoning, problem):
     said yes): steps are right when they start at the guess, apply the problem's terms in order
     and add correctly (those before the try's last comparison); comparison is that last one's
     '<', '>' or '=', or None (a guess computed and never compared)."""
-    terms, rhs = tasks.findx_terms(problem.expr)
+    terms, rhs = traces.findx_terms(problem.expr)
     heads = list(_TRY_HEAD.finditer(reasoning))
     tries = []
     for i, m in enumerate(heads):
@@ -165,7 +165,7 @@ def sound_search(reasoning, problem):
     """True when every try of a findx reasoning is sound: its arithmetic right, its comparison
     true of the value it reached, "yes" said exactly on equality, and the last try a yes: the
     searches R1's cold start keeps (a correct answer reached through a false check is not)."""
-    _, rhs = tasks.findx_terms(problem.expr)
+    _, rhs = traces.findx_terms(problem.expr)
     tries = findx_tries(reasoning, problem)
     true_cmp = lambda v: '<' if v < rhs else '>' if v > rhs else '='
     return bool(tries) and tries[-1][4] and all(

@@ -19,8 +19,7 @@ import random
 from dataclasses import dataclass
 
 from countdown import reachable
-# the oracles are traces.py's; train_r1.py and probes.py know solve_*, math_steps, findx_terms as tasks.X
-from traces import FINDX, FINDX_MAX, WORDS, Trace, findx_terms, math_steps, solve_findx, solve_math
+from traces import FINDX, FINDX_MAX, WORDS, Trace
 
 SPLIT_SALT = 'nano-r1-split-v1'  # changing it reshuffles which problems are held out
 TEST_PERCENT = 10                # share of canonical forms held out for evaluation

@@ -8,7 +8,7 @@ call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
      correct, single-language, not repetitive and, for searches, sound (every try's
      arithmetic, comparison and verdict true: probes.sound_search), rewritten as reasoning then
      a one-line summary. Without an R1-Zero run the script says so and uses oracle traces
-     from tasks.py as the "human annotators" (--cold_source=oracle forces that;
+     from traces.py as the "human annotators" (--cold_source=oracle forces that;
      --cold_source=zero requires the run).
   2. reasoning RL (2.3.2): GRPO on R1-Zero's family and math, half each, with accuracy +
      format + language consistency (the paper sums accuracy and language;
@@ -51,6 +51,7 @@ import data
 import ddp
 import sft
 import tasks
+import traces
 from checkpoint import ensure_base, file_digest, load_model, read_json, read_jsonl, write_json
 from config import configure, get_device, input_errors, print_config, resolve_dtype
 
@@ -69,7 +70,7 @@ last_stage = 4             # stop after this stage (1-4)
 cold_source = 'auto'       # 'auto' (R1-Zero samples if zero_dir has a checkpoint, else oracle), 'zero', 'oracle'
 cold_prompts = 400         # train prompts of the family the cold-start data is drawn from
 cold_k = 2                 # R1-Zero samples per prompt (the longest kept one is used)
-oracle_style = 'careful'   # oracle cold start: tasks.solve_math style ('careful' checks each step)
+oracle_style = 'careful'   # oracle cold start: traces.solve_math style ('careful' checks each step)
 sft_epochs = 2.0           # passes over the data in stages 1 and 3
 sft_lr = 3e-4              # SFT peak learning rate
 sft_batch = 16             # SFT examples per step
@@ -138,16 +139,16 @@ def cold_start_data(cfg, tok, rng):
         raise SystemExit(f"error: --cold_source=zero needs an R1-Zero run in {cfg['zero_dir']}: "
                          f"run `python train_zero.py` first")
     if source == 'oracle' and cfg['dataset']:
-        raise SystemExit("error: the oracle cold start writes toy-world traces (tasks.py); with "
+        raise SystemExit("error: the oracle cold start writes toy-world traces (traces.py); with "
                          "--dataset it needs R1-Zero's samples: run `python train_zero.py --dataset=...` first")
     if source == 'oracle':
         if cfg['cold_source'] == 'auto':
-            print(f"no R1-Zero run in {cfg['zero_dir']}: the cold start uses oracle traces from tasks.py as "
+            print(f"no R1-Zero run in {cfg['zero_dir']}: the cold start uses oracle traces from traces.py as "
                   f"the human annotators (`python train_zero.py` first to use R1-Zero's own samples)")
         examples = []
         for p in problems:  # a "human annotator's" solution: a search with no slip for findx, else oracle_style
-            t = (tasks.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0) if p.family == 'findx'
-                 else tasks.solve_math(p, rng, cfg['oracle_style'], 0.0))
+            t = (traces.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0) if p.family == 'findx'
+                 else traces.solve_math(p, rng, cfg['oracle_style'], 0.0))
             response = f' <think> {t.text} </think> <answer> {t.answer} </answer>'
             examples.append((tasks.render_prompt(p), readable(p, response)))
         short = sft.fitting(tok, examples, cfg['max_new_tokens'])

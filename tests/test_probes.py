@@ -193,15 +193,16 @@ def test_findx_openers_force_its_styles_and_refuse_another_familys(monkeypatch, 
 def test_findx_measures_read_the_corpus_traces_as_tasks_writes_them():
     import random
     import tasks
+    import traces
     rng = random.Random(0)
     for _ in range(200):
         p = tasks.draw_problem('findx', rng)
-        clean = tasks.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
+        clean = traces.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
         m = probes._findx_measures(clean.text, p)
         n = clean.text.count('try ') + clean.text.count('试试 ')
         assert m == {'tries': n, 'compared': 1.0, 'yes': 1, 'false_yes': 0}, clean.text
         assert all(right for _, right, *_ in probes.findx_tries(clean.text, p))
-        slipped = tasks.solve_findx(p, rng, 'search', error_rate=1.0, catch_rate=0.0, give_up=0.0)
+        slipped = traces.solve_findx(p, rng, 'search', error_rate=1.0, catch_rate=0.0, give_up=0.0)
         assert not any(right for _, right, *_ in probes.findx_tries(slipped.text, p)), slipped.text
-        one = tasks.solve_findx(p, rng, 'one_try', error_rate=0.0)
+        one = traces.solve_findx(p, rng, 'one_try', error_rate=0.0)
         assert probes._findx_measures(one.text, p) == {'tries': 1, 'compared': 0.0, 'yes': 0, 'false_yes': 0}
