@@ -9,13 +9,7 @@ import torch
 import evaluation
 import probes
 from tasks import Problem
-
-P = Problem('p1', 'math', 'en', 2, 'Compute 2 + 3', '5', expr='2+3')
-ZH = Problem('p2', 'math', 'zh', 2, '计算 2 + 3', '5', expr='2+3')
-
-
-def resp(think, answer):
-    return f'<think> {think} </think> <answer> {answer} </answer>'
+from test_evaluation import P, ZH, resp  # the same hand-made problems and response shape
 
 
 def test_math_error_says_whether_a_wrong_response_misread_the_problem_or_slipped():
