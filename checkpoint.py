@@ -41,16 +41,11 @@ def set_rng_state(state):
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, g))
 
 
-def unwrap(model):
-    """The plain module under torch.compile (_orig_mod) or DDP (module) wrappers."""
-    model = getattr(model, '_orig_mod', model)
-    return getattr(model, 'module', model)
-
-
 def save_checkpoint(path, model, **extra):
     """Atomically write {'model', 'model_config', **extra} to path (temp file, then rename)."""
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    core = unwrap(model)  # saved without the prefixes compile or DDP add
+    core = getattr(model, '_orig_mod', model)  # the plain module, saved without the prefixes that
+    core = getattr(core, 'module', core)       # torch.compile (_orig_mod.) or DDP (module.) add
     blob = {'model': core.state_dict(), 'model_config': vars(core.config).copy(), **extra}
     tmp = path + '.tmp'
     torch.save(blob, tmp)

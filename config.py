@@ -69,7 +69,8 @@ class Options:
         return {**{k: cfg[k] for k in self.keys}, **over}
 
 
-def _fail(msg):
+def fail(msg):
+    """How every script refuses a bad key or value: one `config error: ...` line, exit status 2."""
     print(f'config error: {msg}', file=sys.stderr)
     sys.exit(2)
 
@@ -87,7 +88,7 @@ def _parse(key, text, default):
         if kind is float:
             return float(text)
     except ValueError:
-        _fail(f'--{key} expects {kind.__name__}, got {text!r}')
+        fail(f'--{key} expects {kind.__name__}, got {text!r}')
     if default is None and text == 'None':
         return None
     return text  # str keys, and None-default keys, which take any string
@@ -101,22 +102,21 @@ def _check(key, value, default, bounds, choices, where, shown=None):
           or kind is float and type(value) in (int, float)
           or type(value) is kind)
     if not ok:
-        _fail(f'{where}{key} expects {kind.__name__}, got {value!r}')
+        fail(f'{where}{key} expects {kind.__name__}, got {value!r}')
     if key in bounds and value is not None:
         lo, hi = bounds[key]
         if not ((lo is None or value >= lo) and (hi is None or value <= hi)):  # NaN fails too
-            lo_s = '-inf' if lo is None else lo
-            hi_s = 'inf' if hi is None else hi
-            _fail(f'{where}{key}={shown} is out of range [{lo_s}, {hi_s}]')
+            fail(f"{where}{key}={shown} is out of range "
+                 f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]")
     if key in choices and value not in choices[key]:
-        _fail(f'{where}{key}={shown} is not one of {", ".join(map(repr, choices[key]))}')
+        fail(f'{where}{key}={shown} is not one of {", ".join(map(repr, choices[key]))}')
     return float(value) if kind is float else value
 
 
 def _unknown(key, keys, where=''):
     close = difflib.get_close_matches(key, keys, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ''
-    _fail(f'unknown key {key!r}{where}{hint}')
+    fail(f'unknown key {key!r}{where}{hint}')
 
 
 def _help(g, defaults, presets, options=None):
@@ -171,13 +171,13 @@ def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=
     overrides = {}
     for arg in argv:
         if not arg.startswith('--'):
-            _fail(f'expected --key=value, got {arg!r}')
+            fail(f'expected --key=value, got {arg!r}')
         key, eq, text = arg[2:].partition('=')
         if key not in defaults:
             _unknown(key, defaults)
         if not eq:
             if type(defaults[key]) is not bool:
-                _fail(f'--{key} needs a value: --{key}=...')
+                fail(f'--{key} needs a value: --{key}=...')
             text = 'true'  # a bare --flag switches a bool on
         value = _parse(key, text, defaults[key])
         overrides[key] = _check(key, value, defaults[key], bounds, choices, '--', text)
@@ -188,7 +188,7 @@ def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=
             import torch  # imported here so that configure() stays cheap for scripts without presets
             name = 'gpu' if torch.cuda.is_available() else 'cpu'
         if name not in presets:
-            _fail(f"--preset={name} is not one of {', '.join(map(repr, presets))}")
+            fail(f"--preset={name} is not one of {', '.join(map(repr, presets))}")
         for k, v in presets[name].items():
             if k not in defaults:
                 _unknown(k, defaults, where=f' in preset {name!r}')
@@ -223,8 +223,7 @@ def autocast_ctx(device, dtype_name):
         return contextlib.nullcontext()
     if dtype_name not in ('bfloat16', 'float16'):
         raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {dtype_name!r}")
-    device_type = str(device).split(':')[0]  # 'cuda:0' -> 'cuda'
-    return torch.autocast(device_type=device_type, dtype=getattr(torch, dtype_name))
+    return torch.autocast(device_type=str(device).split(':')[0], dtype=getattr(torch, dtype_name))  # 'cuda:0' -> 'cuda'
 
 
 def resolve_dtype(name, device):

@@ -65,14 +65,11 @@ def _tagged(think, answer, rng, broken):
     """A response in the template's grammar, or one of its broken variants."""
     if not broken:
         return f' <think> {think} </think> <answer> {answer} </answer>'
-    kind = rng.randrange(4)
-    if kind == 0:
-        return f' <think> {think} <answer> {answer} </answer>'               # </think> missing
-    if kind == 1:
-        return f' <think> {think} </think> {answer}'                         # answer not tagged
-    if kind == 2:
-        return f' {think} <answer> {answer} </answer>'                       # no think block
-    return f' <think> {think} </think> <answer> {answer} </answer> <answer> {answer} </answer>'  # twice
+    return rng.choice([
+        f' <think> {think} <answer> {answer} </answer>',               # </think> missing
+        f' <think> {think} </think> {answer}',                         # answer not tagged
+        f' {think} <answer> {answer} </answer>',                       # no think block
+        f' <think> {think} </think> <answer> {answer} </answer> <answer> {answer} </answer>'])  # twice
 
 
 def solve(problem, rng, knobs):

@@ -22,14 +22,13 @@ import torch.distributed as dist
 
 
 def init():
-    """Join the process group when torchrun started several processes; return (rank, world)."""
+    """Join the process group when torchrun started several processes."""
     if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not dist.is_initialized():
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))  # then 'cuda' is this process's GPU
         # rank 0 alone evaluates (and may pretrain a base) while the others wait in the next
         # collective: far longer than the default 10-30 minute timeout on a real model
         dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo', timeout=datetime.timedelta(hours=6))
-    return rank(), world()
 
 
 def rank():
@@ -75,11 +74,8 @@ def sum_grads(model):
             p.grad = torch.zeros_like(p)
     flat = torch.cat([p.grad.reshape(-1).float() for p in params])
     dist.all_reduce(flat)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p))
-        offset += n
+    for p, summed in zip(params, flat.split([p.numel() for p in params])):
+        p.grad.copy_(summed.view_as(p))
 
 
 def shard(n):

@@ -91,9 +91,8 @@ CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloa
 def student_names(cfg):
     """{name: base folder} of the students: ours are pretrained into out_dir/base_<name>; a Hugging
     Face folder (as the paper's Qwen2.5 and Llama students) is its own base, named by its folder."""
-    entries = [n for n in cfg['students'].split(',') if n]
     bases = {}
-    for n in entries:
+    for n in filter(None, cfg['students'].split(',')):
         if is_hf_folder(n):
             name = os.path.basename(os.path.normpath(n))
             if name in bases or name in STUDENTS:
@@ -138,8 +137,7 @@ def main(argv=None):
                          f"(or pass --teacher=<run folder>, e.g. out/zero)")
     t0 = time.time()
     out = cfg['out_dir']
-    os.makedirs(out, exist_ok=True)
-    write_json(os.path.join(out, 'config.json'), cfg)
+    write_json(os.path.join(out, 'config.json'), cfg)  # (makes out_dir)
     eval_path = os.path.join(out, 'eval.json')
     results = read_json(eval_path, {'models': {}})
     seconds = results.setdefault('seconds', {})
@@ -198,21 +196,19 @@ def main(argv=None):
         rl_dir = os.path.join(out, rl_name)
         os.makedirs(rl_dir, exist_ok=True)
         tok.save(os.path.join(rl_dir, 'tokenizer.json'))
-
-        n_prompts = grpo.OPTIONS.settings(cfg['preset'])['n_prompts']
+        rl = grpo.OPTIONS.settings(cfg['preset'], device=cfg['device'], max_new_tokens=cfg['max_new_tokens'],
+                                   eval_interval=0, ckpt_interval=25, seed=cfg['seed'], dtype=cfg['dtype'],
+                                   kernels=cfg['kernels'], out_dir=rl_dir, resume=True)
 
         def prompts(step, round_):  # the R1-Zero recipe (accuracy + format) on the teacher's reasoning families
             rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
-            return [p for fam, n in data.reasoning_mix('findx', n_prompts)
+            return [p for fam, n in data.reasoning_mix('findx', rl['n_prompts'])
                     for p in data.problems(cfg, 'train', n, rng, fam)]
 
         target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)
         steps, t = cfg['rl_steps'], time.time()
         while True:  # chunks of steps, resumed bit-identically, until the wall clock matches
-            rl = grpo.OPTIONS.settings(cfg['preset'], device=cfg['device'], steps=steps,
-                                  max_new_tokens=cfg['max_new_tokens'], eval_interval=0, ckpt_interval=25,
-                                  seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=rl_dir,
-                                  resume=True)
+            rl['steps'] = steps
             grpo.train(policy, tok, rl, draw_prompts=prompts, name=f'rl {s}',
                        reward_fn=lambda problems, texts, ended: rewards.score(texts, problems, 'zero', ended))
             spent = time.time() - t + seconds.get(rl_name, 0)

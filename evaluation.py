@@ -23,14 +23,15 @@ Usage:
                                                        # accuracy when every response opens in one style
 """
 import os
-import sys
 import time
 from collections import Counter
 
+import data
 import probes
 import rewards
 import tasks
-from checkpoint import read_jsonl, write_json
+from checkpoint import load_model, read_json, read_jsonl, write_json
+from config import configure, fail, get_device, input_errors
 from sample import rollout_texts
 
 FAMILIES = tuple(tasks.GENERATORS)  # the toy world's families, for --families
@@ -192,12 +193,11 @@ def plot_run(run_dir):
                        ('eval_greedy', 'held-out greedy')):
         ax[0].plot([r['step'] for r in ev], [r[key] for r in ev], marker='o', label=label)
     ax[0].set_title('accuracy (Figure 2)')
-    ax[1].plot([r['step'] for r in train], [r['mean_len'] for r in train], alpha=0.4, label='train')
-    ax[1].plot([r['step'] for r in ev], [r['eval_mean_len'] for r in ev], marker='o', label='held-out')
-    ax[1].set_title('response length in tokens (Figure 3)')
-    ax[2].plot([r['step'] for r in train], [r['reflection_rate'] for r in train], alpha=0.4, label='train')
-    ax[2].plot([r['step'] for r in ev], [r['eval_reflection_rate'] for r in ev], marker='o', label='held-out')
-    ax[2].set_title('share of responses that check their work')
+    for a, key, title in ((ax[1], 'mean_len', 'response length in tokens (Figure 3)'),
+                          (ax[2], 'reflection_rate', 'share of responses that check their work')):
+        a.plot([r['step'] for r in train], [r[key] for r in train], alpha=0.4, label='train')
+        a.plot([r['step'] for r in ev], [r[f'eval_{key}'] for r in ev], marker='o', label='held-out')
+        a.set_title(title)
     for a in ax:
         a.set_xlabel('GRPO step')
         a.legend()
@@ -227,9 +227,6 @@ opener = ''              # force responses to open in a style: math 'sloppy'/'ca
 
 
 def main(argv=None):
-    import data
-    from checkpoint import load_model, read_json
-    from config import configure, get_device
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
                                      'top_p': (0, 1), 'max_new_tokens': (1, None)},
                     choices={'preset': ('cpu', 'gpu'), 'opener': ('', *probes.STYLES)})
@@ -242,13 +239,11 @@ def main(argv=None):
         fams = [f for f in cfg['families'].split(',') if f]
         for f in fams:
             if f not in FAMILIES:
-                print(f'config error: --families: unknown family {f!r}', file=sys.stderr)
-                sys.exit(2)
+                fail(f'--families: unknown family {f!r}')
         try:  # before the model is loaded
             probes.forced_families(cfg['opener'], ['math'] if cfg['dataset'] else fams)
         except ValueError as e:
-            print(f'config error: --opener={cfg["opener"]}: {e}', file=sys.stderr)
-            sys.exit(2)
+            fail(f'--opener={cfg["opener"]}: {e}')
         model, tok, blob = load_model(cfg['run'], get_device())
         probs = data.problems(cfg, 'test', cfg['n']) if cfg['dataset'] else \
             [p for f in fams for p in data.problems(cfg, 'test', cfg['n'], family=f)]
@@ -265,6 +260,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from config import input_errors
     with input_errors():
         main()

@@ -16,10 +16,11 @@ one-line message and exit status 2.
 """
 import json
 import os
+import sys
 
 import torch
 
-from config import InputError
+from config import InputError, input_errors
 from model import ModelConfig, Transformer
 
 SUPPORTED = ('qwen2', 'llama')
@@ -127,11 +128,9 @@ def read_weights(folder):
 def load_hf(folder, device='cpu'):
     """A Transformer with the folder's weights, in the dtype they are stored in."""
     cfg = model_config(_read_json(os.path.join(folder, CONFIG)), os.path.join(folder, CONFIG))
-    state = {}
-    for name, t in read_weights(folder).items():
-        if name.endswith('rotary_emb.inv_freq'):
-            continue  # old exports saved the rotary table; we compute it from rope_theta
-        state[name.removeprefix('model.')] = t
+    # old exports saved the rotary table; we compute it from rope_theta
+    state = {name.removeprefix('model.'): t for name, t in read_weights(folder).items()
+             if not name.endswith('rotary_emb.inv_freq')}
     if cfg.tie_embeddings:
         state.pop('lm_head.weight', None)  # some tied exports store the shared matrix twice
         state['lm_head.weight'] = state.get('embed_tokens.weight')
@@ -226,7 +225,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    import sys
-    from config import input_errors
     with input_errors():
         main(sys.argv[1:])

@@ -17,7 +17,6 @@ R1-Zero starts from a pretrained base, and RL can only amplify what that base al
   python pretrain.py --knobs=careful=0.3 --out_dir=out/base_c30     # another world: more careful authors
 """
 import os
-import sys
 import time
 
 import numpy as np
@@ -28,7 +27,7 @@ import ddp
 import evaluation
 import tasks
 from checkpoint import MetricsLog, save_checkpoint, write_json
-from config import autocast_ctx, configure, get_device, print_config, resolve_dtype
+from config import autocast_ctx, configure, fail, get_device, print_config, resolve_dtype
 from model import ModelConfig, Transformer, lr_schedule, make_optimizer
 from tokenizer import train_tokenizer
 
@@ -78,11 +77,11 @@ BOUNDS = {'n_docs': (1, None), 'vocab_size': (260, 65536), 'tok_docs': (1, None)
 CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'dtype': ('auto', 'float32', 'bfloat16')}
 
 
-def parse_knobs(text, knobs=None):
+def parse_knobs(text):
     """corpus.CorpusKnobs with overrides from 'careful=0.3,sloppy_error=0.4' (--knobs), so
     a world variant is one command rather than an edit. Each value takes its knob's type; the
     float knobs are all probabilities."""
-    knobs = knobs or corpus.CorpusKnobs()
+    knobs = corpus.CorpusKnobs()
     numeric = [k for k, v in vars(knobs).items() if type(v) in (int, float)]
     for item in filter(None, (t.strip() for t in text.split(','))):
         name, eq, value = (x.strip() for x in item.partition('='))
@@ -106,11 +105,6 @@ def parse_knobs(text, knobs=None):
     return knobs
 
 
-def lr_at(it, cfg):
-    """Linear warmup, then cosine decay to min_lr (nanoGPT's schedule)."""
-    return lr_schedule(it, cfg['lr'], cfg['warmup_iters'], cfg['max_iters'], cfg['min_lr'])
-
-
 def build_data(cfg, knobs):
     """Corpus -> tokenizer -> one long token stream (documents separated by the end token)."""
     t0 = time.time()
@@ -129,8 +123,7 @@ def main(argv=None):
     try:
         knobs = parse_knobs(cfg['knobs'])  # before any work: a typo fails now
     except ValueError as e:
-        print(f'config error: {e}', file=sys.stderr)
-        sys.exit(2)
+        fail(str(e))
     ddp.init()  # under torchrun: each process trains on its slice of every batch (ddp.py)
     main = ddp.is_main()  # rank 0 alone prints, writes and evaluates
     if main:
@@ -138,8 +131,7 @@ def main(argv=None):
     device = get_device()
     dt = resolve_dtype(cfg['dtype'], device)
     torch.manual_seed(cfg['seed'])
-    os.makedirs(cfg['out_dir'], exist_ok=True)
-    if main:
+    if main:  # (write_json makes out_dir; the other processes write nothing)
         write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
 
     tok, data = build_data(cfg, knobs)  # every process builds the same corpus and tokenizer from the seed
@@ -160,8 +152,7 @@ def main(argv=None):
     gen = torch.Generator().manual_seed(cfg['seed'])
     log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl') if main else None)
 
-    def batch(split):
-        src = train if split == 'train' else val
+    def batch(src):
         ix = torch.randint(len(src) - cfg['block_size'] - 1, (cfg['batch_size'],), generator=gen)
         x = torch.stack([src[i:i + cfg['block_size']] for i in ix])  # (B, T)
         y = torch.stack([src[i + 1:i + 1 + cfg['block_size']] for i in ix])  # (B, T)
@@ -169,10 +160,10 @@ def main(argv=None):
 
     t_start = time.time()
     for it in range(cfg['max_iters']):
-        lr_now = lr_at(it, cfg)
+        lr_now = lr_schedule(it, cfg['lr'], cfg['warmup_iters'], cfg['max_iters'], cfg['min_lr'])
         for group in opt.param_groups:
             group['lr'] = lr_now
-        x, y = batch('train')  # the global batch: every process draws it, then takes its rows
+        x, y = batch(train)  # the global batch: every process draws it, then takes its rows
         mine = ddp.shard(len(x))
         x, y = x[mine], y[mine]
         with autocast_ctx(device, dt):
@@ -198,27 +189,21 @@ def main(argv=None):
 
     model.eval()
     with torch.no_grad():
-        x, y = batch('val')
+        x, y = batch(val)
         val_loss = torch.nn.functional.cross_entropy(model(x).float().view(-1, tok.vocab_size), y.view(-1)).item()
     ckpt = os.path.join(cfg['out_dir'], 'ckpt.pt')
     save_checkpoint(ckpt, model, step=cfg['max_iters'], config=cfg, val_loss=val_loss)
     print(f'val loss {val_loss:.4f}; saved {ckpt} after {time.time() - t_start:.0f}s of training')
 
-    if cfg['eval_n'] > 0:
-        report = behaviour_report(model, tok, cfg)
+    if cfg['eval_n'] > 0:  # the base under the R1-Zero template on held-out math: what RL will have to work with
+        probs = tasks.eval_set('math', cfg['eval_n'], preset=cfg['preset'])
+        report = evaluation.evaluate(model, tok, probs, k=cfg['eval_k'], temperature=cfg['eval_temperature'],
+                                     top_p=None, max_new_tokens=cfg['max_new_tokens'])
+        print(f"behaviour of the base (held-out math, k={cfg['eval_k']}, T={cfg['eval_temperature']}):")
+        print(evaluation.format_block('base', report))
         write_json(os.path.join(cfg['out_dir'], 'eval.json'),
                    {'models': {'base': {'step': cfg['max_iters'], 'checkpoint': ckpt, 'tasks': report}}})
     return model, tok
-
-
-def behaviour_report(model, tok, cfg):
-    """The base under the R1-Zero template on held-out math: what RL will have to work with."""
-    probs = tasks.eval_set('math', cfg['eval_n'], preset=cfg['preset'])
-    report = evaluation.evaluate(model, tok, probs, k=cfg['eval_k'], temperature=cfg['eval_temperature'],
-                                 top_p=None, max_new_tokens=cfg['max_new_tokens'])
-    print(f"behaviour of the base (held-out math, k={cfg['eval_k']}, T={cfg['eval_temperature']}):")
-    print(evaluation.format_block('base', report))
-    return report
 
 
 if __name__ == '__main__':

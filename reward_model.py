@@ -117,7 +117,7 @@ def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, d
                        seed=0, log_interval=50, out_dir=None):
     """A RewardModel on `body` (fine-tuned in place) trained on (prompt, chosen, rejected);
     with out_dir, one metrics.jsonl row per step there."""
-    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl')) if out_dir else None
+    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl') if out_dir else None)  # None: writes nowhere
     torch.manual_seed(seed)
     rm = RewardModel(body).to(device).train()
     opt = make_optimizer(rm, lr, 0.0)
@@ -136,12 +136,10 @@ def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, d
         torch.nn.utils.clip_grad_norm_(rm.parameters(), 1.0)
         opt.step()
         acc = (scores[:batch_size] > scores[batch_size:]).float().mean().item()
-        if log:
-            log.write({'step': step, 'loss': loss.item(), 'pair_accuracy': acc})
+        log.write({'step': step, 'loss': loss.item(), 'pair_accuracy': acc})
         if step % log_interval == 0 or step == steps - 1:
             print(f'reward model {step:4d} | loss {loss.item():.4f} | batch pair accuracy {acc:.2f}')
-    if log:
-        log.close()
+    log.close()
     return rm.eval()
 
 

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -223,19 +223,18 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
 class Kept:
     examples: list                    # (prompt, response) pairs that passed every filter
     problems: list                    # the problem of each kept example
-    report: dict = field(default_factory=dict)  # per filter: samples in, samples kept, keep rate
+    report: dict                      # per filter: samples in, samples kept, keep rate
 
 
-def filter_samples(problems, prompts, samples, *, stage='zero', max_tokens=None, per_prompt=1, prefer='longest',
-                   extra=None):
+def filter_samples(problems, prompts, samples, *, max_tokens=None, per_prompt=1, extra=None):
     """Filters, in order: correct (accuracy reward 1, which implies a well-formed response),
     ended (stopped with the end token, not cut off), single-language (no word of the
     reasoning outside the prompt's language), not over-long (at most max_tokens), not
     repetitive, and the caller's own `extra=(name, keep(text, problem))` if given; then at
-    most `per_prompt` distinct responses per prompt ('longest' first, the long chains of
-    thought R1's cold start collects, or 'first')."""
+    most `per_prompt` distinct responses per prompt, longest first (the long chains of
+    thought R1's cold start collects)."""
     flat = [(i, text, n, ended) for i, rows in enumerate(samples) for text, n, ended in rows]
-    scored = rewards.score([t for _, t, _, _ in flat], [problems[i] for i, _, _, _ in flat], stage,
+    scored = rewards.score([t for _, t, _, _ in flat], [problems[i] for i, _, _, _ in flat], 'zero',
                            [e for _, _, _, e in flat])
     filters = [
         ('correct', lambda i, t, n, e, s: s['accuracy'] == 1.0),
@@ -257,10 +256,7 @@ def filter_samples(problems, prompts, samples, *, stage='zero', max_tokens=None,
         by_prompt.setdefault(i, {}).setdefault(text.strip(), n)  # distinct responses only
     examples, kept_problems = [], []
     for i in sorted(by_prompt):
-        texts = list(by_prompt[i].items())
-        if prefer == 'longest':
-            texts.sort(key=lambda tn: -tn[1])
-        for text, _ in texts[:per_prompt]:
+        for text, _ in sorted(by_prompt[i].items(), key=lambda tn: -tn[1])[:per_prompt]:
             examples.append((prompts[i], ' ' + text))
             kept_problems.append(problems[i])
     report['kept_examples'] = len(examples)
@@ -304,10 +300,9 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as e:  # a bad data file or model: status 2, as a bad key
         print(f'error: {e}', file=sys.stderr)
         sys.exit(2)
-    os.makedirs(cfg['out_dir'], exist_ok=True)
     if ddp.is_main():
+        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)  # (makes out_dir)
         tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
-        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
     train(model, tok, examples, cfg)
     print(f"saved {os.path.join(cfg['out_dir'], 'ckpt.pt')}")
 

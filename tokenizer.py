@@ -153,10 +153,8 @@ class Tokenizer:
         """tokenizer.json + tokenizer_config.json in Hugging Face's byte-level BPE format."""
         ranks = self.enc._mergeable_ranks
         vocab = {_to_unicode(b): r for b, r in ranks.items()}
-        merges = []
-        for rank, b in enumerate(self.merges, 256):
-            a, c = _split_in_two(b, rank, ranks)
-            merges.append([_to_unicode(a), _to_unicode(c)])
+        merges = [[_to_unicode(part) for part in _split_in_two(b, rank, ranks)]
+                  for rank, b in enumerate(self.merges, 256)]
         added = [{'id': i, 'content': s, 'single_word': False, 'lstrip': False, 'rstrip': False,
                   'normalized': False, 'special': True} for s, i in zip(SPECIALS, (self.eot_id, self.pad_id))]
         data = {'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': added,
@@ -279,21 +277,17 @@ class HFTokenizer:
     R1-Zero template as plain text). eos and pad come from tokenizer_config.json beside the
     file (eos_token, pad_token), else config.json's eos_token_id; pad falls back to eos."""
 
-    def __init__(self, path, data=None):
-        where = path
-        if data is None:
-            with open(path, encoding='utf-8') as f:
-                data = json.load(f)
+    def __init__(self, path, data):
         model = data.get('model') or {}
         if model.get('type') != 'BPE':
-            raise ValueError(f"{where}: model.type {model.get('type')!r} is not supported (byte-level BPE only)")
+            raise ValueError(f"{path}: model.type {model.get('type')!r} is not supported (byte-level BPE only)")
         if model.get('byte_fallback') or model.get('continuing_subword_prefix') or model.get('end_of_word_suffix'):
-            raise ValueError(f'{where}: byte_fallback / subword prefixes are not byte-level BPE')
+            raise ValueError(f'{path}: byte_fallback / subword prefixes are not byte-level BPE')
         norm = data.get('normalizer')
         if norm not in (None, {'type': 'NFC'}):
-            raise ValueError(f"{where}: normalizer {norm.get('type')!r} is not supported (none or NFC)")
+            raise ValueError(f"{path}: normalizer {norm.get('type')!r} is not supported (none or NFC)")
         self.nfc = norm is not None
-        self.pattern = _pattern_of(data.get('pre_tokenizer'), where)
+        self.pattern = _pattern_of(data.get('pre_tokenizer'), path)
         added = {t['content']: t for t in data.get('added_tokens', [])}
         ranks = {}
         for text, i in model.get('vocab', {}).items():
@@ -301,37 +295,35 @@ class HFTokenizer:
                 try:
                     ranks[bytes(CHAR_BYTE[c] for c in text)] = i
                 except KeyError:
-                    raise ValueError(f'{where}: vocab entry {text!r} is not byte-level') from None
+                    raise ValueError(f'{path}: vocab entry {text!r} is not byte-level') from None
         missing = [b for b in range(256) if bytes([b]) not in ranks]
         if missing:
-            raise ValueError(f'{where}: vocab lacks the byte token {missing[0]:#04x}')
+            raise ValueError(f'{path}: vocab lacks the byte token {missing[0]:#04x}')
         last = -1
         for m in model.get('merges', []):
             a, b = m.split(' ') if isinstance(m, str) else m
             r = ranks.get(bytes(CHAR_BYTE[c] for c in a + b))
             if r is None or r <= last:  # tiktoken ranks tokens, not pairs: ids must follow merge order
-                raise ValueError(f'{where}: merge {a!r} + {b!r} is not numbered in merge order')
+                raise ValueError(f'{path}: merge {a!r} + {b!r} is not numbered in merge order')
             last = r
         self.special = {s for s, t in added.items() if t.get('special')}
         self.allowed = frozenset(added) - self.special
-        self.vocab_size = 1 + max([*ranks.values(), *(t['id'] for t in added.values())])
+        ids = {s: t['id'] for s, t in added.items()}
+        self.vocab_size = 1 + max([*ranks.values(), *ids.values()])
         # a model's embedding can be larger than its tokenizer (Qwen2.5: 151936 rows, ids up to
         # 151664): an id the tokenizer lacks can be sampled, and decodes to nothing
-        self.known = frozenset(ranks.values()) | {t['id'] for t in added.values()}
+        self.known = frozenset(ranks.values()) | set(ids.values())
         self.enc = tiktoken.Encoding(name=os.path.basename(os.path.dirname(os.path.abspath(path))) or 'hf',
-                                     pat_str=self.pattern, mergeable_ranks=ranks,
-                                     special_tokens={s: t['id'] for s, t in added.items()})
+                                     pat_str=self.pattern, mergeable_ranks=ranks, special_tokens=ids)
         self.data = data
         folder = os.path.dirname(path)
         conf = _read_optional(os.path.join(folder, 'tokenizer_config.json'))
-        ids = {s: t['id'] for s, t in added.items()}
-        eos = _token_name(conf.get('eos_token'))
-        eos_id = ids.get(eos)
+        eos_id = ids.get(_token_name(conf.get('eos_token')))
         if eos_id is None:
             eos_id = _read_optional(os.path.join(folder, 'config.json')).get('eos_token_id')
             eos_id = eos_id[0] if isinstance(eos_id, list) else eos_id
         if not isinstance(eos_id, int):
-            raise ValueError(f'{where}: no end-of-text token (eos_token in tokenizer_config.json, '
+            raise ValueError(f'{path}: no end-of-text token (eos_token in tokenizer_config.json, '
                              f'or eos_token_id in config.json)')
         self.eot_id = eos_id
         self.pad_id = ids.get(_token_name(conf.get('pad_token')), eos_id)

@@ -79,21 +79,18 @@ def main(argv=None):
     torch.manual_seed(cfg['seed'])
     t0 = time.time()
     policy, tok, _ = ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
-    os.makedirs(cfg['out_dir'], exist_ok=True)
     if main:
+        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)  # (makes out_dir)
         tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
-        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
 
     held_out = data.problems(cfg, 'test', cfg['eval_n'], family=cfg['family'])
-    curve_set = held_out[:cfg['curve_n']]
     eval_path = os.path.join(cfg['out_dir'], 'eval.json')
     results = read_json(eval_path, {'models': {}}) if cfg['resume'] else {'models': {}}
     if main and 'base' not in results['models']:
         print('evaluating the base...')
         base = evaluation.evaluate(policy, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
         made = cfg['base_dir'] if is_hf_folder(cfg['base_dir']) else os.path.join(cfg['base_dir'], 'ckpt.pt')
-        results['models']['base'] = {'step': 0, 'checkpoint': made,
-                                     'tasks': base}
+        results['models']['base'] = {'step': 0, 'checkpoint': made, 'tasks': base}
         write_json(eval_path, results)
     if main:
         print(evaluation.format_block('base', results['models']['base']['tasks']))
@@ -102,12 +99,9 @@ def main(argv=None):
         rng = random.Random(f"{cfg['seed']}:{step}:{round_}")
         return data.problems(cfg, 'train', cfg['n_prompts'], rng, family=cfg['family'])
 
-    def reward_fn(problems, texts, ended):
-        return rewards.score(texts, problems, 'zero', ended)
-
-    curve = evaluation.curve_fn(tok, curve_set, cfg['curve_k'], cfg['max_new_tokens'])
-
-    grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, reward_fn=reward_fn, evaluate=curve, name='zero')
+    curve = evaluation.curve_fn(tok, held_out[:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
+    grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, evaluate=curve, name='zero',
+               reward_fn=lambda problems, texts, ended: rewards.score(texts, problems, 'zero', ended))
     if not main:
         return
 

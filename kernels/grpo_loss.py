@@ -181,9 +181,8 @@ def grpo_token_loss(logits, targets, old_logp, ref_logp, advantages, mask=None, 
 def grpo_loss_torch(logits, targets, old_logp, ref_logp, advantages, mask=None, *, eps_low=0.2,
                     eps_high=0.2, beta=0.0, temperature=1.0):
     """The plain torch reference of grpo_token_loss: same arguments and outputs."""
-    flat = _prepare(logits, targets, old_logp, ref_logp, advantages, mask, eps_low, eps_high, beta, temperature)
-    return _grpo_loss_torch(logits, flat.view(targets.shape), old_logp, ref_logp, advantages,
-                            eps_low, eps_high, beta, temperature)
+    return grpo_token_loss(logits, targets, old_logp, ref_logp, advantages, mask, eps_low=eps_low,
+                           eps_high=eps_high, beta=beta, temperature=temperature, backend="torch")
 
 
 def _grpo_loss_torch(logits, targets, old_logp, ref_logp, advantages, eps_low, eps_high, beta, temperature):
