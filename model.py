@@ -99,7 +99,7 @@ class KVCache:
     decode step can write each in place: views of one shared buffer are copied whole). `pos`
     columns are filled (the same for every row); `valid` (B, max_len) marks real tokens, so
     prompts of different lengths can be left-padded into one prefill; `bias` is valid as an
-    additive 0 / -inf mask; `n_real` (B,) counts real tokens per row, which is the rotary
+    additive 0 / -inf mask (filled columns only); `n_real` (B,) counts real tokens per row, which is the rotary
     position of that row's next token."""
 
     def __init__(self, n_layer, batch_size, n_kv_head, max_len, head_dim, dtype, device):
@@ -107,7 +107,7 @@ class KVCache:
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.valid = torch.zeros(batch_size, max_len, dtype=torch.bool, device=device)
-        self.bias = torch.full((batch_size, max_len), float('-inf'), device=device)  # unfilled columns: -inf
+        self.bias = torch.zeros(batch_size, max_len, device=device)  # valid as 0 / -inf: the decode step's mask
         self.n_real = torch.zeros(batch_size, dtype=torch.long, device=device)
         self.pos = 0
         self.max_len = max_len
@@ -228,10 +228,11 @@ class Attention(nn.Module):
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
 
     def decode(self, x, cos, sin, k_buf, v_buf, col, end, bias):
-        """One new token per row against a whole preallocated cache layer (B, nkv, max_len, hd):
-        its key and value are written at column `col` (a 1-element tensor) and it attends to
-        every column, the unfilled ones masked by bias (B, 1, 1, max_len). No shape depends on
-        how far decoding is, so torch.compile builds this once (Transformer.decode_step)."""
+        """One new token per row against a preallocated cache layer (B, nkv, max_len, hd): its key
+        and value are written in place at column `col` (a 1-element tensor, so a compiled step
+        does not copy the layer) and it attends to the `end` filled columns through bias
+        (B, 1, 1, max_len). torch.compile with dynamic shapes builds this once for every batch
+        size and cache length (Transformer.decode_step)."""
         q, k, v = self.qkv(x, cos, sin)
         k_buf.index_copy_(2, col, k.to(k_buf.dtype))
         v_buf.index_copy_(2, col, v.to(v_buf.dtype))
@@ -358,11 +359,10 @@ class Transformer(nn.Module):
             return x
         return self.lm_head(x).float()  # (B, T, vocab)
 
-
     def decode_step(self, tok, kv_cache, live, fn=None):
-        """Logits (B, vocab) after one new token per row, tok (B,), live (B,) False = a finished
-        row's pad: forward(tok[:, None], kv_cache=..., pad_mask=live[:, None]) through fixed-shape
-        code, Transformer._decode, or `fn`, its torch.compile (sample.compiled_decode)."""
+        """The sampler's decode step: logits (B, vocab) after one token per row, tok (B,), live (B,)
+        False = a finished row's pad, as forward(tok[:, None], kv_cache, pad_mask=live[:, None]) gives
+        them, through Transformer._decode or `fn`, its torch.compile (sample.compiled_decode)."""
         pos, _ = kv_cache.start(live[:, None])  # (B, 1) rotary positions; registers the column
         col = torch.tensor([kv_cache.pos], device=tok.device)
         logits = (fn or Transformer._decode)(self, tok, pos, col, kv_cache.pos + 1, kv_cache.k, kv_cache.v,

@@ -176,10 +176,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
                     rows, tok, live = rows[keep], tok[keep], live[keep]
                     cache.keep(keep)
                 # finished rows still in the batch feed pad marked not-real: nobody reads their outputs
-                if compile:
-                    logits = model.decode_step(tok, cache, live, step)
-                else:
-                    logits = model(tok[:, None], kv_cache=cache, pad_mask=live[:, None])[:, -1]
+                logits = model.decode_step(tok, cache, live, step)
             else:
                 seq = torch.cat([seq, tok[:, None]], 1)  # (N, Lp + t + 1)
                 seq_real = torch.cat([seq_real, live[:, None]], 1)

@@ -44,6 +44,9 @@ class Stub(torch.nn.Module):
         self.calls += 1
         return torch.stack([torch.stack([self.logits_fn(int(t)) for t in row]) for row in idx])  # (B, T, V)
 
+    def decode_step(self, tok, kv_cache, live, fn=None):  # the sampler's decode step, through forward
+        return self(tok[:, None], kv_cache, live[:, None])[:, -1]
+
 
 def test_filter_top_k_keeps_exactly_k():
     logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0], [0.0, 0.0, 9.0, 1.0, 8.0]])
