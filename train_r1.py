@@ -27,7 +27,7 @@ Each stage lives in its own folder under out/r1 (checkpoint, config.json, metric
 is skipped when its checkpoint and its eval.json block both exist (the reward model has no
 block: its checkpoint); an interrupted stage resumes from its checkpoint. To redo a stage,
 delete its folder: it runs again, and the later stages, built on the old one, are moved aside
-to <folder>.stale-<time> and redone (not the reward model, built on the base alone). A cold
+to <folder>.stale-<time> and redone (a redone reward model makes only r1 stale). A cold
 start sampled from an R1-Zero checkpoint that has since changed is redone the same way (an
 oracle cold start is kept: delete out/r1/cold_start to start from R1-Zero's samples).
 
@@ -304,7 +304,7 @@ def run_stage(ctx, name, make, step):
     ctx.models and evaluated."""
     cfg, results = ctx.cfg, ctx.results
     folder = lambda stage: os.path.join(cfg['out_dir'], stage)
-    is_rm = name == 'reward_model'  # built on the base alone: no stage makes it stale, nor does it any
+    is_rm = name == 'reward_model'  # built on the base alone: no stage makes it stale; it makes r1 stale
     inputs, made_from = results['stages'].setdefault('made_from', {}), ctx.made_from.get(name)
     stale = made_from is not None and inputs.get(name) not in (None, made_from)
     if stale or not (is_rm or name in results['models']) or not os.path.exists(os.path.join(folder(name), 'ckpt.pt')):
@@ -316,7 +316,7 @@ def run_stage(ctx, name, make, step):
         if made_from is not None:
             inputs[name] = made_from
         chain = [stage for stage, *_ in STAGES if stage != 'reward_model']
-        for other in [] if is_rm else chain[chain.index(name) + 1:]:  # built on this stage: stale now
+        for other in ['r1'] if is_rm else chain[chain.index(name) + 1:]:  # built on this stage: stale now
             results['models'].pop(other, None)
             if os.path.exists(folder(other)):
                 os.replace(folder(other), f'{folder(other)}.stale-{stamp}')

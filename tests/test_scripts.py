@@ -211,6 +211,11 @@ def test_train_r1_runs_all_four_stages_and_skips_them_when_done(base_dir, tmp_pa
     third = run('train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={tmp_path / "none"}', f'--out_dir={out}')
     assert stepped(third, 'rejection sft') and stepped(third, 'all-scenario') and not stepped(third, 'reasoning')
     assert list(out.glob('r1.stale-*')) and (out / 'r1' / 'ckpt.pt').exists()
+    # redo the reward model: stage 4, trained against the old one, is moved aside and redone; the rest stays
+    shutil.rmtree(out / 'reward_model')
+    fourth = run('train_r1.py', *TINY_R1, f'--base_dir={base_dir}', f'--zero_dir={tmp_path / "none"}', f'--out_dir={out}')
+    assert stepped(fourth, 'reward model') and stepped(fourth, 'all-scenario') and not stepped(fourth, 'rejection sft')
+    assert len(list(out.glob('r1.stale-*'))) == 2 and (out / 'r1' / 'ckpt.pt').exists()
 
 
 def test_train_r1_cold_start_drops_searches_whose_checks_lie():
