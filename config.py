@@ -147,8 +147,10 @@ def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=
     """Apply the preset and `--key=value` overrides to the script's globals `g`; return the config.
     options: a loop's Options, whose keys join the script's (the script's presets override theirs)."""
     bounds, choices = dict(bounds or {}), dict(choices or {})
-    if '_config_defaults' not in g:  # a second call in one process starts from the script's own defaults,
-        g['_config_defaults'] = {k: v for k, v in g.items() if not k.startswith('_') and type(v) in _TYPES}
+    if '_config_defaults' not in g:  # a second call in one process starts from the script's own defaults;
+        # UPPER_CASE names are constants (an imported IGNORE_INDEX, COMPACT_AT), never keys
+        g['_config_defaults'] = {k: v for k, v in g.items()
+                                 if not k.startswith('_') and not k.isupper() and type(v) in _TYPES}
     defaults = dict(g['_config_defaults'])  # not from the values the first call wrote into g
     if options is not None:
         for k, key in options.keys.items():

@@ -93,6 +93,15 @@ def test_keys_and_types_in_process():
         assert configure(g(d=False), [f'--d={text}'])['d'] is value
 
 
+def test_constants_are_not_keys(capsys):
+    # an UPPER_CASE module constant (sft.py imports IGNORE_INDEX, sample.py has COMPACT_AT) is no knob
+    ns = g(lr=0.1, IGNORE_INDEX=-100, COMPACT_AT=0.75)
+    assert configure(ns, []) == {'lr': 0.1}
+    with pytest.raises(SystemExit) as e:
+        configure(g(lr=0.1, COMPACT_AT=0.75), ['--COMPACT_AT=0.5'])
+    assert e.value.code == 2 and "unknown key 'COMPACT_AT'" in capsys.readouterr().err
+
+
 def test_precedence_defaults_preset_cli(monkeypatch):
     presets = {'cpu': {'n': 2, 'lr': 1}, 'gpu': {'n': 12}}
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
