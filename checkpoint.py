@@ -14,10 +14,12 @@ import random
 import signal
 import subprocess
 import sys
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 
+import ddp
 from config import InputError
 from hf import HFError, is_hf_folder, load_hf
 from model import ModelConfig, Transformer
@@ -52,12 +54,13 @@ def save_checkpoint(path, model, **extra):
     os.replace(tmp, path)
 
 
-def load_checkpoint(path):
-    """Load a checkpoint dict, with a message that says what to do when it is missing or broken."""
+def load_checkpoint(path, mmap=False):
+    """Load a checkpoint dict, with a message that says what to do when it is missing or broken.
+    mmap=True maps the tensors instead of reading them: cheap when only a small entry is wanted."""
     if not os.path.exists(path):
         raise FileNotFoundError(f'no checkpoint at {path}; run the stage that writes it first')
     try:
-        blob = torch.load(path, map_location='cpu', weights_only=True)
+        blob = torch.load(path, map_location='cpu', weights_only=True, mmap=mmap)
     except Exception as e:  # truncated zip, wrong format, foreign pickle...
         raise InputError(f'checkpoint {path} is unreadable ({type(e).__name__}: {e}); '
                          f'it may be truncated: delete it and rerun the stage') from e
@@ -67,18 +70,30 @@ def load_checkpoint(path):
     return blob
 
 
+def ckpt_path(path):
+    """The ckpt.pt of a run folder, or path itself when it names the file."""
+    return os.path.join(path, 'ckpt.pt') if os.path.isdir(path) else path
+
+
+def saved_step(path):
+    """The step a run folder's checkpoint was saved at (eval.json records it); 0 for a Hugging
+    Face folder."""
+    return 0 if is_hf_folder(path) else int(load_checkpoint(ckpt_path(path), mmap=True).get('step', 0))
+
+
 def load_model(path, device='cpu'):
-    """(model, tokenizer, checkpoint dict) from a run folder, a ckpt.pt inside one, or a Hugging
-    Face model folder (config.json + safetensors + tokenizer.json; hf.py). Every script that
-    takes a model takes either kind through here."""
+    """(model, tokenizer) from a run folder, a ckpt.pt inside one, or a Hugging Face model
+    folder (config.json + safetensors + tokenizer.json; hf.py). Every script that takes a
+    model takes either kind through here."""
     if is_hf_folder(path):
         model = load_hf(path, device)
         try:
             tok = Tokenizer.load(os.path.join(path, 'tokenizer.json'))
         except (OSError, ValueError) as e:  # a missing or unsupported tokenizer is a bad input folder
             raise HFError(str(e)) from None
-        return model, tok, {'step': 0, 'model_config': vars(model.config).copy(), 'hf_folder': path}
-    run_dir, ckpt = (path, os.path.join(path, 'ckpt.pt')) if os.path.isdir(path) else (os.path.dirname(path), path)
+        return model, tok
+    ckpt = ckpt_path(path)
+    run_dir = os.path.dirname(ckpt)
     blob = load_checkpoint(ckpt)
     try:
         tok = Tokenizer.load(os.path.join(run_dir, 'tokenizer.json'))
@@ -90,7 +105,7 @@ def load_model(path, device='cpu'):
     model.load_state_dict(blob['model'], assign=True)  # the checkpoint's tensors and dtype, as saved
     if cfg.tie_embeddings:
         model.lm_head.weight = model.embed_tokens.weight  # assign=True made two Parameters of the shared one
-    return model.to(device).eval(), tok, blob
+    return model.to(device).eval(), tok
 
 
 def file_digest(path):
@@ -106,7 +121,7 @@ def write_json(path, obj):
     """Write JSON atomically (eval.json, config.json)."""
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     with open(path + '.tmp', 'w') as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
+        json.dump(obj, f, indent=2, ensure_ascii=False, default=vars)  # a Config as its dict
     os.replace(path + '.tmp', path)
 
 
@@ -150,27 +165,34 @@ class MetricsLog:
         self.close()
 
 
+class Run(NamedTuple):
+    """A training loop's run folder, opened."""
+    start: int          # the first step to run (0, or the checkpoint's step + 1)
+    log: 'MetricsLog'   # metrics.jsonl
+    save: Callable      # save(step) writes ckpt.pt (only the main process writes)
+
+
 def open_run(name, cfg, model, opt, main=True, **more):
-    """A training loop's run folder, cfg['out_dir']: with cfg['resume'] and a ckpt.pt there, the
-    weights, optimizer, RNG states and the `more` modules (GRPO's reference model) come back from it.
-    Returns (the first step to run, the metrics log, save(step)); only the main process writes."""
-    os.makedirs(cfg['out_dir'], exist_ok=True)
-    path = os.path.join(cfg['out_dir'], 'ckpt.pt')
+    """A training loop's run folder, cfg.out_dir: with cfg.resume and a ckpt.pt there, the
+    weights, optimizer, RNG states and the `more` modules (GRPO's reference model) come back
+    from it."""
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    path = os.path.join(cfg.out_dir, 'ckpt.pt')
     start = 0
-    if cfg['resume'] and os.path.exists(path):
+    if cfg.resume and os.path.exists(path):
         blob = load_checkpoint(path)
         for key, m in (('model', model), ('optimizer', opt), *more.items()):
             m.load_state_dict(blob[key])
         set_rng_state(blob['rng'])
         start = blob['step'] + 1
         print(f'{name}: resumed from {path} at step {start}')
-    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl') if main else None, resume=start > 0, keep_below=start)
+    log = MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl') if main else None, resume=start > 0, keep_below=start)
 
     def save(step):
         if main:
-            save_checkpoint(path, model, optimizer=opt.state_dict(), step=step, config=cfg, rng=rng_state(),
+            save_checkpoint(path, model, optimizer=opt.state_dict(), step=step, config=vars(cfg), rng=rng_state(),
                             **{key: m.state_dict() for key, m in more.items()})
-    return start, log, save
+    return Run(start, log, save)
 
 
 def run_script(name, *args):
@@ -183,6 +205,8 @@ def run_script(name, *args):
                         'GROUP_RANK', 'ROLE_RANK') and not k.startswith('TORCHELASTIC_')}
     r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), name), *args],
                        env=env)
+    if r.returncode == 2:  # it refused its input, and said which in its own line
+        raise InputError(f"`python {name} {' '.join(args)}` refused its input")
     if r.returncode != 0:
         raise SystemExit(f"error: `python {name} {' '.join(args)}` failed with exit status {r.returncode}")
 
@@ -191,7 +215,6 @@ def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
     """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py
     when there is none (each stage builds what it needs, and says so). A Hugging Face folder
     is a base as it stands: it is loaded, never pretrained."""
-    import ddp
     if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir) and ddp.is_main():
         print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
         run_script('pretrain.py', f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split())

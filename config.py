@@ -7,14 +7,16 @@ A script writes its defaults as plain names at the top, one comment each, then c
                     bounds={'lr': (0, 1)}, choices={'preset': ('auto', 'cpu', 'gpu')})
 
 Precedence: defaults < the chosen preset < `--key=value` on the command line. The script's
-plain names then hold the final values, and `cfg` is a plain dict of them (for config.json).
+plain names are the declaration and stay as written; the code reads the final values by name
+from the returned `cfg` (`cfg.lr`), and `vars(cfg)` is the dict config.json records.
 
 A loop that several scripts run (GRPO, SFT) owns its keys in one `Options` table: default,
 help, bounds, choices and presets, each written once. A script takes them onto its command
 line with `configure(globals(), options=grpo.OPTIONS)`; a stage that runs the loop with a few
 keys changed calls `grpo.OPTIONS.settings(preset, lr=...)` and inherits the rest.
 `--help` prints the script's docstring and every key with its default and comment. A bad
-key or value prints one `config error: ...` line naming the key and exits with status 2
+key or value raises ConfigError; every script runs its main() inside `input_errors()`, which
+turns it (and every other InputError) into one line naming the key or file and exit status 2
 (a plain check, not an `assert`, which `python -O` would remove).
 """
 import contextlib
@@ -22,24 +24,37 @@ import difflib
 import re
 import sys
 from dataclasses import dataclass
+from types import SimpleNamespace
+
+import torch
 
 _TYPES = (bool, int, float, str, type(None))
 _TRUE, _FALSE = ('true', '1', 'yes'), ('false', '0', 'no')
 
 
 class InputError(ValueError):
-    """A bad input file or folder (a model folder, a dataset): the message names it."""
+    """A bad input (a key, a value, a file or folder): the message names it."""
+    label = 'error'
+
+
+class ConfigError(InputError):
+    """A bad --key=value or preset entry."""
+    label = 'config error'
 
 
 @contextlib.contextmanager
 def input_errors():
-    """Scripts run main() inside this: a bad input ends them with status 2 and one line naming it,
-    as a bad key does, instead of a traceback."""
+    """Every script runs main() inside this: a bad input ends it with status 2 and one line
+    naming the key or file, instead of a traceback."""
     try:
         yield
     except (InputError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr)
+        print(f"{getattr(e, 'label', 'error')}: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+class Config(SimpleNamespace):
+    """A script's or a loop's settings, read by name: cfg.lr. vars(cfg) is the plain dict."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +77,18 @@ class Options:
 
     def settings(self, preset='cpu', **over):
         """Every key at its default, then the preset, then `over` (which may add run keys such as out_dir)."""
-        return {**{k: key.default for k, key in self.keys.items()}, **self.presets.get(preset, {}), **over}
+        return Config(**{**{k: key.default for k, key in self.keys.items()},
+                         **self.presets.get(preset, {}), **over})
 
     def of(self, cfg, **over):
         """The loop's keys as a script's config (built with options=self) holds them, then `over`."""
-        return {**{k: cfg[k] for k in self.keys}, **over}
+        return Config(**{**{k: getattr(cfg, k) for k in self.keys}, **over})
 
 
 def fail(msg):
-    """How every script refuses a bad key or value: one `config error: ...` line, exit status 2."""
-    print(f'config error: {msg}', file=sys.stderr)
-    sys.exit(2)
+    """How every script refuses a bad key or value: a ConfigError that input_errors() turns into
+    one `config error: ...` line and exit status 2."""
+    raise ConfigError(msg)
 
 
 def _parse(key, text, default):
@@ -144,14 +160,13 @@ def _help(g, defaults, presets, options=None):
 
 
 def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=None):
-    """Apply the preset and `--key=value` overrides to the script's globals `g`; return the config.
-    options: a loop's Options, whose keys join the script's (the script's presets override theirs)."""
+    """The script's defaults (its plain names in `g`, read, never written), then the preset, then
+    `--key=value` overrides: a Config read by name. options: a loop's Options, whose keys join
+    the script's (the script's presets override theirs)."""
     bounds, choices = dict(bounds or {}), dict(choices or {})
-    if '_config_defaults' not in g:  # a second call in one process starts from the script's own defaults;
-        # UPPER_CASE names are constants (an imported IGNORE_INDEX, COMPACT_AT), never keys
-        g['_config_defaults'] = {k: v for k, v in g.items()
-                                 if not k.startswith('_') and not k.isupper() and type(v) in _TYPES}
-    defaults = dict(g['_config_defaults'])  # not from the values the first call wrote into g
+    # UPPER_CASE names are constants (an imported IGNORE_INDEX, COMPACT_AT), never keys
+    defaults = {k: v for k, v in g.items()
+                if not k.startswith('_') and not k.isupper() and type(v) in _TYPES}
     if options is not None:
         for k, key in options.keys.items():
             if k in defaults:  # one place per key: a script restating a loop's key is a mistake
@@ -187,7 +202,6 @@ def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=
     if presets:
         name = overrides.get('preset', defaults['preset'])
         if name == 'auto' and 'auto' not in presets:
-            import torch  # imported here so that configure() stays cheap for scripts without presets
             name = 'gpu' if torch.cuda.is_available() else 'cpu'
         if name not in presets:
             fail(f"--preset={name} is not one of {', '.join(map(repr, presets))}")
@@ -197,20 +211,18 @@ def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=
             cfg[k] = _check(k, v, defaults[k], bounds, choices, f'preset {name!r}: ')
         overrides['preset'] = name  # the resolved name, never 'auto', is what gets recorded
     cfg.update(overrides)
-    g.update(cfg)
-    return cfg
+    return Config(**cfg)
 
 
 def print_config(cfg):
     """One `key = value` line per key, names aligned."""
-    width = max(map(len, cfg), default=0)
-    for k, v in cfg.items():
+    width = max(map(len, vars(cfg)), default=0)
+    for k, v in vars(cfg).items():
         print(f'{k:<{width}} = {v!r}')
 
 
 def get_device():
     """The best available device, in the order cuda, mps, cpu: the same script runs on a GPU or a laptop."""
-    import torch
     if torch.cuda.is_available():
         return 'cuda'
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
@@ -220,7 +232,6 @@ def get_device():
 
 def autocast_ctx(device, dtype_name):
     """Mixed precision context for 'bfloat16'/'float16'; a no-op for 'float32'."""
-    import torch
     if dtype_name == 'float32':
         return contextlib.nullcontext()
     if dtype_name not in ('bfloat16', 'float16'):
@@ -234,7 +245,6 @@ def resolve_dtype(name, device):
     the same first loss (`python bench.py dtype`). Elsewhere float32: on an AVX2-only CPU (an
     AMD EPYC with 2 cores) bf16 autocast made the same step 21x slower, because every bf16
     matrix product is emulated. The sampler stays in float32: decoding is overhead-bound."""
-    import torch
     if name != 'auto':
         return name
     if device == 'cuda':
@@ -244,6 +254,5 @@ def resolve_dtype(name, device):
 
 def cpu_has_bf16():
     """True when the CPU multiplies bf16 matrices natively (AMX tiles or AVX512-BF16)."""
-    import torch
     probes = ('_is_amx_tile_supported', '_is_avx512_bf16_supported')  # torch.cpu has them since 2.1
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)

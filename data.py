@@ -154,7 +154,7 @@ def run_problems(dataset, eval_dataset=''):
 def math_slot(cfg, script):
     """Check that cfg's dataset can stand in for math in a script that also evaluates the toy world's
     countdown (train_r1.py, distill.py): GSM8K or MATH, not a Countdown file. Returns the family."""
-    if not cfg.get('dataset') and not cfg.get('eval_dataset'):
+    if not getattr(cfg, 'dataset', '') and not getattr(cfg, 'eval_dataset', ''):
         return 'math'
     fams = {p.family for p in problems(cfg, 'test', 10 ** 9)}
     if 'countdown' in fams:
@@ -166,11 +166,11 @@ def math_slot(cfg, script):
 
 
 def problems(cfg, side, n, rng=None, family='math'):
-    """The one way every script gets its problems. With cfg['dataset'] set (a file), the file
+    """The one way every script gets its problems. With cfg.dataset set (a file), the file
     takes the place of the toy world's math: `side`='train' draws n with rng, 'test' is the first
     n of the evaluation set. Other families, and every family without a dataset, are the toy
-    world's at cfg['preset']'s difficulty."""
-    dataset, eval_dataset = cfg.get('dataset', ''), cfg.get('eval_dataset', '')
+    world's at cfg.preset's difficulty."""
+    dataset, eval_dataset = getattr(cfg, 'dataset', ''), getattr(cfg, 'eval_dataset', '')
     if family == 'math' and side == 'test' and eval_dataset and not dataset:  # evaluation.py on a file alone
         return list(load(eval_dataset)[:n])
     if family == 'math' and side == 'train' and eval_dataset and not dataset:
@@ -178,10 +178,15 @@ def problems(cfg, side, n, rng=None, family='math'):
                         f"the toy world's; pass --dataset too")
     if not dataset or family != 'math':
         if side == 'test':
-            return tasks.eval_set(family, n, preset=cfg['preset'])
-        return [tasks.draw_problem(family, rng, 'train', cfg['preset']) for _ in range(n)]
+            return tasks.eval_set(family, n, preset=cfg.preset)
+        return [tasks.draw_problem(family, rng, 'train', cfg.preset) for _ in range(n)]
     train, test = run_problems(dataset, eval_dataset)
     return list(test[:n]) if side == 'test' else [rng.choice(train) for _ in range(n)]
+
+
+def rendered(problems):
+    """(prompt text, problem) pairs under the R1-Zero template: what grpo.train's draw_prompts returns."""
+    return [(tasks.render_prompt(p), p) for p in problems]
 
 
 def reasoning_mix(family, n):

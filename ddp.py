@@ -20,6 +20,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from config import InputError
+
 
 def init():
     """Join the process group when torchrun started several processes."""
@@ -100,5 +102,5 @@ def one_process_only(script):
     """train_r1.py and distill.py chain stages that evaluate, skip and move folders as they go:
     they run in one process (their loops would split, their bookkeeping would race)."""
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:
-        raise SystemExit(f'error: {script} runs in one process; use torchrun for pretrain.py, sft.py and '
+        raise InputError(f'{script} runs in one process; use torchrun for pretrain.py, sft.py and '
                          f'train_zero.py (the loops), or give each stage its own run')

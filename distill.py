@@ -38,7 +38,7 @@ import sft
 import tasks
 from checkpoint import load_model, read_json, run_script, write_json
 from hf import is_hf_folder
-from config import configure, get_device, input_errors, print_config, resolve_dtype
+from config import InputError, configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
@@ -92,34 +92,34 @@ def student_names(cfg):
     """{name: base folder} of the students: ours are pretrained into out_dir/base_<name>; a Hugging
     Face folder (as the paper's Qwen2.5 and Llama students) is its own base, named by its folder."""
     bases = {}
-    for n in filter(None, cfg['students'].split(',')):
+    for n in filter(None, cfg.students.split(',')):
         if is_hf_folder(n):
             name = os.path.basename(os.path.normpath(n))
             if name in bases or name in STUDENTS:
-                raise SystemExit(f'error: two students would both be called {name!r}; rename a folder')
+                raise InputError(f'two students would both be called {name!r}; rename a folder')
             bases[name] = n
         elif n in STUDENTS:
-            bases[n] = os.path.join(cfg['out_dir'], f'base_{n}')
+            bases[n] = os.path.join(cfg.out_dir, f'base_{n}')
         else:
-            raise SystemExit(f"error: unknown student {n!r}; choose from {', '.join(STUDENTS)}, "
+            raise InputError(f"unknown student {n!r}; choose from {', '.join(STUDENTS)}, "
                              f"or give a Hugging Face model folder")
     if not bases:
-        raise SystemExit(f"error: no student in --students={cfg['students']!r}")
-    rl = os.path.basename(os.path.normpath(cfg['rl_student']))
-    if cfg['rl_steps'] and rl not in bases:
-        raise SystemExit(f"error: --rl_student={cfg['rl_student']} is not one of --students={cfg['students']}")
+        raise InputError(f"no student in --students={cfg.students!r}")
+    rl = os.path.basename(os.path.normpath(cfg.rl_student))
+    if cfg.rl_steps and rl not in bases:
+        raise InputError(f"--rl_student={cfg.rl_student} is not one of --students={cfg.students}")
     return bases
 
 
 def teacher_data(cfg, teacher, tok):
     """The teacher's kept answers to train prompts of the reasoning families."""
-    rng = random.Random(f"distill:{cfg['seed']}")
-    problems = [p for fam, n in (('math', cfg['math_prompts']), ('findx', cfg['findx_prompts']),
-                                 ('countdown', cfg['other_prompts']), ('code', cfg['other_prompts']))
+    rng = random.Random(f"distill:{cfg.seed}")
+    problems = [p for fam, n in (('math', cfg.math_prompts), ('findx', cfg.findx_prompts),
+                                 ('countdown', cfg.other_prompts), ('code', cfg.other_prompts))
                 for p in data.problems(cfg, 'train', n, rng, fam)]
-    kept = sft.rejection_sample(teacher, tok, problems, cfg['k'], render=tasks.render_prompt,
-                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'],
-                                max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['per_prompt'])
+    kept = sft.rejection_sample(teacher, tok, problems, cfg.k, render=tasks.render_prompt,
+                                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                                max_tokens=cfg.max_new_tokens - 8, per_prompt=cfg.per_prompt)
     print('teacher data:', sft.format_report(kept.report))
     return kept.examples, kept.report
 
@@ -128,27 +128,27 @@ def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
     ddp.one_process_only('distill.py')
     data.math_slot(cfg, 'distill.py')
-    cfg['device'] = get_device()
-    cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
+    cfg.device = get_device()
+    cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
     print_config(cfg)
     bases = student_names(cfg)
-    if not os.path.exists(os.path.join(cfg['teacher'], 'ckpt.pt')) and not is_hf_folder(cfg['teacher']):
-        raise SystemExit(f"error: no teacher checkpoint in {cfg['teacher']}: run `python train_r1.py` first "
+    if not os.path.exists(os.path.join(cfg.teacher, 'ckpt.pt')) and not is_hf_folder(cfg.teacher):
+        raise InputError(f"no teacher checkpoint in {cfg.teacher}: run `python train_r1.py` first "
                          f"(or pass --teacher=<run folder>, e.g. out/zero)")
     t0 = time.time()
-    out = cfg['out_dir']
+    out = cfg.out_dir
     write_json(os.path.join(out, 'config.json'), cfg)  # (makes out_dir)
     eval_path = os.path.join(out, 'eval.json')
     results = read_json(eval_path, {'models': {}})
     seconds = results.setdefault('seconds', {})
-    teacher, ttok, _ = load_model(cfg['teacher'], cfg['device'])
-    held_out = [p for fam, n in (('math', cfg['eval_n']), ('findx', cfg['eval_n']), ('countdown', cfg['eval_n_other']),
-                                 ('code', cfg['eval_n_other'])) for p in data.problems(cfg, 'test', n, family=fam)]
+    teacher, ttok = load_model(cfg.teacher, cfg.device)
+    held_out = [p for fam, n in (('math', cfg.eval_n), ('findx', cfg.eval_n), ('countdown', cfg.eval_n_other),
+                                 ('code', cfg.eval_n_other)) for p in data.problems(cfg, 'test', n, family=fam)]
 
     def evaluate(name, model, tok, step):
-        ckpt = os.path.join(cfg['teacher'] if name == 'teacher' else os.path.join(out, name), 'ckpt.pt')
-        evaluation.record(results, eval_path, name, model, tok, held_out, k=cfg['eval_k'],
-                          max_new_tokens=cfg['max_new_tokens'], step=step, checkpoint=ckpt)
+        ckpt = os.path.join(cfg.teacher if name == 'teacher' else os.path.join(out, name), 'ckpt.pt')
+        evaluation.record(results, eval_path, name, model, tok, held_out, k=cfg.eval_k,
+                          max_new_tokens=cfg.max_new_tokens, step=step, checkpoint=ckpt)
 
     evaluate('teacher', teacher, ttok, 0)
     data_path = os.path.join(out, 'data.jsonl')
@@ -158,7 +158,7 @@ def main(argv=None):
         results['teacher_data'] = report
         write_json(eval_path, results)
         if not examples:
-            raise SystemExit(f"error: the teacher in {cfg['teacher']} got no sample through rejection sampling "
+            raise InputError(f"the teacher in {cfg.teacher} got no sample through rejection sampling "
                              f"({sft.format_report(report)}); it is too weak to distil")
         sft.write_jsonl(data_path, examples)
         seconds['teacher_sampling'] = round(time.time() - t, 1)
@@ -169,56 +169,56 @@ def main(argv=None):
         if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir):
             t = time.time()
             flags = [f'--{k}={v}' for k, v in STUDENTS[name].items()] + ['--eval_n=0']
-            run_script('pretrain.py', f"--preset={cfg['preset']}", f'--out_dir={base_dir}', *flags,
-                       *cfg['pretrain_args'].split())
+            run_script('pretrain.py', f"--preset={cfg.preset}", f'--out_dir={base_dir}', *flags,
+                       *cfg.pretrain_args.split())
             seconds[f'pretrain_{name}'] = round(time.time() - t, 1)
-        base, tok, _ = load_model(base_dir, cfg['device'])
+        base, tok = load_model(base_dir, cfg.device)
         evaluate(f'base_{name}', base, tok, 0)
         sft_dir = os.path.join(out, f'distill_{name}')
         if f'distill_{name}' not in results['models']:
             t = time.time()
             os.makedirs(sft_dir, exist_ok=True)
             tok.save(os.path.join(sft_dir, 'tokenizer.json'))
-            mine = sft.fitting(tok, examples, cfg['max_new_tokens'])  # what this student's tokenizer can sample back
-            print(f'distill {name}: {len(mine)} of {len(examples)} teacher examples fit {cfg["max_new_tokens"]} tokens')
+            mine = sft.fitting(tok, examples, cfg.max_new_tokens)  # what this student's tokenizer can sample back
+            print(f'distill {name}: {len(mine)} of {len(examples)} teacher examples fit {cfg.max_new_tokens} tokens')
             sft.train(base, tok, mine, sft.OPTIONS.settings(
-                device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'], lr=cfg['sft_lr'],
-                min_lr=cfg['sft_lr'] / 10, log_interval=50, ckpt_interval=100, seed=cfg['seed'], dtype=cfg['dtype'],
-                kernels=cfg['kernels'], out_dir=sft_dir, resume=True), name=f'distill {name}')
+                device=cfg.device, epochs=cfg.sft_epochs, batch_size=cfg.sft_batch, lr=cfg.sft_lr,
+                min_lr=cfg.sft_lr / 10, log_interval=50, ckpt_interval=100, seed=cfg.seed, dtype=cfg.dtype,
+                kernels=cfg.kernels, out_dir=sft_dir, resume=True), name=f'distill {name}')
             seconds[f'sft_{name}'] = round(time.time() - t, 1) + seconds.get(f'sft_{name}', 0)
-        student, tok, _ = load_model(sft_dir, cfg['device'])
+        student, tok = load_model(sft_dir, cfg.device)
         evaluate(f'distill_{name}', student, tok, 0)
 
-    s = os.path.basename(os.path.normpath(cfg['rl_student']))
+    s = os.path.basename(os.path.normpath(cfg.rl_student))
     rl_name = f'rl_{s}'
-    if cfg['rl_steps'] and rl_name not in results['models']:
-        policy, tok, _ = load_model(bases[s], cfg['device'])
+    if cfg.rl_steps and rl_name not in results['models']:
+        policy, tok = load_model(bases[s], cfg.device)
         rl_dir = os.path.join(out, rl_name)
         os.makedirs(rl_dir, exist_ok=True)
         tok.save(os.path.join(rl_dir, 'tokenizer.json'))
-        rl = grpo.OPTIONS.settings(cfg['preset'], device=cfg['device'], max_new_tokens=cfg['max_new_tokens'],
-                                   eval_interval=0, ckpt_interval=25, seed=cfg['seed'], dtype=cfg['dtype'],
-                                   kernels=cfg['kernels'], out_dir=rl_dir, resume=True)
+        rl = grpo.OPTIONS.settings(cfg.preset, device=cfg.device, max_new_tokens=cfg.max_new_tokens,
+                                   eval_interval=0, ckpt_interval=25, seed=cfg.seed, dtype=cfg.dtype,
+                                   kernels=cfg.kernels, out_dir=rl_dir, resume=True)
 
         def prompts(step, round_):  # the R1-Zero recipe (accuracy + format) on the teacher's reasoning families
-            rng = random.Random(f"{cfg['seed']}:distill-rl:{step}:{round_}")
-            return [p for fam, n in data.reasoning_mix('findx', rl['n_prompts'])
-                    for p in data.problems(cfg, 'train', n, rng, fam)]
+            rng = random.Random(f"{cfg.seed}:distill-rl:{step}:{round_}")
+            return data.rendered([p for fam, n in data.reasoning_mix('findx', rl.n_prompts)
+                                  for p in data.problems(cfg, 'train', n, rng, fam)])
 
         target = seconds.get('teacher_sampling', 0) + seconds.get(f'sft_{s}', 0)
-        steps, t = cfg['rl_steps'], time.time()
+        steps, t = cfg.rl_steps, time.time()
         while True:  # chunks of steps, resumed bit-identically, until the wall clock matches
-            rl['steps'] = steps
+            rl.steps = steps
             grpo.train(policy, tok, rl, draw_prompts=prompts, name=f'rl {s}',
                        reward_fn=lambda problems, texts, ended: rewards.score(texts, problems, 'zero', ended))
             spent = time.time() - t + seconds.get(rl_name, 0)
-            if spent >= target or steps >= cfg['rl_max_steps']:
+            if spent >= target or steps >= cfg.rl_max_steps:
                 break
-            steps = min(cfg['rl_max_steps'], steps + 20)
+            steps = min(cfg.rl_max_steps, steps + 20)
         seconds[rl_name] = round(spent, 1)
         results['budget'] = {  # matched in student-side wall clock; the teacher's own training is not counted
             'distill_seconds': target, 'rl_seconds': seconds[rl_name], 'rl_steps': steps,
-            'sft_examples': len(examples), 'sft_epochs': cfg['sft_epochs'], 'student': s}
+            'sft_examples': len(examples), 'sft_epochs': cfg.sft_epochs, 'student': s}
         evaluate(rl_name, policy, tok, steps)
     return evaluation.write_results(results, eval_path, t0)
 

@@ -30,7 +30,7 @@ import data
 import probes
 import rewards
 import tasks
-from checkpoint import load_model, read_json, read_jsonl, write_json
+from checkpoint import load_model, read_json, read_jsonl, saved_step, write_json
 from config import configure, fail, get_device, input_errors
 from sample import rollout_texts
 
@@ -111,8 +111,8 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
             block['opener'] = opener
         if greedy:
             g = rollout_texts(model, tok, prompts, 1, temperature=0.0, max_new_tokens=budget)
-            block['greedy'] = sum(judge(o + rows[0][0], rows[0][2], p)['correct']
-                                  for p, o, rows in zip(probs, pre, g)) / len(probs)
+            block['greedy'] = sum(judge(o + text, ended, p)['correct']
+                                  for p, o, [(text, _, ended)] in zip(probs, pre, g)) / len(probs)
         block['seconds'] = round(time.time() - t0, 1)
         result[fam] = block
     return result
@@ -230,30 +230,30 @@ def main(argv=None):
     cfg = configure(globals(), argv, bounds={'n': (1, None), 'k': (1, None), 'temperature': (0, 10),
                                      'top_p': (0, 1), 'max_new_tokens': (1, None)},
                     choices={'preset': ('cpu', 'gpu'), 'opener': ('', *probes.STYLES)})
-    if cfg['plot']:
-        plot_run(cfg['plot'])
-    for run in filter(None, cfg['compare'].split(',')):
+    if cfg.plot:
+        plot_run(cfg.plot)
+    for run in filter(None, cfg.compare.split(',')):
         for name, block in read_json(os.path.join(run, 'eval.json'), {'models': {}})['models'].items():
             print(format_block(name, block['tasks']))
-    if cfg['run']:
-        fams = [f for f in cfg['families'].split(',') if f]
+    if cfg.run:
+        fams = [f for f in cfg.families.split(',') if f]
         for f in fams:
             if f not in FAMILIES:
                 fail(f'--families: unknown family {f!r}')
         try:  # before the model is loaded
-            probes.forced_families(cfg['opener'], ['math'] if cfg['dataset'] else fams)
+            probes.forced_families(cfg.opener, ['math'] if cfg.dataset else fams)
         except ValueError as e:
-            fail(f'--opener={cfg["opener"]}: {e}')
-        model, tok, blob = load_model(cfg['run'], get_device())
-        probs = data.problems(cfg, 'test', cfg['n']) if cfg['dataset'] else \
-            [p for f in fams for p in data.problems(cfg, 'test', cfg['n'], family=f)]
-        res = evaluate(model, tok, probs, cfg['k'], temperature=cfg['temperature'], top_p=cfg['top_p'],
-                       max_new_tokens=cfg['max_new_tokens'], opener=cfg['opener'])
-        name = cfg['name'] or os.path.basename(os.path.normpath(cfg['run']))
-        name += f":{cfg['opener']}" if cfg['opener'] else ''
-        path = os.path.join(cfg['run'], 'eval.json')
+            fail(f'--opener={cfg.opener}: {e}')
+        model, tok = load_model(cfg.run, get_device())
+        probs = data.problems(cfg, 'test', cfg.n) if cfg.dataset else \
+            [p for f in fams for p in data.problems(cfg, 'test', cfg.n, family=f)]
+        res = evaluate(model, tok, probs, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                       max_new_tokens=cfg.max_new_tokens, opener=cfg.opener)
+        name = cfg.name or os.path.basename(os.path.normpath(cfg.run))
+        name += f":{cfg.opener}" if cfg.opener else ''
+        path = os.path.join(cfg.run, 'eval.json')
         out = read_json(path, {'models': {}})
-        out['models'][name] = {'step': int(blob.get('step', 0)), 'checkpoint': os.path.join(cfg['run'], 'ckpt.pt'),
+        out['models'][name] = {'step': saved_step(cfg.run), 'checkpoint': os.path.join(cfg.run, 'ckpt.pt'),
                                'tasks': res}
         write_json(path, out)
         print(format_block(name, res))

@@ -25,12 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from kernels.grpo_loss import grpo_token_loss
-from kernels.logprobs import resolve_backend, selective_logprobs
+from kernels.logprobs import resolve_backend
 from checkpoint import MetricsLog, StepGuard, open_run
 import ddp
 from config import InputError, Key, Options, autocast_ctx
 from model import lr_schedule
-from sample import PromptPass, Rows, Samples, response_logits, response_texts, rows_of, sample
+from logits import PromptPass, Rows, batch_logprobs, response_logits, select_rows
+from sample import Samples, response_texts, sample
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,24 +124,19 @@ def aggregate(loss_t, mask, agg, max_len=None, denom=None):
 
 def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None):
     """Forward the policy on Rows (prompts, prompt_mask, group, responses) and return the
-    per-token (loss, kl, clipped), each shaped like rows' responses (n, w). encoded: as for response_logits.
+    per-token (loss, kl, clipped), each shaped like rows. responses (n, w). encoded: as for logits.response_logits.
 
     The formula is kernels/grpo_loss.py's: one fused Triton kernel on CUDA (or kernels='triton')
     that reads the logits once, else its plain torch reference, which is what CPU training runs.
     Padding (mask False) gets 0 loss and no gradient; old_logp None means the ratio is exactly 1."""
     targets = rows.responses  # logits[n, j] scores responses[n, j]
-    with autocast_ctx(cfg['device'], cfg['dtype']):
-        logits = response_logits(model, *rows, encoded=encoded)  # (N, Lr, V)
+    with autocast_ctx(cfg.device, cfg.dtype):
+        logits = response_logits(model, rows, encoded=encoded)  # (N, Lr, V)
     loss_t, _, kl, clipped = grpo_token_loss(
         logits, targets, old_logp, ref_logp, adv[:, None].expand(targets.shape).float(), mask,
-        eps_low=cfg['eps_low'], eps_high=cfg['eps_high'], beta=cfg['beta'], temperature=cfg['temperature'],
-        backend=resolve_backend(cfg['kernels'], targets.device))
+        eps_low=cfg.eps_low, eps_high=cfg.eps_high, beta=cfg.beta, temperature=cfg.temperature,
+        backend=resolve_backend(cfg.kernels, targets.device))
     return loss_t, kl.detach(), clipped.bool()
-
-
-def logprobs_of(model, rows, temperature, backend):
-    """log p(response token | prompt, earlier response tokens): (N, Lr), through the one log-prob path."""
-    return selective_logprobs(response_logits(model, *rows), rows.responses, temperature=temperature, backend=backend)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,33 +155,33 @@ class Batch(Samples):
 
 
 def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
-    """Yield the batch of every step from start_step on. draw_prompts(step, round) -> problems;
-    reward_fn(problems, texts, ended) -> list of dicts with 'reward' and its components.
-    Prompt order and sampling seeds are functions of the step, so a resumed run sees exactly
-    the prompts and samples an uninterrupted one would."""
-    from tasks import render_prompt
-    G, step = cfg['group_size'], start_step
+    """Yield the batch of every step from start_step on. draw_prompts(step, round) -> a list
+    of (prompt text, problem); reward_fn(problems, texts, ended) -> one dict per response with
+    'reward' and whatever else the loop logs (train's docstring). Prompt order and sampling
+    seeds are functions of the step, so a resumed run sees exactly the prompts and samples an
+    uninterrupted one would."""
+    G, step = cfg.group_size, start_step
     while True:
         t0, rounds = time.time(), []
         while True:  # dynamic sampling (DAPO) refills until enough groups carry signal
-            problems = draw_prompts(step, len(rounds))
-            n_all, mine = len(problems), ddp.shard(len(problems))  # this process's prompts (all in one process)
-            problems = problems[mine]
-            s = sample(policy, [tok.encode(render_prompt(p)) for p in problems], cfg['max_new_tokens'],
-                       temperature=cfg['temperature'], stop_ids=(tok.eot_id,), num_samples=G,
-                       seed=cfg['seed'] * 100003 + step * 101 + len(rounds), pad_id=tok.pad_id,
-                       rows_of=(mine.start * G, n_all * G), compile=cfg['compile'])
+            drawn = draw_prompts(step, len(rounds))
+            n_all, mine = len(drawn), ddp.shard(len(drawn))  # this process's prompts (all in one process)
+            problems = [p for _, p in drawn[mine]]
+            s = sample(policy, [tok.encode(text) for text, _ in drawn[mine]], cfg.max_new_tokens,
+                       temperature=cfg.temperature, stop_ids=(tok.eot_id,), num_samples=G,
+                       seed=cfg.seed * 100003 + step * 101 + len(rounds), pad_id=tok.pad_id,
+                       shard=(mine.start * G, n_all * G), compile=cfg.compile)
             texts = response_texts(s, tok)
             scored = reward_fn([p for p in problems for _ in range(G)], texts, s.stopped.tolist())
             rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32, device=s.responses.device)
-            if cfg['overlong_buffer'] > 0:
-                rewards += overlong_penalty(s.response_lens, cfg['max_new_tokens'], cfg['overlong_buffer'])
-            adv, signal_ = group_advantages(rewards, G, cfg['scale_std'])
+            if cfg.overlong_buffer > 0:
+                rewards += overlong_penalty(s.response_lens, cfg.max_new_tokens, cfg.overlong_buffer)
+            adv, signal_ = group_advantages(rewards, G, cfg.scale_std)
             rounds.append(Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal_, scored=scored, texts=texts))
             kept = sum(int(b.signal.sum()) for b in rounds)
-            if not cfg['dynamic_sampling'] or kept >= len(problems) or len(rounds) > cfg['max_refill']:
+            if not cfg.dynamic_sampling or kept >= len(problems) or len(rounds) > cfg.max_refill:
                 break
-        batch = join(rounds, G) if cfg['dynamic_sampling'] else rounds[0]
+        batch = join(rounds, G) if cfg.dynamic_sampling else rounds[0]
         batch.gen_s = time.time() - t0
         yield batch
         step += 1
@@ -231,42 +227,42 @@ def optimize(policy, ref, opt, batch, cfg, step):
     if ddp.all_sum(N > 0 and bool((batch.advantages != 0).any())) == 0:
         stats['skipped'] = 'no_signal'  # nothing to learn: all groups scored alike
         return stats
-    temp, backend, dt = cfg['temperature'], cfg['kernels'], cfg['dtype']
+    temp, backend, dt = cfg.temperature, cfg.kernels, cfg.dtype
     ref_logp = old_logp = None
-    with torch.no_grad(), autocast_ctx(cfg['device'], dt):
-        if cfg['beta'] > 0:
-            ref_logp = _chunked_logprobs(ref, batch, temp, backend, cfg['micro_batch'])
-        if cfg['mu'] > 1:  # the policy before this batch's updates; with mu = 1 the ratio is 1
-            old_logp = _chunked_logprobs(policy, batch, temp, backend, cfg['micro_batch'])
-    mb_size = math.ceil(N / cfg['minibatches'])
-    g = torch.Generator().manual_seed(cfg['seed'] * 100003 + step)  # minibatch order, a function of the step
+    with torch.no_grad(), autocast_ctx(cfg.device, dt):
+        if cfg.beta > 0:
+            ref_logp = batch_logprobs(ref, batch, temp, backend, cfg.micro_batch)
+        if cfg.mu > 1:  # the policy before this batch's updates; with mu = 1 the ratio is 1
+            old_logp = batch_logprobs(policy, batch, temp, backend, cfg.micro_batch)
+    mb_size = math.ceil(N / cfg.minibatches)
+    g = torch.Generator().manual_seed(cfg.seed * 100003 + step)  # minibatch order, a function of the step
     lens = batch.mask.sum(1)
-    for _ in range(cfg['mu']):
-        order = torch.randperm(N, generator=g) if cfg['minibatches'] > 1 else torch.arange(N)
+    for _ in range(cfg.mu):
+        order = torch.randperm(N, generator=g) if cfg.minibatches > 1 else torch.arange(N)
         for start in range(0, N, mb_size):
             idx = order[start:start + mb_size]
-            # longest first, so each micro-batch holds responses of similar length and rows_of cuts its
+            # longest first, so each micro-batch holds responses of similar length and select_rows cuts its
             # padding; the minibatch's loss is a sum over its micro-batches, so their order is free
             idx = idx[lens[idx].argsort(descending=True, stable=True)]
             opt.zero_grad(set_to_none=True)
             m = batch.mask[idx]
-            denom = max(1, ddp.all_sum(m.sum().item() if cfg['loss_agg'] == 'token' else len(idx)))
+            denom = max(1, ddp.all_sum(m.sum().item() if cfg.loss_agg == 'token' else len(idx)))
             total, ok = 0.0, True
             # each prompt runs once per minibatch, however many micro-batches its responses fall in
             used = torch.unique(batch.group[idx])
-            prompts, prompt_mask, _, _ = rows_of(batch, idx)
-            with autocast_ctx(cfg['device'], dt):
+            prompts, prompt_mask, _, _ = select_rows(batch, idx)
+            with autocast_ctx(cfg.device, dt):
                 shared = PromptPass(policy, prompts, prompt_mask, batch.responses.shape[1])
-            for mstart in range(0, len(idx), cfg['micro_batch']):
-                sub = idx[mstart:mstart + cfg['micro_batch']]
-                rows = Rows(prompts, prompt_mask, torch.searchsorted(used, batch.group[sub]), rows_of(batch, sub).responses)
+            for mstart in range(0, len(idx), cfg.micro_batch):
+                sub = idx[mstart:mstart + cfg.micro_batch]
+                rows = Rows(prompts, prompt_mask, torch.searchsorted(used, batch.group[sub]), select_rows(batch, sub).responses)
                 w = rows.responses.shape[1]  # the micro-batch's columns
                 loss_t, kl, clipped = per_token_loss(
                     policy, rows, batch.mask[sub, :w], None if old_logp is None else old_logp[sub, :w],
                     None if ref_logp is None else ref_logp[sub, :w], batch.advantages[sub], cfg,
                     encoded=shared.encoded)
                 mm = batch.mask[sub, :w].float()
-                part = aggregate(loss_t, mm, cfg['loss_agg'], cfg['max_new_tokens'], denom)
+                part = aggregate(loss_t, mm, cfg.loss_agg, cfg.max_new_tokens, denom)
                 if not torch.isfinite(part):
                     ok = False
                     break
@@ -274,13 +270,13 @@ def optimize(policy, ref, opt, batch, cfg, step):
                 shared.collect()
                 total += part.item()
                 n_tok = mm.sum().clamp(min=1)
-                stats['kl'] += ((kl * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
-                stats['clip_frac'] += ((clipped.float() * mm).sum() / n_tok).item() * len(sub) / N / cfg['mu']
+                stats['kl'] += ((kl * mm).sum() / n_tok).item() * len(sub) / N / cfg.mu
+                stats['clip_frac'] += ((clipped.float() * mm).sum() / n_tok).item() * len(sub) / N / cfg.mu
             if ok:
                 shared.backward()
             ok = ddp.all_sum(not ok) == 0
             ddp.sum_grads(policy)  # the whole batch's gradient: each process's loss had the global denominator
-            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg['grad_clip'] or float('inf'))
+            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip or float('inf'))
             if not ok or not torch.isfinite(norm):
                 opt.zero_grad(set_to_none=True)
                 stats['skipped'] = 'nonfinite'  # never let one bad batch write NaN into the weights
@@ -291,58 +287,51 @@ def optimize(policy, ref, opt, batch, cfg, step):
     return stats
 
 
-def _chunked_logprobs(model, batch, temperature, backend, chunk):
-    """(N, Lr) log-probs of every response token, computed `chunk` responses at a time (0 on padding)."""
-    out = torch.zeros_like(batch.logprobs)
-    order = batch.mask.sum(1).argsort(descending=True, stable=True)  # similar lengths together, as optimize does
-    for i in range(0, len(order), chunk):
-        idx = order[i:i + chunk]
-        lp = logprobs_of(model, rows_of(batch, idx), temperature, backend).float()  # (n, width)
-        out[idx, :lp.shape[1]] = torch.where(batch.mask[idx, :lp.shape[1]], lp, 0.0)
-    return out
-
-
 # ----------------------------------------------------------------------------------------------
 # The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
 
 def check_parallel(cfg):
     """Settings several processes cannot share (ddp.py): each must hold as many whole groups as the others."""
     W = ddp.world()
-    if W > 1 and cfg['dynamic_sampling']:  # each process would refill on its own and fall out of step
+    if W > 1 and cfg.dynamic_sampling:  # each process would refill on its own and fall out of step
         raise InputError('--dynamic_sampling is not supported with several processes (torchrun); run it in one')
-    if cfg['n_prompts'] % W:
-        raise InputError(f"--n_prompts={cfg['n_prompts']} must be a multiple of the {W} processes")
+    if cfg.n_prompts % W:
+        raise InputError(f"--n_prompts={cfg.n_prompts} must be a multiple of the {W} processes")
 
 
 def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'):
-    """Run GRPO on `policy` in place for cfg['steps'] steps; write out_dir/ckpt.pt and
-    metrics.jsonl. evaluate(policy, step) -> dict of scalars, called every eval_interval
-    steps and at the end; its values join that step's metrics row."""
-    if missing := [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if k not in cfg]:
+    """Run GRPO on `policy` in place for cfg.steps steps; write out_dir/ckpt.pt and
+    metrics.jsonl. draw_prompts(step, round) -> [(prompt text, problem), ...], the rendered
+    prompts of a step; reward_fn(problems, texts, ended) -> one dict per response: 'reward',
+    and the measures the loop logs, each averaged over the responses that carry it
+    ('accuracy', 'format', 'language', 'reflection' and any other, e.g. a reward model's
+    score). evaluate(policy, step) -> dict of scalars, called every eval_interval steps and
+    at the end; its values join that step's metrics row."""
+    if missing := [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if not hasattr(cfg, k)]:
         raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')  # not a failure deep in a step
     check_parallel(cfg)
-    # float32 master weights (compute still runs under cfg['dtype'] autocast): a published base arrives
+    # float32 master weights (compute still runs under cfg.dtype autocast): a published base arrives
     # in bf16, where an AdamW step of lr 1e-6 on a weight near 0.02 rounds away
     policy.float()
     main = ddp.is_main()  # with several processes, only rank 0 logs, evaluates and saves
     evaluate = evaluate if main else None
-    opt = torch.optim.AdamW(policy.parameters(), lr=cfg['lr'], betas=(0.9, 0.99),
-                            weight_decay=cfg['weight_decay'])
+    opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
+                            weight_decay=cfg.weight_decay)
     # the reference model; beta = 0 drops it and its forward pass
-    ref = copy.deepcopy(policy).eval().requires_grad_(False) if cfg['beta'] > 0 else None
+    ref = copy.deepcopy(policy).eval().requires_grad_(False) if cfg.beta > 0 else None
     start, log, save = open_run(name, cfg, policy, opt, main, **({'ref_model': ref} if ref is not None else {}))
     batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
     t_start, recent_signal = time.time(), []
-    with StepGuard(name, save, start, log, cfg['ckpt_interval']) as guard:
-        for step in range(start, cfg['steps']):
+    with StepGuard(name, save, start, log, cfg.ckpt_interval) as guard:
+        for step in range(start, cfg.steps):
             # linear warmup, then constant or (lr_decay) cosine decay to 10%
-            lr_now = lr_schedule(step, cfg['lr'], cfg['warmup_steps'], cfg['steps'], 0.1 * cfg['lr'] if cfg['lr_decay'] else None)
+            lr_now = lr_schedule(step, cfg.lr, cfg.warmup_steps, cfg.steps, 0.1 * cfg.lr if cfg.lr_decay else None)
             for group in opt.param_groups:
                 group['lr'] = lr_now
             row = {'step': step}
-            if evaluate is not None and cfg['eval_interval'] and step % cfg['eval_interval'] == 0:
+            if evaluate is not None and cfg.eval_interval and step % cfg.eval_interval == 0:
                 row.update(evaluate(policy, step))
-            if ref is not None and cfg['ref_reset'] and step > 0 and step % cfg['ref_reset'] == 0:
+            if ref is not None and cfg.ref_reset and step > 0 and step % cfg.ref_reset == 0:
                 ref.load_state_dict(policy.state_dict())  # the paper replaces the reference every 400 steps
 
             batch = next(batches)
@@ -353,7 +342,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             log.write(row)
             recent_signal = (recent_signal + [row['signal']])[-5:]
             elapsed = time.time() - t_start
-            eta = elapsed / (step - start + 1) * (cfg['steps'] - step - 1)
+            eta = elapsed / (step - start + 1) * (cfg.steps - step - 1)
             if main:
                 print(f"{name} {step:4d} | reward {row['reward']:.3f} | acc {row['accuracy']:.3f} | "
                       f"fmt {row['format']:.2f} | len {row['mean_len']:5.1f} | refl {row['reflection_rate']:.2f} | "
@@ -367,15 +356,17 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             if ddp.any_true(guard.stop):  # a Ctrl-C seen by any process stops every process at this step
                 guard.stop = True
                 break
-    if evaluate is not None and cfg['eval_interval']:  # the curves' last point, after the last step
-        with MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'), resume=True) as final:
-            final.write({'step': cfg['steps'], **evaluate(policy, cfg['steps'])})
+    if evaluate is not None and cfg.eval_interval:  # the curves' last point, after the last step
+        with MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl'), resume=True) as final:
+            final.write({'step': cfg.steps, **evaluate(policy, cfg.steps)})
     return policy
+
+
+LOGGED = {'reward', 'accuracy', 'format', 'language', 'reflection'}  # reward_fn's measures logged by name
 
 
 def _step_metrics(batch, stats, lr_now, train_s):
     """The metrics.jsonl row of one step (docs/design.md, Contracts)."""
-    import rewards
     scored, n = batch.scored, max(1, len(batch.scored))
     # each component over the responses that carry it (chat rows have no accuracy, for one)
     mean = lambda k: sum(x[k] for x in scored if k in x) / max(1, sum(k in x for x in scored))
@@ -386,8 +377,7 @@ def _step_metrics(batch, stats, lr_now, train_s):
         'reward': batch.rewards.mean().item() if len(batch.rewards) else 0.0,
         'accuracy': mean('accuracy'), 'format': mean('format'), 'language': mean('language'),
         'mean_len': batch.response_lens.sum().item() / n,
-        'reflection_rate': sum(rewards.has_reflection(rewards.parse_response(t).think or '')
-                               for t in batch.texts) / n,
+        'reflection_rate': mean('reflection'),
         'kl': stats['kl'], 'clip_frac': stats['clip_frac'], 'grad_norm': stats['grad_norm'],
         # entropy estimated from the sampled tokens: E[-log p] over the policy's own samples
         'entropy': -(batch.logprobs * mask).sum().item() / max(1.0, n_tok),
@@ -396,5 +386,5 @@ def _step_metrics(batch, stats, lr_now, train_s):
         'skipped': stats['skipped'],
         # any other component a reward function reports (e.g. a reward model's score and the hidden
         # rubric on chat prompts), averaged over the responses that carry it
-        **{k: mean(k) for k in sorted({k for x in scored for k in x} - {'reward', 'accuracy', 'format', 'language'})},
+        **{k: mean(k) for k in sorted({k for x in scored for k in x} - LOGGED)},
     }

@@ -19,6 +19,7 @@ import os
 import sys
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from config import InputError, input_errors
 from model import ModelConfig, Transformer
@@ -98,7 +99,6 @@ def model_config(hf, where=CONFIG):
 
 def read_weights(folder):
     """name -> tensor from model.safetensors, or from every shard its index names."""
-    from safetensors.torch import load_file
     index = os.path.join(folder, INDEX)
     if os.path.exists(index):
         weight_map = _read_json(index).get('weight_map')
@@ -168,7 +168,6 @@ def hf_config(cfg, dtype, eos_id=None, pad_id=None):
 
 def export_hf(model, tok, folder):
     """Write model (and tokenizer) as a Hugging Face folder that from_pretrained loads."""
-    from safetensors.torch import save_file
     os.makedirs(folder, exist_ok=True)
     cfg = model.config
     state = {('' if n == 'lm_head.weight' else 'model.') + n: t.detach().contiguous().cpu()
@@ -212,8 +211,8 @@ def main(argv):
     """python hf.py export RUN OUT          one of our run folders -> a Hugging Face folder
        python hf.py estimate FOLDER [ROWS TOKENS MICRO_BATCH]   memory_estimate from its config.json"""
     if len(argv) >= 3 and argv[0] == 'export':
-        from checkpoint import load_model
-        model, tok, _ = load_model(argv[1])
+        from checkpoint import load_model  # here, not at the top: checkpoint imports hf
+        model, tok = load_model(argv[1])
         export_hf(model, tok, argv[2])
         print(f'wrote {argv[2]} ({hf_config(model.config, next(model.parameters()).dtype)["architectures"][0]})')
     elif len(argv) in (2, 5) and argv[0] == 'estimate':
@@ -221,7 +220,7 @@ def main(argv):
         est = memory_estimate(model_config(_read_json(os.path.join(argv[1], CONFIG))), rows, tokens, micro)
         print(f'{argv[1]}: {est} GiB (a floor; rows={rows} tokens={tokens} micro_batch={micro})')
     else:
-        raise SystemExit(f'usage:\n{main.__doc__}')
+        raise InputError('usage: python hf.py export RUN OUT | estimate FOLDER [ROWS TOKENS MICRO_BATCH]')
 
 
 if __name__ == '__main__':

@@ -27,7 +27,7 @@ import ddp
 import evaluation
 import tasks
 from checkpoint import MetricsLog, save_checkpoint, write_json
-from config import autocast_ctx, configure, fail, get_device, print_config, resolve_dtype
+from config import ConfigError, autocast_ctx, configure, get_device, input_errors, print_config, resolve_dtype
 from model import ModelConfig, Transformer, lr_schedule, make_optimizer
 from tokenizer import train_tokenizer
 
@@ -86,21 +86,21 @@ def parse_knobs(text):
     for item in filter(None, (t.strip() for t in text.split(','))):
         name, eq, value = (x.strip() for x in item.partition('='))
         if not eq or name not in numeric:
-            raise ValueError(f'--knobs: {item!r} is not name=value with name a corpus knob ({", ".join(numeric)})')
+            raise ConfigError(f'--knobs: {item!r} is not name=value with name a corpus knob ({", ".join(numeric)})')
         kind = type(getattr(knobs, name))
         try:
             v = kind(value)
         except ValueError:
             need = 'an integer' if kind is int else 'a number'
-            raise ValueError(f'--knobs: {name} needs {need}, got {value!r}') from None
+            raise ConfigError(f'--knobs: {name} needs {need}, got {value!r}') from None
         if not (0 <= v <= 1 if kind is float else v >= 0):
-            raise ValueError(f"--knobs: {name}={value} is out of range ({'0..1' if kind is float else '>= 0'})")
+            raise ConfigError(f"--knobs: {name}={value} is out of range ({'0..1' if kind is float else '>= 0'})")
         setattr(knobs, name, v)
     if knobs.direct + knobs.careful > 1:
-        raise ValueError(f'--knobs: direct + careful = {knobs.direct + knobs.careful:g} > 1 '
+        raise ConfigError(f'--knobs: direct + careful = {knobs.direct + knobs.careful:g} > 1 '
                          'leaves no share for the sloppy style')
     if knobs.findx_direct + knobs.findx_one_try > 1:
-        raise ValueError(f'--knobs: findx_direct + findx_one_try = {knobs.findx_direct + knobs.findx_one_try:g} > 1 '
+        raise ConfigError(f'--knobs: findx_direct + findx_one_try = {knobs.findx_direct + knobs.findx_one_try:g} > 1 '
                          'leaves no share for the search style')
     return knobs
 
@@ -109,8 +109,8 @@ def build_data(cfg, knobs):
     """Corpus -> tokenizer -> one long token stream (documents separated by the end token)."""
     t0 = time.time()
     print('corpus knobs:', ', '.join(f'{k}={v}' for k, v in vars(knobs).items()))
-    docs = corpus.build_corpus(cfg['n_docs'], cfg['seed'], knobs, cfg['preset'])
-    tok = train_tokenizer(docs[:cfg['tok_docs']], cfg['vocab_size'])
+    docs = corpus.build_corpus(cfg.n_docs, cfg.seed, knobs, cfg.preset)
+    tok = train_tokenizer(docs[:cfg.tok_docs], cfg.vocab_size)
     ids = tok.encode_batch(docs)
     stream = np.fromiter((t for d in ids for t in d + [tok.eot_id]), dtype=np.int32)
     print(f'corpus: {len(docs)} docs, {len(stream) / 1e6:.2f}M tokens '
@@ -120,47 +120,44 @@ def build_data(cfg, knobs):
 
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES)
-    try:
-        knobs = parse_knobs(cfg['knobs'])  # before any work: a typo fails now
-    except ValueError as e:
-        fail(str(e))
+    knobs = parse_knobs(cfg.knobs)  # before any work: a typo fails now
     ddp.init()  # under torchrun: each process trains on its slice of every batch (ddp.py)
     main = ddp.is_main()  # rank 0 alone prints, writes and evaluates
     if main:
         print_config(cfg)
     device = get_device()
-    dt = resolve_dtype(cfg['dtype'], device)
-    torch.manual_seed(cfg['seed'])
+    dt = resolve_dtype(cfg.dtype, device)
+    torch.manual_seed(cfg.seed)
     if main:  # (write_json makes out_dir; the other processes write nothing)
-        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)
+        write_json(os.path.join(cfg.out_dir, 'config.json'), cfg)
 
     tok, data = build_data(cfg, knobs)  # every process builds the same corpus and tokenizer from the seed
     if main:
-        tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
-    n_val = max(cfg['block_size'] + 1, len(data) // 50)  # last 2% of the stream: unseen train docs
+        tok.save(os.path.join(cfg.out_dir, 'tokenizer.json'))
+    n_val = max(cfg.block_size + 1, len(data) // 50)  # last 2% of the stream: unseen train docs
     train, val = data[:-n_val], data[-n_val:]
-    if len(train) <= cfg['block_size'] + 1:
-        raise SystemExit(f'corpus too small for block_size={cfg["block_size"]}: raise n_docs')
+    if len(train) <= cfg.block_size + 1:
+        raise ConfigError(f'--n_docs={cfg.n_docs}: the corpus is too small for --block_size={cfg.block_size}')
 
-    mcfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=cfg['n_layer'], n_head=cfg['n_head'],
-                       n_kv_head=cfg['n_kv_head'], n_embd=cfg['n_embd'], block_size=cfg['block_size'],
-                       mlp_hidden=cfg['mlp_hidden'] or None, qkv_bias=cfg['qkv_bias'],
-                       tie_embeddings=cfg['tie_embeddings'])
+    mcfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=cfg.n_layer, n_head=cfg.n_head,
+                       n_kv_head=cfg.n_kv_head, n_embd=cfg.n_embd, block_size=cfg.block_size,
+                       mlp_hidden=cfg.mlp_hidden or None, qkv_bias=cfg.qkv_bias,
+                       tie_embeddings=cfg.tie_embeddings)
     model = Transformer(mcfg).to(device)
     print(f'model: {model.num_params() / 1e6:.2f}M parameters, dtype {dt}, device {device}')
-    opt = make_optimizer(model, cfg['lr'], cfg['weight_decay'])
-    gen = torch.Generator().manual_seed(cfg['seed'])
-    log = MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl') if main else None)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log = MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl') if main else None)
 
     def batch(src):
-        ix = torch.randint(len(src) - cfg['block_size'] - 1, (cfg['batch_size'],), generator=gen)
-        x = torch.stack([src[i:i + cfg['block_size']] for i in ix])  # (B, T)
-        y = torch.stack([src[i + 1:i + 1 + cfg['block_size']] for i in ix])  # (B, T)
+        ix = torch.randint(len(src) - cfg.block_size - 1, (cfg.batch_size,), generator=gen)
+        x = torch.stack([src[i:i + cfg.block_size] for i in ix])  # (B, T)
+        y = torch.stack([src[i + 1:i + 1 + cfg.block_size] for i in ix])  # (B, T)
         return x.to(device), y.to(device)
 
     t_start = time.time()
-    for it in range(cfg['max_iters']):
-        lr_now = lr_schedule(it, cfg['lr'], cfg['warmup_iters'], cfg['max_iters'], cfg['min_lr'])
+    for it in range(cfg.max_iters):
+        lr_now = lr_schedule(it, cfg.lr, cfg.warmup_iters, cfg.max_iters, cfg.min_lr)
         for group in opt.param_groups:
             group['lr'] = lr_now
         x, y = batch(train)  # the global batch: every process draws it, then takes its rows
@@ -170,17 +167,17 @@ def main(argv=None):
             logits = model(x)  # (B, T, V)
         loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
         opt.zero_grad(set_to_none=True)
-        (loss * (len(x) / cfg['batch_size'])).backward()  # summed over processes: the global batch's mean
+        (loss * (len(x) / cfg.batch_size)).backward()  # summed over processes: the global batch's mean
         ddp.sum_grads(model)
-        loss = ddp.all_sum(loss.item() * len(x) / cfg['batch_size'])
-        if cfg['grad_clip'] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'])
+        loss = ddp.all_sum(loss.item() * len(x) / cfg.batch_size)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         elapsed = time.time() - t_start
-        tok_s = (it + 1) * cfg['batch_size'] * cfg['block_size'] / elapsed
+        tok_s = (it + 1) * cfg.batch_size * cfg.block_size / elapsed
         log.write({'step': it, 'loss': loss, 'lr': lr_now, 'tok_s': tok_s, 'elapsed': elapsed})
-        if main and (it % cfg['log_interval'] == 0 or it == cfg['max_iters'] - 1):
-            eta = elapsed / (it + 1) * (cfg['max_iters'] - it - 1)
+        if main and (it % cfg.log_interval == 0 or it == cfg.max_iters - 1):
+            eta = elapsed / (it + 1) * (cfg.max_iters - it - 1)
             print(f'step {it:5d} | loss {loss:.4f} | lr {lr_now:.2e} | {tok_s:,.0f} tok/s | '
                   f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
     log.close()
@@ -191,21 +188,22 @@ def main(argv=None):
     with torch.no_grad():
         x, y = batch(val)
         val_loss = torch.nn.functional.cross_entropy(model(x).float().view(-1, tok.vocab_size), y.view(-1)).item()
-    ckpt = os.path.join(cfg['out_dir'], 'ckpt.pt')
-    save_checkpoint(ckpt, model, step=cfg['max_iters'], config=cfg, val_loss=val_loss)
+    ckpt = os.path.join(cfg.out_dir, 'ckpt.pt')
+    save_checkpoint(ckpt, model, step=cfg.max_iters, config=vars(cfg), val_loss=val_loss)
     print(f'val loss {val_loss:.4f}; saved {ckpt} after {time.time() - t_start:.0f}s of training')
 
-    if cfg['eval_n'] > 0:  # the base under the R1-Zero template on held-out math: what RL will have to work with
-        probs = tasks.eval_set('math', cfg['eval_n'], preset=cfg['preset'])
-        report = evaluation.evaluate(model, tok, probs, k=cfg['eval_k'], temperature=cfg['eval_temperature'],
-                                     top_p=None, max_new_tokens=cfg['max_new_tokens'])
-        print(f"behaviour of the base (held-out math, k={cfg['eval_k']}, T={cfg['eval_temperature']}):")
+    if cfg.eval_n > 0:  # the base under the R1-Zero template on held-out math: what RL will have to work with
+        probs = tasks.eval_set('math', cfg.eval_n, preset=cfg.preset)
+        report = evaluation.evaluate(model, tok, probs, k=cfg.eval_k, temperature=cfg.eval_temperature,
+                                     top_p=None, max_new_tokens=cfg.max_new_tokens)
+        print(f"behaviour of the base (held-out math, k={cfg.eval_k}, T={cfg.eval_temperature}):")
         print(evaluation.format_block('base', report))
-        write_json(os.path.join(cfg['out_dir'], 'eval.json'),
-                   {'models': {'base': {'step': cfg['max_iters'], 'checkpoint': ckpt, 'tasks': report}}})
+        write_json(os.path.join(cfg.out_dir, 'eval.json'),
+                   {'models': {'base': {'step': cfg.max_iters, 'checkpoint': ckpt, 'tasks': report}}})
     return model, tok
 
 
 if __name__ == '__main__':
-    main()
+    with input_errors():
+        main()
     ddp.finish()  # all processes leave together (ddp.py)

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 import rewards
 import tasks
-from checkpoint import MetricsLog, load_model, save_checkpoint
-from config import autocast_ctx
+from checkpoint import MetricsLog, load_checkpoint, load_model, save_checkpoint
+from config import InputError, autocast_ctx
 from model import lr_schedule, make_optimizer
 
 
@@ -150,9 +150,11 @@ def save_reward_model(run_dir, rm, tok, **extra):
 
 
 def load_reward_model(run_dir, device='cpu'):
-    body, tok, blob = load_model(run_dir, device)
-    if 'head' not in blob:
-        raise ValueError(f'{run_dir}/ckpt.pt has no reward head: it is not a reward model checkpoint')
+    """(reward model, tokenizer) from a run folder save_reward_model wrote."""
+    body, tok = load_model(run_dir, device)
+    head = load_checkpoint(os.path.join(run_dir, 'ckpt.pt'), mmap=True).get('head')
+    if head is None:
+        raise InputError(f'{run_dir}/ckpt.pt has no reward head: it is not a reward model checkpoint')
     rm = RewardModel(body)
-    rm.head.load_state_dict(blob['head'])
-    return rm.to(device).eval(), tok, blob
+    rm.head.load_state_dict(head)
+    return rm.to(device).eval(), tok

@@ -3,7 +3,7 @@ reflection markers. Code answers are run against hidden tests by sandbox.py.
 
     from rewards import score, parse_response, has_reflection
     rows = score(responses, problems, stage='zero', ended=ended)   # one dict per response
-    rows[0]  # {'reward': 1.1, 'accuracy': 1.0, 'format': 1.0, 'language': 1.0}
+    rows[0]  # {'accuracy': 1.0, 'format': 1.0, 'language': 1.0, 'reward': 1.1, 'reflection': 0.0}
 
 A response is the decoded model output after "Assistant:". The grammar (docs/design.md, Contracts):
 optional whitespace, exactly one <think>...</think>, optional whitespace, exactly one
@@ -46,6 +46,7 @@ from typing import NamedTuple, Optional
 import regex
 
 from countdown import eval_countdown
+from language import LANGS, word_share
 from sandbox import check_tests, run_code, run_code_batch
 import tasks
 from tasks import Problem
@@ -234,16 +235,6 @@ def chat_score(response, problem):
 
 # ----------------------------------------------------------------------------- language
 
-# A word: one Han character (Chinese is not written with spaces, so a character is the
-# unit), or a run of other letters. Digits, symbols, punctuation count as nothing. A run
-# of Latin letters is English, a Han character Chinese, anything else (Cyrillic, kana...)
-# neither, so it counts against both. A lone "x" is the unknown of an equation ("所以 x > 4"), a
-# symbol in either language, so it counts as nothing (other lone letters, "I" and "a", stay words).
-_WORD = regex.compile(r'\p{Han}|[\p{L}--\p{Han}]+', regex.V1)
-_LATIN = regex.compile(r'\p{Latin}+')
-_HAN = regex.compile(r'\p{Han}')
-LANGS = ('en', 'zh')
-
 
 def language_consistency_reward(response, lang):
     """Share of the reasoning's words in `lang` (R1 2.3.2: target-language words / all
@@ -258,11 +249,7 @@ def _language(parsed, lang):
     text = parsed.think
     for tag in TAGS + (EOT,):
         text = text.replace(tag, ' ')
-    words = [w for w in _WORD.findall(text) if w not in ('x', 'X')]
-    if not words:
-        return 1.0
-    script = _HAN if lang == 'zh' else _LATIN  # a word is one Han character or a run of other letters
-    return sum(1 for w in words if script.fullmatch(w)) / len(words)
+    return word_share(text, lang)  # language.py counts the words
 
 
 def is_mixed(response, lang):
@@ -311,6 +298,11 @@ def has_reflection(text):
     return _REFLECTION.search(text) is not None
 
 
+def reflects(response):
+    """1.0 when the response's reasoning has a reflection marker (the RL loop's reflection rate)."""
+    return float(has_reflection(parse_response(response).think or ''))
+
+
 # ----------------------------------------------------------------------------- combined
 
 # The one place rewards are combined; the weights are data. Accuracy already requires a
@@ -328,8 +320,8 @@ STAGE_WEIGHTS = {
 
 
 def score(responses, problems, stage='zero', ended=True, weights=None):
-    """One dict per response: 'reward' (the weighted sum) and each component, for the RL
-    loop to log. `ended` is one bool for all, or one per response. `weights` overrides
+    """One dict per response: 'reward' (the weighted sum), each component and
+    'reflection' (1.0 when the reasoning re-checks itself), for the RL loop to log. `ended` is one bool for all, or one per response. `weights` overrides
     entries of STAGE_WEIGHTS[stage] (an ablation: {'language': 0.0}). Code responses run in
     one batch, sandbox.CODE_WORKERS sandboxes at a time."""
     if stage not in STAGE_WEIGHTS:
@@ -354,5 +346,6 @@ def score(responses, problems, stage='zero', ended=True, weights=None):
     for r, pr, p, e, acc in zip(responses, parsed, problems, ended, accuracy):
         row = {'accuracy': acc, 'format': _format(pr, r, e), 'language': _language(pr, p.lang)}
         row['reward'] = sum(weights[k] * row[k] for k in weights)
+        row['reflection'] = float(has_reflection(pr.think or ''))  # logged, never rewarded (Table 3)
         rows.append(row)
     return rows

@@ -17,13 +17,16 @@ From the command line (the tokenizer.json beside the checkpoint is used):
 
     python sample.py --ckpt=out/zero/ckpt.pt --prompt="What is 3 + 4?" --num_samples=4
 """
-import copy
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 
-from model import ConcatKVCache, KVCache, Transformer
+from checkpoint import load_model
+from config import autocast_ctx, configure, get_device, input_errors
+from model import KVCache, Transformer
+from tasks import TEMPLATE
 
 
 @dataclass
@@ -100,7 +103,7 @@ def compiled_decode(device_type):
 
 
 def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None, stop_ids=(),
-           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True, compact=True, rows_of=None,
+           num_samples=1, seed=None, generator=None, pad_id=0, use_cache=True, compact=True, shard=None,
            compile=False):
     """Sample `num_samples` continuations of each prompt (lists of token ids); return `Samples`.
 
@@ -109,7 +112,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
     the tokens drawn, short of a float-rounding tie between two tokens.
     compile=True runs the decode steps through compiled_decode (the same tokens, short of a
     rounding tie; the first call compiles for tens of seconds).
-    rows_of=(offset, total): these N samples are rows offset..offset+N-1 of a batch of `total`
+    shard=(offset, total): these N samples are rows offset..offset+N-1 of a batch of `total`
     samples drawn with the same seed (data-parallel processes, ddp.py); each row gets the random
     numbers it would get if one process sampled the whole batch."""
     if not prompts or any(len(p) == 0 for p in prompts):
@@ -129,9 +132,9 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
             generator.manual_seed(seed)
     P, G = len(prompts), num_samples
     N = P * G
-    offset, total = rows_of or (0, N)
+    offset, total = shard or (0, N)
     if offset < 0 or offset + N > total:
-        raise ValueError(f'rows_of={rows_of}: {N} samples do not fit')
+        raise ValueError(f'shard={shard}: {N} samples do not fit')
     plens = torch.tensor([len(p) for p in prompts], device=device)  # (P,)
     Lp = int(plens.max())
     if Lp + max_new_tokens > model.config.block_size:
@@ -187,82 +190,6 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
                    torch.arange(Lr, device=device) < response_lens[:, None], out_lp[:, :Lr], response_lens, stopped)
 
 
-# Scoring: the logits of responses in this layout, which GRPO's update differentiates.
-
-def encode_prompts(model, prompts, prompt_mask, max_response):
-    """Run the distinct prompts (P, Lp), left-padded, through the model once: their keys and
-    values (a model.ConcatKVCache with room for max_response more tokens) and the logits
-    (P, 1, V) that predict each response's first token (the LM head skips the prompt positions)."""
-    cache = ConcatKVCache(model.config.n_layer, prompts.shape[0], prompts.shape[1] + max_response, prompts.device)
-    h = model(prompts, kv_cache=cache, pad_mask=prompt_mask, return_hidden=True)[:, -1:]  # (P, 1, C)
-    return cache, model.lm_head(h).float()
-
-
-def response_logits(model, prompts, prompt_mask, group, responses, encoded=None):
-    """Logits (N, Lr, V) scoring every response token: logits[n, j] predicts responses[n, j].
-
-    prompts (P, Lp) are the distinct prompts, left-padded (prompt_mask marks real tokens);
-    group (N,) says which prompt response n answers; responses (N, Lr) are right-padded. Each
-    prompt runs through the model once and its responses run on top of its cached keys and
-    values (model.ConcatKVCache), which is the full [prompt, response] forward without the G
-    copies of the prompt: the R1-Zero template alone is ~100 tokens, a response ~40-90.
-    encoded: encode_prompts' result for these prompts, when the caller already has it (grpo.optimize).
-    tests/test_grpo.py checks logits and gradients against the full rows."""
-    prompt_cache, first = encoded or encode_prompts(model, prompts, prompt_mask, responses.shape[1])
-    first = first.index_select(0, group)  # (N, 1, V)
-    if responses.shape[1] == 1:
-        return first
-    cache = copy.copy(prompt_cache)  # select rebinds the copy's lists; the prompts' own cache stays as it is
-    cache.select(group)
-    return torch.cat([first, model(responses[:, :-1], kv_cache=cache)], 1)  # (N, Lr, V)
-
-
-class PromptPass:
-    """The distinct prompts run once under autograd for several backward passes over their
-    responses (GRPO's micro-batches, sorted by length, each hold responses to most prompts): the
-    responses run on detached copies of the prompts' keys, values and first-token logits
-    (`encoded`, for response_logits), collect() sums the gradients each backward left on them, and
-    backward() carries those sums through the prompt pass once. The gradients of a prompt pass
-    per micro-batch, for the cost of one."""
-
-    def __init__(self, model, prompts, prompt_mask, max_response):
-        cache, first = encode_prompts(model, prompts, prompt_mask, max_response)
-        self.graph = cache.k + cache.v + [first]
-        self.leaves = [t.detach().requires_grad_() for t in self.graph]
-        self.sums = [None] * len(self.leaves)  # summed in float32 (the leaves may be bf16)
-        detached = copy.copy(cache)
-        detached.k, detached.v = self.leaves[:len(cache.k)], self.leaves[len(cache.k):-1]
-        self.encoded = (detached, self.leaves[-1])
-
-    def collect(self):
-        for i, leaf in enumerate(self.leaves):
-            if leaf.grad is not None:
-                self.sums[i] = leaf.grad.float() if self.sums[i] is None else self.sums[i] + leaf.grad.float()
-                leaf.grad = None
-
-    def backward(self):
-        pairs = [(t, g.to(t.dtype)) for t, g in zip(self.graph, self.sums) if g is not None]
-        torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
-
-
-class Rows(NamedTuple):  # some responses of a batch and the prompts they answer: sample.response_logits' arguments
-    prompts: torch.Tensor      # (p, lp) left-padded
-    prompt_mask: torch.Tensor  # (p, lp)
-    group: torch.Tensor        # (n,) into prompts
-    responses: torch.Tensor    # (n, lr) right-padded
-
-
-def rows_of(batch, idx):
-    """The responses idx of a batch with only the prompts they answer: the arguments of response_logits.
-    Columns that are padding in every chosen row are cut (the prompts' left, the responses' right), so a
-    micro-batch of short responses costs what they are long, not what the batch's longest is."""
-    used, group = torch.unique(batch.group[idx], return_inverse=True)
-    prompt_mask = batch.prompt_mask[used]
-    first = int((~prompt_mask.any(0)).sum())  # left-padded: the columns before `first` hold no real token
-    width = max(1, int(batch.mask[idx].sum(1).max()))  # right-padded: the longest chosen response
-    return Rows(batch.prompts[used, first:], prompt_mask[:, first:], group, batch.responses[idx, :width])
-
-
 def response_texts(samples, tok):
     """Each sample's response as text, without the end token, for the rewards and evaluation."""
     return [tok.decode(ids[:n - stop]) for ids, n, stop in
@@ -277,27 +204,27 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
     return [ids[:n] for ids, n in zip(s.responses.tolist(), s.response_lens.tolist())]
 
 
+class Rollout(NamedTuple):
+    text: str    # the response, without the end token
+    tokens: int  # its length in tokens
+    ended: bool  # it stopped with the end token, not at the length limit
+
+
 def rollout_texts(model, tok, prompts, k, *, temperature, top_p=None, max_new_tokens=128, seed=0,
                   batch_prompts=32):
-    """k decoded responses per prompt string: a list (per prompt) of k (text, n_tokens, ended)
-    triples. Evaluation and rejection sampling both sample through here."""
+    """k decoded responses per prompt string: a list (per prompt) of k Rollouts. Evaluation and
+    rejection sampling both sample through here."""
     out = []
     for i in range(0, len(prompts), batch_prompts):
         chunk = [tok.encode(p) for p in prompts[i:i + batch_prompts]]
         s = sample(model, chunk, max_new_tokens, temperature=temperature, top_p=top_p,
                    stop_ids=(tok.eot_id,), num_samples=k, seed=seed + i, pad_id=tok.pad_id)
-        rows = list(zip(response_texts(s, tok), s.response_lens.tolist(), s.stopped.tolist()))
+        rows = list(map(Rollout, response_texts(s, tok), s.response_lens.tolist(), s.stopped.tolist()))
         out += [rows[j * k:(j + 1) * k] for j in range(len(chunk))]
     return out
 
 
 if __name__ == '__main__':
-    import sys
-    import time
-
-    from checkpoint import load_model
-    from config import autocast_ctx, configure, get_device
-
     ckpt = 'out/zero/ckpt.pt'  # checkpoint to sample from (tokenizer.json beside it), or a Hugging Face folder
     prompt = 'Compute 3 + 4'   # the question
     template = True            # wrap the question in the R1-Zero template (paper Table 1)
@@ -309,22 +236,18 @@ if __name__ == '__main__':
     seed = 1337                # sampling seed
     device = 'auto'            # 'auto' = cuda, then mps, then cpu
     dtype = 'float32'          # 'float32', 'bfloat16' or 'float16' (autocast)
-    configure(globals(), bounds={'num_samples': (1, None), 'max_new_tokens': (1, None), 'temperature': (0, None),
-                                 'top_k': (0, None), 'top_p': (0, 1)},
-              choices={'dtype': ('float32', 'bfloat16', 'float16')})
-    device = get_device() if device == 'auto' else device
-    try:
-        model, tok, _ = load_model(ckpt, device)
-    except (FileNotFoundError, ValueError) as e:  # a missing, truncated or unsupported model: status 2
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
-    if template:
-        from tasks import TEMPLATE
-        prompt = TEMPLATE.format(prompt=prompt)
-    t0 = time.time()
-    with autocast_ctx(device, dtype):
-        outs = generate(model, [tok.encode(prompt)], max_new_tokens, temperature=temperature,
-                        top_k=top_k or None, top_p=top_p, stop_ids=(tok.eot_id,), num_samples=num_samples, seed=seed)
-    for i, o in enumerate(outs):
-        print(f'--- sample {i} ({len(o)} tokens)\n{prompt}{tok.decode(o)}')
-    print(f'--- {sum(map(len, outs))} tokens in {time.time() - t0:.2f}s')
+    with input_errors():  # a bad key or model: one line naming it, exit status 2
+        cfg = configure(globals(), bounds={'num_samples': (1, None), 'max_new_tokens': (1, None),
+                                           'temperature': (0, None), 'top_k': (0, None), 'top_p': (0, 1)},
+                        choices={'dtype': ('float32', 'bfloat16', 'float16')})
+        device = get_device() if cfg.device == 'auto' else cfg.device
+        model, tok = load_model(cfg.ckpt, device)
+        prompt = TEMPLATE.format(prompt=cfg.prompt) if cfg.template else cfg.prompt
+        t0 = time.time()
+        with autocast_ctx(device, cfg.dtype):
+            outs = generate(model, [tok.encode(prompt)], cfg.max_new_tokens, temperature=cfg.temperature,
+                            top_k=cfg.top_k or None, top_p=cfg.top_p, stop_ids=(tok.eot_id,),
+                            num_samples=cfg.num_samples, seed=cfg.seed)
+        for i, o in enumerate(outs):
+            print(f'--- sample {i} ({len(o)} tokens)\n{prompt}{tok.decode(o)}')
+        print(f'--- {sum(map(len, outs))} tokens in {time.time() - t0:.2f}s')

@@ -32,7 +32,8 @@ import torch
 import ddp
 import rewards
 from checkpoint import MetricsLog, StepGuard, load_model, open_run, write_json
-from config import Key, Options, autocast_ctx, configure, get_device, print_config, resolve_dtype
+from config import (ConfigError, InputError, Key, Options, autocast_ctx, configure, get_device, input_errors,
+                    print_config, resolve_dtype)
 from kernels.logprobs import IGNORE_INDEX, selective_logprobs
 from model import lr_schedule, make_optimizer
 from sample import rollout_texts
@@ -120,9 +121,9 @@ def read_examples(path):
                 row = json.loads(line)
                 out.append((row['prompt'], row['response']))
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(f'{path}:{n}: not a {{"prompt", "response"}} JSON object ({e})') from None
+                raise InputError(f'{path}:{n}: not a {{"prompt", "response"}} JSON object ({e})') from None
     if not out:
-        raise ValueError(f'{path}: no examples')
+        raise InputError(f'{path}: no examples')
     return out
 
 
@@ -142,7 +143,7 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     metrics.jsonl. evaluate(model, step) -> dict joins that step's metrics row every
     eval_interval steps and after the last step. Resumes bit-identically: the example order
     is a function of (seed, epoch)."""
-    missing = [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if k not in cfg]
+    missing = [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if not hasattr(cfg, k)]
     if missing:
         raise ValueError(f'sft.train: config lacks {", ".join(missing)}')
     rows = encode_examples(tok, examples, model.config.block_size)
@@ -153,30 +154,30 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
         evaluate = None
     if any(p.dtype != torch.float32 for p in model.parameters()):
         model.float()  # float32 master weights for a bf16 base (see grpo.train)
-    per_epoch = math.ceil(len(rows) / cfg['batch_size'])
-    steps = max(1, round(per_epoch * cfg['epochs']))
-    device, dt = cfg['device'], cfg['dtype']
-    opt = make_optimizer(model, cfg['lr'], cfg['weight_decay'])
+    per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    steps = max(1, round(per_epoch * cfg.epochs))
+    device, dt = cfg.device, cfg.dtype
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     start, log, save = open_run(name, cfg, model, opt, main)
-    print(f'{name}: {len(rows)} examples, {steps} steps of {cfg["batch_size"]} ({cfg["epochs"]} epochs)')
+    print(f'{name}: {len(rows)} examples, {steps} steps of {cfg.batch_size} ({cfg.epochs} epochs)')
 
     order, order_epoch = None, -1
     model.train()
     t0 = time.time()
-    with StepGuard(name, save, start, log, cfg['ckpt_interval']) as guard:
+    with StepGuard(name, save, start, log, cfg.ckpt_interval) as guard:
         for step in range(start, steps):
             epoch, i = divmod(step, per_epoch)
             if epoch != order_epoch:
-                g = torch.Generator().manual_seed(cfg['seed'] * 1000 + epoch)
+                g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
                 order, order_epoch = torch.randperm(len(rows), generator=g).tolist(), epoch
-            lr_now = lr_schedule(step, cfg['lr'], cfg['warmup_steps'], steps, cfg['min_lr'])
+            lr_now = lr_schedule(step, cfg.lr, cfg.warmup_steps, steps, cfg.min_lr)
             for group in opt.param_groups:
                 group['lr'] = lr_now
             row = {'step': step}
             if evaluate is not None and eval_interval and step % eval_interval == 0:
                 row.update(evaluate(model, step))
                 model.train()
-            batch_rows = [rows[j] for j in order[i * cfg['batch_size']:(i + 1) * cfg['batch_size']]]
+            batch_rows = [rows[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
             mine = batch_rows[ddp.shard(len(batch_rows))]  # this process's share (all of it in one process)
             n_tok = ddp.all_sum(sum(len(ids) - n_prompt for ids, n_prompt in mine))  # the whole batch's targets
             opt.zero_grad(set_to_none=True)
@@ -185,11 +186,11 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
                 x, y = collate(mine, tok.pad_id)
                 x, y = x.to(device), y.to(device)
                 with autocast_ctx(device, dt):
-                    loss = sft_loss(model, x, y, cfg['kernels'], n=n_tok if ddp.world() > 1 else None)
+                    loss = sft_loss(model, x, y, cfg.kernels, n=n_tok if ddp.world() > 1 else None)
                 loss.backward()  # a non-finite loss makes a non-finite gradient norm below, on every process
             ddp.sum_grads(model)
             loss = ddp.all_sum(loss.item())
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg['grad_clip'] or float('inf'))
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float('inf'))
             skipped = None if math.isfinite(loss) and torch.isfinite(norm) else 'nonfinite'
             if skipped:  # never let one bad batch write NaN into the weights
                 opt.zero_grad(set_to_none=True)
@@ -201,7 +202,7 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
             row.update({'loss': loss, 'lr': lr_now, 'epoch': epoch, 'elapsed': elapsed, 'skipped': skipped,
                         'grad_norm': None if skipped else norm.item(), 'tokens': int(n_tok)})
             log.write(row)
-            if main and (step % cfg['log_interval'] == 0 or step == steps - 1):
+            if main and (step % cfg.log_interval == 0 or step == steps - 1):
                 eta = elapsed / (step - start + 1) * (steps - step - 1)
                 print(f'{name} {step:5d} | loss {loss:.4f} | lr {lr_now:.2e} | epoch {epoch} | '
                       f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
@@ -211,7 +212,7 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
                 break
     model.eval()
     if evaluate is not None:
-        with MetricsLog(os.path.join(cfg['out_dir'], 'metrics.jsonl'), resume=True) as final:
+        with MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl'), resume=True) as final:
             final.write({'step': steps, **evaluate(model, steps)})
     return model
 
@@ -288,25 +289,21 @@ def format_report(report):
 def main(argv=None):
     cfg = configure(globals(), argv, options=OPTIONS)
     ddp.init()  # under torchrun: each process fine-tunes on its slice of every batch (ddp.py)
-    cfg['device'] = get_device()
-    cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
+    cfg.device = get_device()
+    cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
     print_config(cfg)
-    if not cfg['data']:
-        print('error: --data=<file.jsonl> is required (JSON lines of {"prompt", "response"})', file=sys.stderr)
-        sys.exit(2)
-    try:
-        examples = read_examples(cfg['data'])
-        model, tok, _ = load_model(cfg['init'], cfg['device'])
-    except (FileNotFoundError, ValueError) as e:  # a bad data file or model: status 2, as a bad key
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
+    if not cfg.data:
+        raise ConfigError('--data=<file.jsonl> is required (JSON lines of {"prompt", "response"})')
+    examples = read_examples(cfg.data)
+    model, tok = load_model(cfg.init, cfg.device)
     if ddp.is_main():
-        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)  # (makes out_dir)
-        tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
+        write_json(os.path.join(cfg.out_dir, 'config.json'), cfg)  # (makes out_dir)
+        tok.save(os.path.join(cfg.out_dir, 'tokenizer.json'))
     train(model, tok, examples, cfg)
-    print(f"saved {os.path.join(cfg['out_dir'], 'ckpt.pt')}")
+    print(f"saved {os.path.join(cfg.out_dir, 'ckpt.pt')}")
 
 
 if __name__ == '__main__':
-    main(sys.argv[1:])
+    with input_errors():
+        main(sys.argv[1:])
     ddp.finish()  # all processes leave together (ddp.py)

@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass
 
 from countdown import reachable
+from language import word_share
 from traces import FINDX, FINDX_MAX, WORDS, Trace
 
 SPLIT_SALT = 'nano-r1-split-v1'  # changing it reshuffles which problems are held out
@@ -214,14 +215,14 @@ def gen_chat(rng, difficulty, lang):
 
 
 def chat_rubric(problem, reply):
-    """Hidden rubric: the share of its checks a reply meets (name, keyword, language, brevity)."""
-    import rewards  # the language measure lives with the rewards (docs/design.md, Layering)
+    """Hidden rubric: the share of its checks a reply (the answer's plain text) meets: name,
+    keyword, language (every word in the prompt's, language.py), brevity."""
     checks = []
     for kind, value in problem.rubric:
         if kind in ('name', 'keyword'):
             checks.append(value.lower() in reply.lower())
         elif kind == 'lang':
-            checks.append(bool(reply.strip()) and rewards.language_consistency_reward(reply, value) == 1.0)
+            checks.append(bool(reply.strip()) and word_share(reply, value) == 1.0)
         elif kind == 'max_words':
             checks.append(0 < len(reply.split()) <= value and len(reply) <= 8 * value)
     return sum(checks) / max(1, len(checks))

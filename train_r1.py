@@ -41,6 +41,7 @@ import time
 from collections import Counter
 from functools import partial
 from types import SimpleNamespace
+from typing import Callable, NamedTuple
 
 import evaluation
 import grpo
@@ -53,7 +54,7 @@ import sft
 import tasks
 import traces
 from checkpoint import ensure_base, file_digest, load_model, read_json, read_jsonl, write_json
-from config import configure, get_device, input_errors, print_config, resolve_dtype
+from config import InputError, configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 # The script's own keys; stage 2 and stage 4 run grpo.OPTIONS (--steps, --lr, --beta, ... as in
@@ -132,36 +133,36 @@ def sound(text, problem):
 
 def cold_start_data(cfg, tok, rng):
     """(examples, report): readable long-reasoning examples for stage 1."""
-    problems = data.problems(cfg, 'train', cfg['cold_prompts'], rng, cfg['family'])
-    has_zero = os.path.exists(os.path.join(cfg['zero_dir'], 'ckpt.pt'))
-    source = cfg['cold_source'] if cfg['cold_source'] != 'auto' else ('zero' if has_zero else 'oracle')
+    problems = data.problems(cfg, 'train', cfg.cold_prompts, rng, cfg.family)
+    has_zero = os.path.exists(os.path.join(cfg.zero_dir, 'ckpt.pt'))
+    source = cfg.cold_source if cfg.cold_source != 'auto' else ('zero' if has_zero else 'oracle')
     if source == 'zero' and not has_zero:
-        raise SystemExit(f"error: --cold_source=zero needs an R1-Zero run in {cfg['zero_dir']}: "
+        raise InputError(f"--cold_source=zero needs an R1-Zero run in {cfg.zero_dir}: "
                          f"run `python train_zero.py` first")
-    if source == 'oracle' and cfg['dataset']:
-        raise SystemExit("error: the oracle cold start writes toy-world traces (traces.py); with "
+    if source == 'oracle' and cfg.dataset:
+        raise InputError("the oracle cold start writes toy-world traces (traces.py); with "
                          "--dataset it needs R1-Zero's samples: run `python train_zero.py --dataset=...` first")
     if source == 'oracle':
-        if cfg['cold_source'] == 'auto':
-            print(f"no R1-Zero run in {cfg['zero_dir']}: the cold start uses oracle traces from traces.py as "
+        if cfg.cold_source == 'auto':
+            print(f"no R1-Zero run in {cfg.zero_dir}: the cold start uses oracle traces from traces.py as "
                   f"the human annotators (`python train_zero.py` first to use R1-Zero's own samples)")
         examples = []
         for p in problems:  # a "human annotator's" solution: a search with no slip for findx, else oracle_style
             t = (traces.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0) if p.family == 'findx'
-                 else traces.solve_math(p, rng, cfg['oracle_style'], 0.0))
+                 else traces.solve_math(p, rng, cfg.oracle_style, 0.0))
             response = f' <think> {t.text} </think> <answer> {t.answer} </answer>'
             examples.append((tasks.render_prompt(p), readable(p, response)))
-        short = sft.fitting(tok, examples, cfg['max_new_tokens'])
+        short = sft.fitting(tok, examples, cfg.max_new_tokens)
         return short, {'source': 'oracle', 'traces': len(examples), 'kept_examples': len(short)}
-    zero, ztok, _ = load_model(cfg['zero_dir'], cfg['device'])
-    kept = sft.rejection_sample(zero, ztok, problems, cfg['cold_k'], render=tasks.render_prompt,
-                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'], per_prompt=1,
+    zero, ztok = load_model(cfg.zero_dir, cfg.device)
+    kept = sft.rejection_sample(zero, ztok, problems, cfg.cold_k, render=tasks.render_prompt,
+                                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, per_prompt=1,
                                 extra=('sound', sound))
     print('cold start from R1-Zero samples:', sft.format_report(kept.report))
     first = {}  # one trace per distinct prompt: an equation drawn twice is not imitated twice
     for (prompt, resp), p in zip(kept.examples, kept.problems):
         first.setdefault(prompt, ((prompt, readable(p, resp)), p.family))
-    examples = sft.fitting(tok, [ex for ex, _ in first.values()], cfg['max_new_tokens'])
+    examples = sft.fitting(tok, [ex for ex, _ in first.values()], cfg.max_new_tokens)
     per_family = dict(Counter(fam for _, fam in first.values()))  # filter_samples counted repeated draws
     return examples, {'source': 'zero', **kept.report, 'distinct_prompts': len(first), 'per_family': per_family,
                       'kept_examples': len(examples)}
@@ -172,17 +173,17 @@ def rejection_data(cfg, model, tok, rng):
     without reasoning. R1 reused DeepSeek-V3's SFT data for these (2.3.3); ours are replies of
     the corpus's quality (each rubric check met with probability rs_chat_quality, as
     corpus.CorpusKnobs.chat_quality), not perfect ones: lifting them is stage 4's job."""
-    mix = [('math', cfg['rs_prompts']), ('countdown', cfg['rs_other']), ('code', cfg['rs_other'])]
-    if cfg['family'] != 'math':
-        mix.insert(1, (cfg['family'], cfg['rs_family']))
+    mix = [('math', cfg.rs_prompts), ('countdown', cfg.rs_other), ('code', cfg.rs_other)]
+    if cfg.family != 'math':
+        mix.insert(1, (cfg.family, cfg.rs_family))
     problems = [p for fam, n in mix for p in data.problems(cfg, 'train', n, rng, fam)]
-    kept = sft.rejection_sample(model, tok, problems, cfg['rs_k'], render=tasks.render_prompt,
-                                max_new_tokens=cfg['max_new_tokens'], seed=cfg['seed'] + 1,
-                                max_tokens=cfg['max_new_tokens'] - 8, per_prompt=cfg['rs_per_prompt'])
+    kept = sft.rejection_sample(model, tok, problems, cfg.rs_k, render=tasks.render_prompt,
+                                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 1,
+                                max_tokens=cfg.max_new_tokens - 8, per_prompt=cfg.rs_per_prompt)
     print('rejection sampling from stage 2:', sft.format_report(kept.report))
     chat = []
-    for p in data.problems(cfg, 'train', cfg['rs_chat'], rng, 'chat'):
-        reply = tasks.solve_chat(p, rng, quality=cfg['rs_chat_quality']).answer
+    for p in data.problems(cfg, 'train', cfg.rs_chat, rng, 'chat'):
+        reply = tasks.solve_chat(p, rng, quality=cfg.rs_chat_quality).answer
         chat.append((tasks.render_prompt(p), f' <think> </think> <answer> {reply} </answer>'))
     if not kept.examples:
         print('WARNING: rejection sampling kept no reasoning answer from stage 2; stage 3 sees chat only')
@@ -191,7 +192,7 @@ def rejection_data(cfg, model, tok, rng):
 
 def math_reward(cfg, problems, texts, ended):
     """Stage 2's reward (2.3.2): accuracy + format + language consistency; mixing is only logged."""
-    rows = rewards.score(texts, problems, 'reasoning', ended, weights={'language': cfg['language_weight']})
+    rows = rewards.score(texts, problems, 'reasoning', ended, weights={'language': cfg.language_weight})
     for row, t, p in zip(rows, texts, problems):
         row['mixed'] = float(rewards.is_mixed(t, p.lang))
     return rows
@@ -207,14 +208,14 @@ def all_reward(cfg, rm, tok, problems, texts, ended):
                                       [texts[i] for i in c], ended=[ended[i] for i in c])
     for i, s in zip(c, scores):
         rows[i] = {'reward': s, 'rm_score': s, 'rubric': rewards.chat_score(texts[i], problems[i]),
-                   'format': rewards.format_reward(texts[i], ended[i])}
+                   'format': rewards.format_reward(texts[i], ended[i]), 'reflection': rewards.reflects(texts[i])}
     return [rows[i] for i in range(len(texts))]
 
 
 def draw_prompts(cfg, tag, mix, step, round_):
     """grpo's draw_prompts, given cfg, tag and mix: seeded by step and round, so a resumed stage draws the same."""
-    rng = random.Random(f"{cfg['seed']}:{tag}:{step}:{round_}")
-    return [p for f, n in mix if n for p in data.problems(cfg, 'train', n, rng, f)]
+    rng = random.Random(f"{cfg.seed}:{tag}:{step}:{round_}")
+    return data.rendered([p for f, n in mix if n for p in data.problems(cfg, 'train', n, rng, f)])
 
 
 # ---- the stages: each stage(ctx, folder) makes its model in folder -----------------------
@@ -225,8 +226,8 @@ def draw_prompts(cfg, tag, mix, step, round_):
 def evaluate_all(ctx, name, model, step, folder):
     if name not in ctx.results['models']:
         print(f'evaluating {name} on every family...')
-    evaluation.record(ctx.results, ctx.eval_path, name, model, ctx.tok, ctx.held_out, k=ctx.cfg['eval_k'],
-                      max_new_tokens=ctx.cfg['max_new_tokens'], step=step, checkpoint=os.path.join(folder, 'ckpt.pt'))
+    evaluation.record(ctx.results, ctx.eval_path, name, model, ctx.tok, ctx.held_out, k=ctx.cfg.eval_k,
+                      max_new_tokens=ctx.cfg.max_new_tokens, step=step, checkpoint=os.path.join(folder, 'ckpt.pt'))
 
 
 def fine_tune(ctx, folder, what, make_data, *args):
@@ -237,26 +238,26 @@ def fine_tune(ctx, folder, what, make_data, *args):
         ctx.results['stages'][f'{name}_data'] = report
         write_json(ctx.eval_path, ctx.results)
         if not examples:
-            raise SystemExit(f'error: {what} kept no examples ({sft.format_report(report)}); nothing to fine-tune on')
+            raise InputError(f'{what} kept no examples ({sft.format_report(report)}); nothing to fine-tune on')
         sft.write_jsonl(data_path, examples)
-    settings = sft.OPTIONS.settings(device=cfg['device'], epochs=cfg['sft_epochs'], batch_size=cfg['sft_batch'],
-                                    lr=cfg['sft_lr'], min_lr=cfg['sft_lr'] / 10, log_interval=20, ckpt_interval=50,
-                                    seed=cfg['seed'], dtype=cfg['dtype'], kernels=cfg['kernels'], out_dir=folder,
+    settings = sft.OPTIONS.settings(device=cfg.device, epochs=cfg.sft_epochs, batch_size=cfg.sft_batch,
+                                    lr=cfg.sft_lr, min_lr=cfg.sft_lr / 10, log_interval=20, ckpt_interval=50,
+                                    seed=cfg.seed, dtype=cfg.dtype, kernels=cfg.kernels, out_dir=folder,
                                     resume=True)
-    model, _, _ = load_model(cfg['base_dir'], cfg['device'])
+    model, _ = load_model(cfg.base_dir, cfg.device)
     sft.train(model, ctx.tok, sft.read_examples(data_path), settings, name=name.replace('_', ' '))
 
 
 def cold_start(ctx, folder):
     """Stage 1 (2.3.1): SFT of the base on readable long-reasoning examples."""
     fine_tune(ctx, folder, 'the cold start', cold_start_data, ctx.cfg, ctx.tok,
-              random.Random(f"cold:{ctx.cfg['seed']}"))
+              random.Random(f"cold:{ctx.cfg.seed}"))
 
 
 def reasoning_rl(ctx, folder):
     """Stage 2 (2.3.2): GRPO of the cold start on R1-Zero's family and math, half each."""
-    cfg, mix = ctx.cfg, data.reasoning_mix(ctx.cfg['family'], ctx.cfg['n_prompts'])
-    rl = grpo.OPTIONS.of(cfg, device=cfg['device'], out_dir=folder, resume=True)  # the GRPO keys on our command line
+    cfg, mix = ctx.cfg, data.reasoning_mix(ctx.cfg.family, ctx.cfg.n_prompts)
+    rl = grpo.OPTIONS.of(cfg, device=cfg.device, out_dir=folder, resume=True)  # the GRPO keys on our command line
     grpo.train(ctx.models['cold_start'], ctx.tok, rl, reward_fn=partial(math_reward, cfg),
                draw_prompts=partial(draw_prompts, cfg, 'reason', mix), evaluate=ctx.curve, name='reasoning')
 
@@ -264,46 +265,54 @@ def reasoning_rl(ctx, folder):
 def rejection_sft(ctx, folder):
     """Stage 3 (2.3.3): SFT of the base (not stage 2) on stage 2's rejection-sampled answers plus chat."""
     fine_tune(ctx, folder, 'rejection sampling', rejection_data, ctx.cfg, ctx.models['reasoning_rl'], ctx.tok,
-              random.Random(f"rs:{ctx.cfg['seed']}"))
+              random.Random(f"rs:{ctx.cfg.seed}"))
 
 
 def reward_model_stage(ctx, folder):
     """Stage 4's reward model (2.3.4): the base with a scalar head, on chat pairs the hidden rubric ranked."""
-    cfg, body = ctx.cfg, load_model(ctx.cfg['base_dir'], ctx.cfg['device'])[0]
-    rm = reward_model.train_reward_model(body, ctx.tok, reward_model.chat_pairs(cfg['rm_pairs'], 'train', cfg['seed']),
-                                         steps=cfg['rm_steps'], batch_size=cfg['rm_batch'], device=cfg['device'],
-                                         dtype=cfg['dtype'], seed=cfg['seed'], out_dir=folder)
-    acc = reward_model.pair_accuracy(rm, ctx.tok, reward_model.chat_pairs(cfg['rm_eval_pairs'], 'test', cfg['seed']))
+    cfg = ctx.cfg
+    body, _ = load_model(cfg.base_dir, cfg.device)
+    rm = reward_model.train_reward_model(body, ctx.tok, reward_model.chat_pairs(cfg.rm_pairs, 'train', cfg.seed),
+                                         steps=cfg.rm_steps, batch_size=cfg.rm_batch, device=cfg.device,
+                                         dtype=cfg.dtype, seed=cfg.seed, out_dir=folder)
+    acc = reward_model.pair_accuracy(rm, ctx.tok, reward_model.chat_pairs(cfg.rm_eval_pairs, 'test', cfg.seed))
     print(f'reward model: held-out pair accuracy {acc:.3f}')
     reward_model.save_reward_model(folder, rm, ctx.tok, pair_accuracy=acc)
-    ctx.results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg['rm_pairs'],
-                                             'held_out_pairs': cfg['rm_eval_pairs']}
+    ctx.results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg.rm_pairs,
+                                             'held_out_pairs': cfg.rm_eval_pairs}
 
 
 def all_scenario_rl(ctx, folder):
     """Stage 4 (2.3.4): GRPO of stage 3 on stage 2's reasoning prompts and chat prompts."""
     cfg = ctx.cfg
-    n_chat = round(cfg['n_prompts'] * cfg['final_chat_share'])
-    mix = [('chat', n_chat)] + data.reasoning_mix(cfg['family'], cfg['n_prompts'] - n_chat)
-    rl = grpo.OPTIONS.of(cfg, device=cfg['device'], out_dir=folder, resume=True, steps=cfg['final_steps'],
-                         lr=cfg['final_lr'], beta=cfg['final_beta'])
+    n_chat = round(cfg.n_prompts * cfg.final_chat_share)
+    mix = [('chat', n_chat)] + data.reasoning_mix(cfg.family, cfg.n_prompts - n_chat)
+    rl = grpo.OPTIONS.of(cfg, device=cfg.device, out_dir=folder, resume=True, steps=cfg.final_steps,
+                         lr=cfg.final_lr, beta=cfg.final_beta)
     rm = ctx.models['reward_model']
     grpo.train(ctx.models['rejection_sft'], ctx.tok, rl, reward_fn=partial(all_reward, cfg, rm, ctx.tok),
                draw_prompts=partial(draw_prompts, cfg, 'all', mix), evaluate=ctx.curve, name='all-scenario')
 
 
-# R1's recipe (2.3), in order: (name: its folder and eval.json block, the function that makes it,
-# the --last_stage it belongs to, the config key of the step its block records, else 0).
-STAGES = [('cold_start', cold_start, 1, None), ('reasoning_rl', reasoning_rl, 2, 'steps'),
-          ('rejection_sft', rejection_sft, 3, None), ('reward_model', reward_model_stage, 4, None),
-          ('r1', all_scenario_rl, 4, 'final_steps')]
+class Stage(NamedTuple):
+    name: str        # its folder under out_dir and its eval.json block
+    make: Callable   # make(ctx, folder) trains the stage's model into folder
+    last_stage: int  # the --last_stage it belongs to
+    step_key: str    # the config key of the step its eval.json block records (None: 0)
 
 
-def run_stage(ctx, name, make, step):
+# R1's recipe (2.3), in order.
+STAGES = [Stage('cold_start', cold_start, 1, None), Stage('reasoning_rl', reasoning_rl, 2, 'steps'),
+          Stage('rejection_sft', rejection_sft, 3, None),
+          Stage('reward_model', reward_model_stage, 4, None),
+          Stage('r1', all_scenario_rl, 4, 'final_steps')]
+
+
+def run_stage(ctx, stage):
     """One row of STAGES, made, resumed or skipped as the module docstring says, then loaded into
     ctx.models and evaluated."""
-    cfg, results = ctx.cfg, ctx.results
-    folder = lambda stage: os.path.join(cfg['out_dir'], stage)
+    cfg, results, name = ctx.cfg, ctx.results, stage.name
+    folder = lambda stage: os.path.join(cfg.out_dir, stage)
     is_rm = name == 'reward_model'  # built on the base alone: no stage makes it stale; it makes r1 stale
     inputs, made_from = results['stages'].setdefault('made_from', {}), ctx.made_from.get(name)
     stale = made_from is not None and inputs.get(name) not in (None, made_from)
@@ -315,7 +324,7 @@ def run_stage(ctx, name, make, step):
             print(f'{name}: its input changed since it was made: moved the stale {folder(name)} aside')
         if made_from is not None:
             inputs[name] = made_from
-        chain = [stage for stage, *_ in STAGES if stage != 'reward_model']
+        chain = [s.name for s in STAGES if s.name != 'reward_model']
         for other in ['r1'] if is_rm else chain[chain.index(name) + 1:]:  # built on this stage: stale now
             results['models'].pop(other, None)
             if os.path.exists(folder(other)):
@@ -324,55 +333,57 @@ def run_stage(ctx, name, make, step):
         write_json(os.path.join(folder(name), 'config.json'), cfg)  # makes the folder
         ctx.tok.save(os.path.join(folder(name), 'tokenizer.json'))
         t = time.time()
-        make(ctx, folder(name))
+        stage.make(ctx, folder(name))
         results['seconds'][name] = round(time.time() - t, 1)
         write_json(ctx.eval_path, results)
-    ctx.models[name] = (reward_model.load_reward_model if is_rm else load_model)(folder(name), cfg['device'])[0]
+    load = reward_model.load_reward_model if is_rm else load_model
+    ctx.models[name], _ = load(folder(name), cfg.device)
     if not is_rm:
-        evaluate_all(ctx, name, ctx.models[name], cfg[step] if step else 0, folder(name))
+        step = getattr(cfg, stage.step_key) if stage.step_key else 0
+        evaluate_all(ctx, name, ctx.models[name], step, folder(name))
 
 
 def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES, options=grpo.OPTIONS)
     ddp.one_process_only('train_r1.py')
     math_family = data.math_slot(cfg, 'train_r1.py')  # 'latex' for a MATH file: its eval.json key
-    if cfg['family'] == 'auto':  # R1-Zero's family: its samples are the cold start, its curve the comparison
-        zero_cfg = read_json(os.path.join(cfg['zero_dir'], 'config.json')) or {}
-        cfg['family'] = zero_cfg.get('family') or ('math' if cfg['dataset'] else 'findx')
-    if cfg['family'] not in ('math', 'findx'):
-        raise SystemExit(f"error: train_r1.py reasons on math or findx; R1-Zero in {cfg['zero_dir']} "
-                         f"trained on {cfg['family']!r} (pass --family=math or --family=findx)")
-    cfg['device'] = get_device()
-    cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
+    if cfg.family == 'auto':  # R1-Zero's family: its samples are the cold start, its curve the comparison
+        zero_cfg = read_json(os.path.join(cfg.zero_dir, 'config.json')) or {}
+        cfg.family = zero_cfg.get('family') or ('math' if cfg.dataset else 'findx')
+    if cfg.family not in ('math', 'findx'):
+        raise InputError(f"train_r1.py reasons on math or findx; R1-Zero in {cfg.zero_dir} "
+                         f"trained on {cfg.family!r} (pass --family=math or --family=findx)")
+    cfg.device = get_device()
+    cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
     print_config(cfg)
     t0 = time.time()
-    out = cfg['out_dir']
+    out = cfg.out_dir
     write_json(os.path.join(out, 'config.json'), cfg)
-    base, tok, _ = ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
+    base, tok = ensure_base(cfg.base_dir, cfg.preset, cfg.pretrain_args, cfg.device)
     eval_path = os.path.join(out, 'eval.json')
     results = read_json(eval_path, {'models': {}})
     results.setdefault('stages', {})
     results.setdefault('seconds', {})
-    zero_eval = read_json(os.path.join(cfg['zero_dir'], 'eval.json'))
+    zero_eval = read_json(os.path.join(cfg.zero_dir, 'eval.json'))
     if zero_eval and 'zero' in zero_eval['models']:
         results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for the comparison
 
-    fam = cfg['family']
-    held_out = {f: data.problems(cfg, 'test', cfg['eval_n' if f in ('math', fam) else 'eval_n_other'], family=f)
+    fam = cfg.family
+    held_out = {f: data.problems(cfg, 'test', getattr(cfg, 'eval_n' if f in ('math', fam) else 'eval_n_other'), family=f)
                 for f in dict.fromkeys(('math', fam, 'countdown', 'code', 'chat'))}
-    curve = evaluation.curve_fn(tok, held_out[fam][:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
-    zero_ckpt = os.path.join(cfg['zero_dir'], 'ckpt.pt')  # rerunning train_zero.py makes the cold start stale
-    from_zero = cfg['cold_source'] != 'oracle' and os.path.exists(zero_ckpt)
+    curve = evaluation.curve_fn(tok, held_out[fam][:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
+    zero_ckpt = os.path.join(cfg.zero_dir, 'ckpt.pt')  # rerunning train_zero.py makes the cold start stale
+    from_zero = cfg.cold_source != 'oracle' and os.path.exists(zero_ckpt)
     ctx = SimpleNamespace(cfg=cfg, tok=tok, results=results, eval_path=eval_path, curve=curve, models={},
                           held_out=[p for ps in held_out.values() for p in ps],
                           made_from={'cold_start': file_digest(zero_ckpt)} if from_zero else {})
-    evaluate_all(ctx, 'base', base, 0, cfg['base_dir'])
-    for name, make, last_stage, step in STAGES:
-        if last_stage > cfg['last_stage']:
+    evaluate_all(ctx, 'base', base, 0, cfg.base_dir)
+    for stage in STAGES:
+        if stage.last_stage > cfg.last_stage:
             break
-        run_stage(ctx, name, make, step)
-        if name == 'reasoning_rl':  # does the cold start help (2.3.1)? Stage 2's curve against R1-Zero's
-            results['stages']['cold_start_helps'] = compare_with_zero(cfg, os.path.join(out, name), results,
+        run_stage(ctx, stage)
+        if stage.name == 'reasoning_rl':  # does the cold start help (2.3.1)? Stage 2's curve against R1-Zero's
+            results['stages']['cold_start_helps'] = compare_with_zero(cfg, os.path.join(out, stage.name), results,
                                                                       math_family if fam == 'math' else fam)
             write_json(eval_path, results)
     return evaluation.write_results(results, eval_path, t0)
@@ -381,10 +392,10 @@ def main(argv=None):
 def compare_with_zero(cfg, reason_dir, results, family='math'):
     """Cold start helps (R1 2.3.1): the first stage 2 step whose curve pass@1 reaches R1-Zero's
     last curve point, as a share of R1-Zero's steps; and the final pass@1 of both."""
-    zero_curve = [r for r in read_jsonl(os.path.join(cfg['zero_dir'], 'metrics.jsonl')) if 'eval_pass@1' in r]
+    zero_curve = [r for r in read_jsonl(os.path.join(cfg.zero_dir, 'metrics.jsonl')) if 'eval_pass@1' in r]
     ours = [r for r in read_jsonl(os.path.join(reason_dir, 'metrics.jsonl')) if 'eval_pass@1' in r]
     if not zero_curve or not zero_curve[-1]['step'] or 'zero' not in results['models']:
-        return {'note': f"no R1-Zero run in {cfg['zero_dir']} to compare with"}
+        return {'note': f"no R1-Zero run in {cfg.zero_dir} to compare with"}
     target, zero_steps = zero_curve[-1]['eval_pass@1'], zero_curve[-1]['step']
     reached = next((r['step'] for r in ours if r['eval_pass@1'] >= target), None)
     out = {'zero_final_curve_pass@1': target, 'zero_steps': zero_steps, 'reached_at_step': reached,

@@ -67,52 +67,52 @@ def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES, options=grpo.OPTIONS)
     ddp.init()  # under torchrun: every process samples and trains on its share of the prompts (ddp.py)
     main = ddp.is_main()  # rank 0 alone evaluates and writes eval.json
-    cfg['device'] = get_device()
-    cfg['dtype'] = resolve_dtype(cfg['dtype'], cfg['device'])
-    if cfg['family'] == 'auto':
-        cfg['family'] = 'math' if cfg['dataset'] else 'findx'  # a dataset file fills the math slot (data.py)
-    if cfg['dataset'] and cfg['family'] != 'math':
-        raise InputError(f"--dataset takes the place of the toy world's math: it cannot go with --family={cfg['family']}")
+    cfg.device = get_device()
+    cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
+    if cfg.family == 'auto':
+        cfg.family = 'math' if cfg.dataset else 'findx'  # a dataset file fills the math slot (data.py)
+    if cfg.dataset and cfg.family != 'math':
+        raise InputError(f"--dataset takes the place of the toy world's math: it cannot go with --family={cfg.family}")
     grpo.check_parallel(cfg)  # before the base is evaluated, not after
+    held_out = data.problems(cfg, 'test', cfg.eval_n, family=cfg.family)  # a bad --dataset fails now
     if main:
         print_config(cfg)
-    torch.manual_seed(cfg['seed'])
+    torch.manual_seed(cfg.seed)
     t0 = time.time()
-    policy, tok, _ = ensure_base(cfg['base_dir'], cfg['preset'], cfg['pretrain_args'], cfg['device'])
+    policy, tok = ensure_base(cfg.base_dir, cfg.preset, cfg.pretrain_args, cfg.device)
     if main:
-        write_json(os.path.join(cfg['out_dir'], 'config.json'), cfg)  # (makes out_dir)
-        tok.save(os.path.join(cfg['out_dir'], 'tokenizer.json'))
+        write_json(os.path.join(cfg.out_dir, 'config.json'), cfg)  # (makes out_dir)
+        tok.save(os.path.join(cfg.out_dir, 'tokenizer.json'))
 
-    held_out = data.problems(cfg, 'test', cfg['eval_n'], family=cfg['family'])
-    eval_path = os.path.join(cfg['out_dir'], 'eval.json')
-    results = read_json(eval_path, {'models': {}}) if cfg['resume'] else {'models': {}}
+    eval_path = os.path.join(cfg.out_dir, 'eval.json')
+    results = read_json(eval_path, {'models': {}}) if cfg.resume else {'models': {}}
     if main and 'base' not in results['models']:
         print('evaluating the base...')
-        base = evaluation.evaluate(policy, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
-        made = cfg['base_dir'] if is_hf_folder(cfg['base_dir']) else os.path.join(cfg['base_dir'], 'ckpt.pt')
+        base = evaluation.evaluate(policy, tok, held_out, k=cfg.eval_k, max_new_tokens=cfg.max_new_tokens)
+        made = cfg.base_dir if is_hf_folder(cfg.base_dir) else os.path.join(cfg.base_dir, 'ckpt.pt')
         results['models']['base'] = {'step': 0, 'checkpoint': made, 'tasks': base}
         write_json(eval_path, results)
     if main:
         print(evaluation.format_block('base', results['models']['base']['tasks']))
 
     def draw_prompts(step, round_):
-        rng = random.Random(f"{cfg['seed']}:{step}:{round_}")
-        return data.problems(cfg, 'train', cfg['n_prompts'], rng, family=cfg['family'])
+        rng = random.Random(f"{cfg.seed}:{step}:{round_}")
+        return data.rendered(data.problems(cfg, 'train', cfg.n_prompts, rng, family=cfg.family))
 
-    curve = evaluation.curve_fn(tok, held_out[:cfg['curve_n']], cfg['curve_k'], cfg['max_new_tokens'])
+    curve = evaluation.curve_fn(tok, held_out[:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
     grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, evaluate=curve, name='zero',
                reward_fn=lambda problems, texts, ended: rewards.score(texts, problems, 'zero', ended))
     if not main:
         return
 
     print('evaluating R1-Zero...')
-    zero = evaluation.evaluate(policy, tok, held_out, k=cfg['eval_k'], max_new_tokens=cfg['max_new_tokens'])
-    results['models']['zero'] = {'step': cfg['steps'], 'checkpoint': os.path.join(cfg['out_dir'], 'ckpt.pt'),
+    zero = evaluation.evaluate(policy, tok, held_out, k=cfg.eval_k, max_new_tokens=cfg.max_new_tokens)
+    results['models']['zero'] = {'step': cfg.steps, 'checkpoint': os.path.join(cfg.out_dir, 'ckpt.pt'),
                                  'tasks': zero}
     write_json(eval_path, results)
     print(evaluation.format_block('base', results['models']['base']['tasks']))
     print(evaluation.format_block('zero', zero))
-    evaluation.plot_run(cfg['out_dir'])
+    evaluation.plot_run(cfg.out_dir)
     print(f'done in {time.time() - t0:.0f}s; results in {eval_path}')
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from checkpoint import MetricsLog, load_checkpoint, load_model, rng_state, save_checkpoint, set_rng_state
+from checkpoint import (MetricsLog, load_checkpoint, load_model, rng_state, save_checkpoint, saved_step,
+                        set_rng_state)
 from tokenizer import train_tokenizer
 
 
@@ -18,8 +19,8 @@ def test_round_trip_and_clear_errors(tmp_path, tiny_model):
     path = str(tmp_path / 'ckpt.pt')
     save_checkpoint(path, model, step=7, rng=rng_state())
     assert not (tmp_path / 'ckpt.pt.tmp').exists()  # written to a temp file, then renamed
-    m2, tok2, blob = load_model(str(tmp_path))
-    assert blob['step'] == 7 and tok2.encode('hello 12') == tok.encode('hello 12')
+    m2, tok2 = load_model(str(tmp_path))
+    assert saved_step(str(tmp_path)) == 7 and tok2.encode('hello 12') == tok.encode('hello 12')
     for a, b in zip(model.state_dict().values(), m2.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(FileNotFoundError, match='no checkpoint at .*missing.pt'):

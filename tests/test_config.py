@@ -20,7 +20,7 @@ SCRIPT = '''"""A toy script.
 Second paragraph, not shown by --help."""
 import json, sys
 sys.path.insert(0, {root!r})
-from config import configure
+from config import configure, input_errors
 
 preset = 'auto'      # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
 n_layer = 4          # transformer blocks
@@ -28,9 +28,10 @@ lr = 3e-4            # peak learning rate
 compile = False      # use torch.compile
 out_dir = 'out/base' # run folder
 init_from = None     # optional checkpoint path
-cfg = configure(globals(), presets={{'cpu': {{'n_layer': 2}}, 'gpu': {{'n_layer': 12, 'lr': 1e-3}}}},
-                bounds={{'lr': (0, 1), 'n_layer': (1, None)}}, choices={{'preset': ('auto', 'cpu', 'gpu')}})
-print(json.dumps(dict(cfg, n_layer_global=n_layer)))
+with input_errors():
+    cfg = configure(globals(), presets={{'cpu': {{'n_layer': 2}}, 'gpu': {{'n_layer': 12, 'lr': 1e-3}}}},
+                    bounds={{'lr': (0, 1), 'n_layer': (1, None)}}, choices={{'preset': ('auto', 'cpu', 'gpu')}})
+print(json.dumps(dict(vars(cfg), n_layer_global=n_layer)))
 '''
 
 
@@ -50,7 +51,7 @@ def test_defaults_preset_and_overrides(script):
     cfg = json.loads(r.stdout)
     assert cfg['preset'] in ('cpu', 'gpu')  # 'auto' resolved and recorded
     assert cfg['lr'] == 0.01 and cfg['compile'] is True and cfg['init_from'] == 'ckpt.pt'
-    assert cfg['n_layer_global'] == cfg['n_layer']  # the script's plain names hold the final values
+    assert cfg['n_layer_global'] == 4  # the plain names are the declaration: configure never writes them
 
 
 @pytest.mark.parametrize('args, needle', [
@@ -86,42 +87,41 @@ def g(**kw):
 def test_keys_and_types_in_process():
     ns = g(a=1, b=2.0, c='s', d=True, e=None)
     cfg = configure(ns, ['--a=3', '--b=4', '--c=hello', '--d=no', '--e=None'])
-    assert cfg == {'a': 3, 'b': 4.0, 'c': 'hello', 'd': False, 'e': None}
-    assert type(cfg['b']) is float and ns['a'] == 3 and ns['_private'] == 1
-    assert configure(g(e=None), ['--e=7'])['e'] == '7'  # None-default keys take any string
+    assert vars(cfg) == {'a': 3, 'b': 4.0, 'c': 'hello', 'd': False, 'e': None}
+    assert type(cfg.b) is float and ns['a'] == 1 and ns['_private'] == 1
+    assert configure(g(e=None), ['--e=7']).e == '7'  # None-default keys take any string
     for text, value in [('true', True), ('1', True), ('YES', True), ('0', False), ('False', False)]:
-        assert configure(g(d=False), [f'--d={text}'])['d'] is value
+        assert configure(g(d=False), [f'--d={text}']).d is value
 
 
-def test_constants_are_not_keys(capsys):
+def test_constants_are_not_keys():
     # an UPPER_CASE module constant (sft.py imports IGNORE_INDEX, sample.py has COMPACT_AT) is no knob
     ns = g(lr=0.1, IGNORE_INDEX=-100, COMPACT_AT=0.75)
-    assert configure(ns, []) == {'lr': 0.1}
-    with pytest.raises(SystemExit) as e:
+    assert vars(configure(ns, [])) == {'lr': 0.1}
+    with pytest.raises(config.ConfigError, match="unknown key 'COMPACT_AT'"):
         configure(g(lr=0.1, COMPACT_AT=0.75), ['--COMPACT_AT=0.5'])
-    assert e.value.code == 2 and "unknown key 'COMPACT_AT'" in capsys.readouterr().err
 
 
 def test_precedence_defaults_preset_cli(monkeypatch):
     presets = {'cpu': {'n': 2, 'lr': 1}, 'gpu': {'n': 12}}
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     cfg = configure(g(preset='auto', n=4, lr=0.5), [], presets=presets)
-    assert cfg == {'preset': 'cpu', 'n': 2, 'lr': 1.0}
+    assert vars(cfg) == {'preset': 'cpu', 'n': 2, 'lr': 1.0}
     cfg = configure(g(preset='auto', n=4, lr=0.5), ['--n=7'], presets=presets)
-    assert cfg['n'] == 7 and cfg['lr'] == 1.0
+    assert cfg.n == 7 and cfg.lr == 1.0
     cfg = configure(g(preset='auto', n=4, lr=0.5), ['--preset=gpu'], presets=presets)
-    assert cfg == {'preset': 'gpu', 'n': 12, 'lr': 0.5}
+    assert vars(cfg) == {'preset': 'gpu', 'n': 12, 'lr': 0.5}
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    assert configure(g(preset='auto', n=4, lr=0.5), [], presets=presets)['preset'] == 'gpu'
+    assert configure(g(preset='auto', n=4, lr=0.5), [], presets=presets).preset == 'gpu'
 
 
 @pytest.mark.parametrize('preset, needle', [({'m': 1}, "unknown key 'm' in preset 'cpu'"),
                                             ({'n': 'x'}, "preset 'cpu': n expects int, got 'x'"),
                                             ({'n': 0}, "preset 'cpu': n=0 is out of range [1, 9]")])
-def test_presets_are_validated(capsys, preset, needle):
-    with pytest.raises(SystemExit) as e:
+def test_presets_are_validated(preset, needle):
+    with pytest.raises(config.ConfigError) as e:
         configure(g(preset='cpu', n=4), [], presets={'cpu': preset}, bounds={'n': (1, 9)})
-    assert e.value.code == 2 and needle in capsys.readouterr().err
+    assert needle in str(e.value)
 
 
 def test_script_mistakes_raise():
@@ -139,7 +139,7 @@ def test_help_reads_indented_defaults_of_a_main_block(tmp_path, capsys):
 
 
 def test_print_config(capsys):
-    print_config({'lr': 0.1, 'out_dir': 'out/x'})
+    print_config(config.Config(lr=0.1, out_dir='out/x'))
     assert capsys.readouterr().out == "lr      = 0.1\nout_dir = 'out/x'\n"
 
 
@@ -174,20 +174,21 @@ def _script_globals(**own):
     return {'__doc__': 'A script.', 'preset': 'auto', **own}
 
 
-def test_options_join_the_command_line_with_their_bounds_choices_and_presets(capsys):
+def test_options_join_the_command_line_with_their_bounds_choices_and_presets():
     g = _script_globals(out_dir='out/x')
     cfg = configure(g, ['--preset=cpu', '--agg=grpo'], presets={'cpu': {}, 'gpu': {}}, options=LOOP)
-    assert cfg == {'preset': 'cpu', 'out_dir': 'out/x', 'steps': 100, 'agg': 'grpo'} and g['agg'] == 'grpo'
+    assert vars(cfg) == {'preset': 'cpu', 'out_dir': 'out/x', 'steps': 100, 'agg': 'grpo'} and 'agg' not in g
     # the loop's gpu preset applies, and the script's own preset overrides it
-    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {}}, options=LOOP)['steps'] == 1000
+    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {}},
+                     options=LOOP).steps == 1000
     assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {'steps': 500}},
-                     options=LOOP)['steps'] == 500
+                     options=LOOP).steps == 500
     # a preset only the loop names is still offered when the script lists none of its own
-    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}}, options=LOOP)['steps'] == 1000
-    for bad, said in (('--steps=-1', 'out of range'), ('--agg=mean', 'not one of'), ('--stepz=3', "did you mean 'steps'")):
-        with pytest.raises(SystemExit):
+    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}}, options=LOOP).steps == 1000
+    for bad, said in (('--steps=-1', 'out of range'), ('--agg=mean', 'not one of'),
+                      ('--stepz=3', "did you mean 'steps'")):
+        with pytest.raises(config.ConfigError, match=said):
             configure(_script_globals(), [bad], options=LOOP)
-        assert said in capsys.readouterr().err
 
 
 def test_a_script_restating_a_loop_key_is_refused():
@@ -203,9 +204,10 @@ def test_help_shows_the_loop_keys_with_their_help(capsys):
 
 
 def test_settings_and_of_give_the_loop_keys_with_overrides():
-    assert LOOP.settings() == {'steps': 100, 'agg': 'token'}
-    assert LOOP.settings('gpu', out_dir='o') == {'steps': 1000, 'agg': 'token', 'out_dir': 'o'}
-    assert LOOP.of({'steps': 7, 'agg': 'grpo', 'other': 1}, lr=1) == {'steps': 7, 'agg': 'grpo', 'lr': 1}
+    assert vars(LOOP.settings()) == {'steps': 100, 'agg': 'token'}
+    assert vars(LOOP.settings('gpu', out_dir='o')) == {'steps': 1000, 'agg': 'token', 'out_dir': 'o'}
+    mine = config.Config(steps=7, agg='grpo', other=1)
+    assert vars(LOOP.of(mine, lr=1)) == {'steps': 7, 'agg': 'grpo', 'lr': 1}
     with pytest.raises(ValueError, match='unknown keys'):
         config.Options({'a': config.Key(1, 'a')}, presets={'gpu': {'b': 2}})
 
@@ -219,4 +221,5 @@ def test_train_zero_takes_every_grpo_key_and_grpo_train_needs_them():
                     bounds=train_zero.BOUNDS, choices=train_zero.CHOICES, options=grpo.OPTIONS)
     assert grpo.OPTIONS.of(cfg) == grpo.OPTIONS.settings('cpu')
     with pytest.raises(ValueError, match='config lacks.*beta'):
-        grpo.train(None, None, {k: v for k, v in cfg.items() if k != 'beta'}, draw_prompts=None, reward_fn=None)
+        lacking = config.Config(**{k: v for k, v in vars(cfg).items() if k != 'beta'})
+        grpo.train(None, None, lacking, draw_prompts=None, reward_fn=None)

@@ -7,6 +7,7 @@ import pytest
 import data
 import rewards
 import tasks
+from config import Config
 
 
 def write(tmp_path, name, rows):
@@ -110,7 +111,7 @@ def test_currency_gold_answer():
 
 def test_eval_dataset_alone_evaluates_that_file_and_cannot_train(tmp_path):
     path = write(tmp_path, 'test.jsonl', [{'question': 'What is 2 + 2?', 'answer': '#### 4'}])
-    cfg = {'dataset': '', 'eval_dataset': path, 'preset': 'cpu'}
+    cfg = Config(dataset='', eval_dataset=path, preset='cpu')
     assert [p.answer for p in data.problems(cfg, 'test', 5)] == ['4']
     with pytest.raises(data.DataError, match='without --dataset'):
         data.problems(cfg, 'train', 2, random.Random(0))
@@ -132,6 +133,6 @@ def test_unreadable_files_are_data_errors(tmp_path):
 def test_train_r1_and_distill_refuse_a_countdown_file_in_the_math_slot(tmp_path):
     path = write(tmp_path, 'cd.jsonl', [{'target': 98, 'nums': [44, 19, 35]}])
     with pytest.raises(data.DataError, match='pooled'):
-        data.math_slot({'dataset': path, 'eval_dataset': path, 'preset': 'cpu'}, 'train_r1.py')
+        data.math_slot(Config(dataset=path, eval_dataset=path, preset='cpu'), 'train_r1.py')
     gsm = write(tmp_path, 'g.jsonl', [{'question': 'What is 2 + 2?', 'answer': '#### 4'}])
-    assert data.math_slot({'dataset': gsm, 'eval_dataset': gsm, 'preset': 'cpu'}, 'distill.py') == 'math'
+    assert data.math_slot(Config(dataset=gsm, eval_dataset=gsm, preset='cpu'), 'distill.py') == 'math'

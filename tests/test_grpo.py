@@ -12,8 +12,12 @@ os.environ.setdefault('TRITON_INTERPRET', '1')  # before anything imports triton
 import pytest
 import torch
 
+import bench
+import data
 import grpo
+import logits
 import tasks
+from config import Config
 from model import ModelConfig, Transformer
 
 
@@ -35,7 +39,7 @@ def rl_cfg(tmp_path, **over):
 
 def draw(step, round_):
     rng = random.Random(f'{step}:{round_}')
-    return [tasks.draw_problem('math', rng) for _ in range(2)]
+    return data.rendered([tasks.draw_problem('math', rng) for _ in range(2)])
 
 
 def length_reward(problems, texts, ended):
@@ -128,8 +132,8 @@ def test_clip_higher_lets_more_ratios_through(tmp_path, tok):
     share = {}
     for eps_high in (0.01, 10.0):
         policy = tiny_policy(tok)
-        opt = torch.optim.AdamW(policy.parameters(), lr=cfg['lr'])
-        share[eps_high] = grpo.optimize(policy, None, opt, batch, {**cfg, 'eps_high': eps_high}, 0)['clip_frac']
+        opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
+        share[eps_high] = grpo.optimize(policy, None, opt, batch, Config(**{**vars(cfg), 'eps_high': eps_high}), 0)['clip_frac']
     assert share[0.01] > share[10.0] > 0  # the lower clip still binds on negative advantages
 
 
@@ -206,7 +210,7 @@ def test_resume_continues_bit_identically(tmp_path, tok):
 @pytest.mark.parametrize('agg, over', [('grpo', {}), ('token', {}), ('dr_grpo', {}),
                                        ('token', {'beta': 0.05, 'mu': 2})])
 def test_micro_batches_add_up_to_the_full_batch_update(tmp_path, tok, agg, over):
-    # micro-batches are sorted by length and cut to their longest response (rows_of); with
+    # micro-batches are sorted by length and cut to their longest response (select_rows); with
     # beta > 0 and mu = 2 the reference and old log-probs come from length-sorted chunks too
     cfg = rl_cfg(tmp_path, loss_agg=agg, grad_clip=0.0, max_new_tokens=12, **over)
     batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, length_reward, cfg, 0))
@@ -216,8 +220,8 @@ def test_micro_batches_add_up_to_the_full_batch_update(tmp_path, tok, agg, over)
     for micro in (64, 1, 4):
         policy = tiny_policy(tok)
         opt = torch.optim.SGD(policy.parameters(), lr=1.0)  # the update is the gradient itself
-        ref = tiny_policy(tok, seed=1) if cfg['beta'] > 0 else None
-        grpo.optimize(policy, ref, opt, batch, {**cfg, 'micro_batch': micro}, 0)
+        ref = tiny_policy(tok, seed=1) if cfg.beta > 0 else None
+        grpo.optimize(policy, ref, opt, batch, Config(**{**vars(cfg), 'micro_batch': micro}), 0)
         after.append([p.detach().clone() for p in policy.parameters()])
     for other in after[1:]:
         for a, b in zip(after[0], other):
@@ -236,9 +240,9 @@ def test_update_equals_one_plain_backward_over_the_whole_batch(tmp_path, tok, ag
     grpo.optimize(policy, None, torch.optim.SGD(policy.parameters(), lr=1.0), batch, cfg, 0)
     ref = tiny_policy(tok)
     N = batch.responses.shape[0]
-    loss_t, _, _ = grpo.per_token_loss(ref, grpo.rows_of(batch, torch.arange(N)), batch.mask, None, None,
+    loss_t, _, _ = grpo.per_token_loss(ref, logits.select_rows(batch, torch.arange(N)), batch.mask, None, None,
                                        batch.advantages, cfg)
-    grpo.aggregate(loss_t, batch.mask.float(), agg, cfg['max_new_tokens']).backward()
+    grpo.aggregate(loss_t, batch.mask.float(), agg, cfg.max_new_tokens).backward()
     torch.optim.SGD(ref.parameters(), lr=1.0).step()
     moved = False
     for a, b, p0 in zip(policy.parameters(), ref.parameters(), tiny_policy(tok).parameters()):
@@ -249,7 +253,7 @@ def test_update_equals_one_plain_backward_over_the_whole_batch(tmp_path, tok, ag
 
 def test_train_refuses_a_config_missing_keys(tmp_path, tok):
     cfg = rl_cfg(tmp_path)
-    del cfg['beta']
+    del cfg.beta
     with pytest.raises(ValueError, match='lacks beta'):
         grpo.train(tiny_policy(tok), tok, cfg, draw_prompts=draw, reward_fn=length_reward)
 
@@ -259,8 +263,7 @@ def test_kernels_path_gives_the_same_run_as_the_torch_path(tmp_path):
     """The fused Triton kernels (through the CPU interpreter) drop in behind the same loss:
     same seed, same rollouts, same rewards step by step, and the same weights at the end.
     `python bench.py curve` runs the same comparison for a few dozen steps (docs/benchmarks.md)."""
-    import bench_rl
-    res = bench_rl.bench_curve(dict(tiny=False, steps=6, seed=0, device='cpu'))
+    res = bench.bench_curve(Config(tiny=False, steps=6, seed=0, device='cpu'))
     d = res['max_abs_diff']
     assert d['reward'] == 0.0 and d['clip_frac'] <= 1e-6
     assert d['kl'] <= 1e-5 and d['weights'] <= 1e-5

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import grpo
+import logits
 from kernels.grpo_loss import grpo_token_loss
 from model import ModelConfig, Transformer
-from sample import response_logits
+from logits import Rows, response_logits
 
 
 # ---------------------------------------------------------------------------- advantages
@@ -146,7 +147,7 @@ def test_shared_prompt_forward_equals_the_full_rows():
         R[i, :len(r)], mask[i, :len(r)] = r, True
     weights = torch.randn(6, Lr, 50)
 
-    shared = response_logits(model, P, pm, group, R)  # (6, Lr, 50)
+    shared = response_logits(model, Rows(P, pm, group, R))  # (6, Lr, 50)
     (shared * weights * mask[..., None]).sum().backward()
     g_shared = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
@@ -164,7 +165,7 @@ def test_shared_prompt_forward_equals_the_full_rows():
 
 
 def test_batch_log_probs_match_the_samplers_own():
-    # sample's layout is the update's: rows_of -> response_logits scores each response token exactly
+    # sample's layout is the update's: select_rows -> response_logits scores each response token exactly
     # as the KV-cached sampler drew it (prompts of different lengths, two responses each)
     from sample import sample
     torch.manual_seed(0)
@@ -173,5 +174,5 @@ def test_batch_log_probs_match_the_samplers_own():
     s = sample(model, prompts, 6, temperature=1.0, num_samples=2, seed=0, stop_ids=(1, 2, 3))
     assert len(set(s.response_lens.tolist())) > 1  # ragged: there is padding to get wrong
     with torch.no_grad():
-        logp = grpo.logprobs_of(model, grpo.rows_of(s, torch.arange(6)), 1.0, 'torch')
+        logp = logits.logprobs(model, logits.select_rows(s, torch.arange(6)), 1.0, 'torch')
     assert torch.allclose(logp[s.mask], s.logprobs[s.mask], atol=1e-5)

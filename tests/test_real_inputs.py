@@ -83,7 +83,7 @@ def test_train_zero_and_eval_on_a_hf_folder_and_gsm8k(hf_base, tmp_path):
     # and back out: the trained run as a Hugging Face folder, read by transformers with our logits
     run('hf.py', 'export', str(out), str(tmp_path / 'exported'))
     from checkpoint import load_model
-    ours, tok, _ = load_model(str(out))
+    ours, tok = load_model(str(out))
     theirs = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / 'exported')).eval()
     idx = torch.tensor([tok.encode(tasks.render_prompt(data.load(gsm)[0]))])
     with torch.no_grad():

@@ -75,7 +75,7 @@ def test_training_ranks_a_toy_pair_set_and_round_trips(tok, tmp_path):
     assert R.pair_accuracy(rm, tok, toy(64, 0)) == 1.0
     assert R.pair_accuracy(rm, tok, toy(32, 1)) == 1.0
     R.save_reward_model(str(tmp_path / 'rm'), rm, tok)
-    again, _, _ = R.load_reward_model(str(tmp_path / 'rm'))
+    again, _ = R.load_reward_model(str(tmp_path / 'rm'))
     texts = [c for _, c, _ in toy(4, 2)]
     assert R.score_texts(again, tok, [''] * 4, texts) == pytest.approx(R.score_texts(rm, tok, [''] * 4, texts))
 

@@ -238,10 +238,13 @@ def test_score_combines_components_with_the_stage_weights():
     good, mixed = wrap('42', think='forty two'), wrap('42', think='forty 二')
     rows = rewards.score([good, mixed, good, '42'], [math_problem()] * 4, stage='reasoning',
                          ended=[True, True, False, True])
-    assert rows[0] == {'accuracy': 1.0, 'format': 1.0, 'language': 1.0, 'reward': 2.1}
-    assert rows[1] == {'accuracy': 1.0, 'format': 1.0, 'language': 0.5, 'reward': 1.6}
+    assert rows[0] == {'accuracy': 1.0, 'format': 1.0, 'language': 1.0, 'reward': 2.1, 'reflection': 0.0}
+    assert rows[1] == {'accuracy': 1.0, 'format': 1.0, 'language': 0.5, 'reward': 1.6, 'reflection': 0.0}
     assert rows[2]['reward'] == pytest.approx(2.0)  # truncated: no format term
-    assert rows[3] == {'accuracy': 0.0, 'format': 0.0, 'language': 1.0, 'reward': 1.0}
+    assert rows[3] == {'accuracy': 0.0, 'format': 0.0, 'language': 1.0, 'reward': 1.0, 'reflection': 0.0}
+    checked = wrap('42', think='forty two. wait, check: 40 + 2 = 42')
+    assert rewards.score([checked], [math_problem()])[0]['reflection'] == 1.0  # logged, not rewarded
+    assert rewards.score([checked], [math_problem()])[0]['reward'] == pytest.approx(1.1)
     zero = rewards.score([good, mixed], [math_problem()] * 2, stage='zero')
     assert [r['reward'] for r in zero] == [pytest.approx(1.1)] * 2  # no language term in R1-Zero
 

@@ -229,7 +229,7 @@ def test_checkpoint_loading_and_cli(tmp_path, tiny_model):
     model = tiny_model(vocab_size=tok.vocab_size)
     path = tmp_path / 'ckpt.pt'
     torch.save({'model': model.state_dict(), 'model_config': vars(model.config)}, path)
-    m, _, _ = load_model(str(path))
+    m, _ = load_model(str(path))
     assert generate(m, PROMPTS, 6, temperature=0) == generate(model, PROMPTS, 6, temperature=0)
     with pytest.raises(FileNotFoundError, match='nope.pt'):
         load_model(str(tmp_path / 'nope.pt'))

@@ -10,6 +10,7 @@ import torch
 
 import sft
 import tasks
+from config import Config
 from kernels.logprobs import IGNORE_INDEX
 from model import ModelConfig, Transformer
 
@@ -25,7 +26,7 @@ def cfg(tmp_path, **over):
              grad_clip=1.0, log_interval=1, ckpt_interval=1, seed=0, dtype='float32', kernels='torch',
              out_dir=str(tmp_path), resume=False)
     c.update(over)
-    return c
+    return Config(**c)
 
 
 EXAMPLES = [('Compute 3 + 4.', ' <think> 3 + 4 = 7 </think> <answer> 7 </answer>'),
