@@ -4,13 +4,12 @@ to out/bench/<name>.json. Ratios within one run are the numbers to trust: machin
     python bench.py sampler          # KV cache vs none, per-step decode time, batch scaling
     python bench.py dtype            # bf16 autocast vs fp32: a training step and the sampler
     python bench.py logprobs         # our log-prob kernels vs the naive path: time, peak memory
-    python bench.py grpo             # the share of a GRPO step in generation, log-probs, loss, optimizer
-    python bench.py step             # a whole GRPO step at ragged lengths, this code vs an earlier commit's
-    python bench.py curve            # a tiny GRPO run twice, torch path vs Triton kernels: same curve?
+    python bench.py grpo             # a GRPO step's time: generation, log-probs, loss, optimizer
+    python bench.py step             # a whole GRPO step, ragged lengths, vs an earlier commit
+    python bench.py curve            # a tiny GRPO run, torch path vs Triton kernels: same curve?
     python bench.py sampler --tiny   # a few-second smoke run (used by the tests)
 
-Adding a benchmark: write `def bench_x(cfg) -> dict` and add it to BENCHES at the bottom.
-"""
+Adding a benchmark: write `def bench_x(cfg) -> dict` and add it to BENCHES at the bottom."""
 import inspect
 import json
 import os
@@ -28,7 +27,8 @@ import data
 import grpo
 import logits
 import tasks
-from config import Config, InputError, autocast_ctx, configure, get_device, input_errors, resolve_dtype
+from config import (Config, InputError, autocast_ctx, configure, get_device, input_errors,
+                    resolve_dtype)
 from kernels import benchmark as kb
 from model import KVCache, ModelConfig, Transformer
 from sample import generate, sample
@@ -49,7 +49,8 @@ def _model(tiny, seed, n_layer=8, n_embd=256, vocab=2048, device='cpu'):
     if tiny:
         cfg = ModelConfig(vocab_size=64, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64)
     else:
-        cfg = ModelConfig(vocab_size=vocab, n_layer=n_layer, n_head=8, n_kv_head=4, n_embd=n_embd, block_size=512)
+        cfg = ModelConfig(vocab_size=vocab, n_layer=n_layer, n_head=8, n_kv_head=4, n_embd=n_embd,
+                          block_size=512)
     return Transformer(cfg).to(device).eval()
 
 
@@ -85,19 +86,19 @@ def bench_sampler(cfg):
     g = torch.Generator().manual_seed(cfg.seed)
     prompts = _prompts(B, T0, V, g)
     generate(model, prompts, 4, temperature=0)  # warm-up (allocator, kernels)
-
     # greedy, so the two timed runs also tell whether the cache changes the output
     cached, t_cache = _timed(lambda: generate(model, prompts, new, temperature=0), dev)
-    plain, t_plain = _timed(lambda: generate(model, prompts, new, temperature=0, use_cache=False), dev)
-
+    plain, t_plain = _timed(
+        lambda: generate(model, prompts, new, temperature=0, use_cache=False), dev)
     # time single decode steps (cache) and single full forwards (no cache) at two positions
     p_lo, p_hi = T0, T0 + new  # 64 and 320
     step_ms = {}
     with torch.inference_mode():
-        for _ in range(2):  # two passes, the faster per position: a busy machine only ever adds time
+        for _ in range(2):  # two passes, the faster per position: a busy machine only adds time
             cache = KVCache.for_model(model, B, p_hi + 16)
             model(torch.tensor(prompts, device=dev), kv_cache=cache)
-            tok, live = torch.zeros(B, dtype=torch.long, device=dev), torch.ones(B, dtype=torch.bool, device=dev)
+            tok, live = (torch.zeros(B, dtype=torch.long, device=dev),
+                         torch.ones(B, dtype=torch.bool, device=dev))
             while cache.pos < p_hi + 16:  # the sampler's own step, eager
                 pos = cache.pos
                 _, dt = _timed(lambda: model.decode_step(tok, cache, live), dev)
@@ -113,30 +114,27 @@ def bench_sampler(cfg):
     linears = [mod.weight for mod in model.modules() if isinstance(mod, torch.nn.Linear)]
     xs = {n: torch.randn(B, n, device=dev) for n in {w.shape[1] for w in linears}}
     with torch.inference_mode():
-        mm_ms = min(_timed(lambda: [torch.nn.functional.linear(xs[w.shape[1]], w) for w in linears], dev)[1]
-                    for _ in range(20)) * 1e3
+        mm_ms = min(_timed(lambda: [torch.nn.functional.linear(xs[w.shape[1]], w) for w in linears],
+                           dev)[1] for _ in range(20)) * 1e3
         read_ms = min(_timed(lambda: [w.sum() for w in linears], dev)[1] for _ in range(20)) * 1e3
-
     batch_tok_s = {}
     for b in (1, 4, 16, 64):
         ps = _prompts(b, T0, V, g)
         _, dt = _timed(lambda: sample(model, ps, new, seed=0), dev)
         batch_tok_s[str(b)] = b * new / dt
-
     versus = _versus_hf(model, prompts, new, g, tiny)
-
-    res = {
-        'model': dict(vars(model.config), params=model.num_params()),
-        'device': dev, 'batch': B, 'prompt_len': T0, 'new_tokens': new, 'threads': torch.get_num_threads(),
-        'cache_tok_s': B * new / t_cache, 'no_cache_tok_s': B * new / t_plain, 'cache_speedup': t_plain / t_cache,
-        'step_ms': {str(p_lo): at_lo, str(p_hi): at_hi}, 'step_ratio': at_hi / at_lo,
-        'matmul_only_ms': mm_ms, 'weight_read_ms': read_ms,
-        'full_forward_ms': {str(k): v for k, v in full_ms.items()},
-        'batch_tok_s': batch_tok_s, 'batch16_over_1': batch_tok_s['16'] / batch_tok_s['1'],
-        'greedy_identical': cached == plain, **versus,
-    }
+    res = {'model': dict(vars(model.config), params=model.num_params()),
+           'device': dev, 'batch': B, 'prompt_len': T0, 'new_tokens': new,
+           'threads': torch.get_num_threads(), 'cache_tok_s': B * new / t_cache,
+           'no_cache_tok_s': B * new / t_plain, 'cache_speedup': t_plain / t_cache,
+           'step_ms': {str(p_lo): at_lo, str(p_hi): at_hi}, 'step_ratio': at_hi / at_lo,
+           'matmul_only_ms': mm_ms, 'weight_read_ms': read_ms,
+           'full_forward_ms': {str(k): v for k, v in full_ms.items()},
+           'batch_tok_s': batch_tok_s, 'batch16_over_1': batch_tok_s['16'] / batch_tok_s['1'],
+           'greedy_identical': cached == plain, **versus}
     print(f"model: {res['model']['params'] / 1e6:.2f}M params, {model.config.n_layer} layers, "
-          f"d {model.config.n_embd}, vocab {V}; batch {B}, prompt {T0}, {new} new tokens, device {dev}")
+          f"d {model.config.n_embd}, vocab {V}; batch {B}, prompt {T0}, {new} new tokens, "
+          f"device {dev}")
     _table([
         ('tokens/s with KV cache', f"{res['cache_tok_s']:.0f}", ''),
         ('tokens/s without cache', f"{res['no_cache_tok_s']:.0f}", ''),
@@ -144,29 +142,35 @@ def bench_sampler(cfg):
         (f'decode step ms at pos {p_lo}', f'{at_lo:.2f}', ''),
         (f'decode step ms at pos {p_hi}', f'{at_hi:.2f}', ''),
         (f'step time {p_hi} / {p_lo}', f"{res['step_ratio']:.2f}", 'target <= 1.5'),
-        (f'a step\'s matrix products alone, batch {B} / one read of the weights', f'{mm_ms:.2f} / {read_ms:.2f} ms',
-         '(the floor under a decode step)'),
-        (f'no-cache forward ms at len {p_lo} / {p_hi}', f'{full_ms[p_lo]:.1f} / {full_ms[p_hi]:.1f}', 'grows with length'),
+        (f'a step\'s matrix products alone, batch {B} / one read of the weights',
+         f'{mm_ms:.2f} / {read_ms:.2f} ms', '(the floor under a decode step)'),
+        (f'no-cache forward ms at len {p_lo} / {p_hi}',
+         f'{full_ms[p_lo]:.1f} / {full_ms[p_hi]:.1f}', 'grows with length'),
         *[(f'tokens/s at B={b}', f'{v:.0f}', '') for b, v in batch_tok_s.items()],
         ('B=16 / B=1 throughput', f"{res['batch16_over_1']:.1f}x", 'target >= 4x'),
         ('greedy identical with/without cache', str(res['greedy_identical']), 'must be True'),
-        ('ragged batch: tokens/s, finished rows dropped / kept', f"{versus['ragged_ours_tok_s']:.0f} / "
-         f"{versus['ragged_kept_tok_s']:.0f}", f"{versus['compact_speedup']:.2f}x"),
+        ('ragged batch: tokens/s, finished rows dropped / kept',
+         f"{versus['ragged_ours_tok_s']:.0f} / {versus['ragged_kept_tok_s']:.0f}",
+         f"{versus['compact_speedup']:.2f}x"),
         ('compiled decode step: first call (compiles) s', f"{versus['compile_s']:.1f}", ''),
-        ('ragged batch: tokens/s compiled / eager', f"{versus['ragged_compiled_tok_s']:.0f} / "
-         f"{versus['ragged_ours_tok_s']:.0f}", f"{versus['ragged_compiled_tok_s'] / versus['ragged_ours_tok_s']:.2f}x"),
+        ('ragged batch: tokens/s compiled / eager',
+         f"{versus['ragged_compiled_tok_s']:.0f} / {versus['ragged_ours_tok_s']:.0f}",
+         f"{versus['ragged_compiled_tok_s'] / versus['ragged_ours_tok_s']:.2f}x"),
     ])
     if 'hf' in versus:
         hf = versus['hf']
         print(f"against transformers {hf['version']} generate, same dimensions and weights:")
         _table([
-            (f'batch {B}, greedy: tokens/s ours / generate', f"{hf['ours_tok_s']:.0f} / {hf['hf_tok_s']:.0f}",
-             f"{hf['speedup']:.2f}x"),
-            (f'batch {B}, greedy: tokens/s compiled / generate', f"{hf['compiled_tok_s']:.0f} / {hf['hf_tok_s']:.0f}",
+            (f'batch {B}, greedy: tokens/s ours / generate',
+             f"{hf['ours_tok_s']:.0f} / {hf['hf_tok_s']:.0f}", f"{hf['speedup']:.2f}x"),
+            (f'batch {B}, greedy: tokens/s compiled / generate',
+             f"{hf['compiled_tok_s']:.0f} / {hf['hf_tok_s']:.0f}",
              f"{hf['compiled_speedup']:.2f}x (target >= 2x)"),
-            ('same greedy tokens: ours, compiled, generate', str(hf['greedy_identical']), 'must be True'),
+            ('same greedy tokens: ours, compiled, generate', str(hf['greedy_identical']),
+             'must be True'),
             (f"ragged batch {versus['ragged_batch']}: tokens/s ours / compiled / generate",
-             f"{versus['ragged_ours_tok_s']:.0f} / {versus['ragged_compiled_tok_s']:.0f} / {hf['ragged_hf_tok_s']:.0f}",
+             f"{versus['ragged_ours_tok_s']:.0f} / {versus['ragged_compiled_tok_s']:.0f} / "
+             f"{hf['ragged_hf_tok_s']:.0f}",
              f"{hf['ragged_ours_speedup']:.2f}x / {hf['ragged_compiled_speedup']:.2f}x"),
         ])
     else:
@@ -183,10 +187,10 @@ def _hf_twin(model):
         return None
     c = model.config
     hc = transformers.LlamaConfig(
-        vocab_size=c.vocab_size, hidden_size=c.n_embd, intermediate_size=c.mlp_hidden, num_hidden_layers=c.n_layer,
-        num_attention_heads=c.n_head, num_key_value_heads=c.n_kv_head, max_position_embeddings=c.block_size,
-        rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta, tie_word_embeddings=c.tie_embeddings,
-        attention_bias=c.qkv_bias)
+        vocab_size=c.vocab_size, hidden_size=c.n_embd, intermediate_size=c.mlp_hidden,
+        num_hidden_layers=c.n_layer, num_attention_heads=c.n_head, num_key_value_heads=c.n_kv_head,
+        max_position_embeddings=c.block_size, rms_norm_eps=c.norm_eps, rope_theta=c.rope_theta,
+        tie_word_embeddings=c.tie_embeddings, attention_bias=c.qkv_bias)
     hf = transformers.LlamaForCausalLM(hc).eval()
     sd = {(k if k == 'lm_head.weight' else 'model.' + k): v for k, v in model.state_dict().items()}
     hf.load_state_dict(sd, strict=not c.tie_embeddings)
@@ -194,10 +198,9 @@ def _hf_twin(model):
 
 
 def _versus_hf(model, prompts, new, g, tiny):
-    """Ours, eager and compiled (sample(compile=True)), against transformers' generate on the same
-    weights: batch 8 greedy with no stops, then the RL shape, 16 prompts x 8 samples at temperature 1
-    with stop tokens that end rows anywhere from a few tokens to the limit; ours also with finished
-    rows kept in the batch. The first compiled call pays the compilation, timed on its own."""
+    """Ours, eager and compiled, vs transformers' generate on the same weights: batch 8 greedy, no
+    stops; then the RL shape, 16 prompts x 8 samples at temperature 1, stop tokens ending rows from
+    a few tokens to the limit (ours also with finished rows kept). The compile is timed apart."""
     V = model.config.vocab_size
     P, G = (2, 2) if tiny else (16, 8)
     ragged_prompts = _prompts(P, len(prompts[0]), V, g)
@@ -207,7 +210,8 @@ def _versus_hf(model, prompts, new, g, tiny):
     _, compile_s = _timed(lambda: generate(model, prompts, 2, temperature=0, compile=True), 'cpu')
     runs = {}
     for name, kw in (('ours', {}), ('kept', {'compact': False}), ('compiled', {'compile': True})):
-        s, dt = _timed(lambda: sample(model, ragged_prompts, new, num_samples=G, stop_ids=stops, seed=1, **kw), 'cpu')
+        s, dt = _timed(lambda: sample(model, ragged_prompts, new, num_samples=G, stop_ids=stops,
+                                      seed=1, **kw), 'cpu')
         runs[name] = (int(s.response_lens.sum()), dt, s.response_lens.float())
     lens = runs['ours'][2]
     res = {'compile_s': compile_s, 'ragged_batch': P * G, 'ragged_lens': {'min': lens.min().item(),
@@ -221,34 +225,40 @@ def _versus_hf(model, prompts, new, g, tiny):
     x = torch.tensor(prompts)
     kw = dict(max_new_tokens=new, pad_token_id=V - 1)
     with torch.inference_mode():
-        hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=4, do_sample=False, pad_token_id=V - 1)
+        hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=4, do_sample=False,
+                    pad_token_id=V - 1)
         best, outs = {}, {}
-        for _ in range(2):  # alternate, keep each one's faster run: a busy machine only ever adds time
+        for _ in range(2):  # alternate, keep each one's faster run: a busy machine only adds time
             for name, fn in (('ours', lambda: generate(model, prompts, new, temperature=0)),
-                             ('compiled', lambda: generate(model, prompts, new, temperature=0, compile=True)),
-                             ('hf', lambda: hf.generate(x, attention_mask=torch.ones_like(x), do_sample=False,
-                                                        min_new_tokens=new, **kw)[:, x.shape[1]:].tolist())):
+                             ('compiled',
+                              lambda: generate(model, prompts, new, temperature=0, compile=True)),
+                             ('hf', lambda: hf.generate(x, attention_mask=torch.ones_like(x),
+                                                        do_sample=False, min_new_tokens=new,
+                                                        **kw)[:, x.shape[1]:].tolist())):
                 outs[name], t = _timed(fn, 'cpu')
                 best[name] = min(best.get(name, float('inf')), t)
         xr = torch.tensor(ragged_prompts)
-        outr, t_hfr = _timed(lambda: hf.generate(xr, attention_mask=torch.ones_like(xr), do_sample=True, top_k=0,
-                                                 temperature=1.0, num_return_sequences=G, eos_token_id=list(stops),
-                                                 **kw), 'cpu')
+        outr, t_hfr = _timed(lambda: hf.generate(
+            xr, attention_mask=torch.ones_like(xr), do_sample=True, top_k=0, temperature=1.0,
+            num_return_sequences=G, eos_token_id=list(stops), **kw), 'cpu')
     gen = outr[:, xr.shape[1]:]
     is_stop = torch.isin(gen, torch.tensor(stops))
     # a row's tokens up to and including its first stop token (generate pads after it)
     n_hf = int(torch.where(is_stop.any(1), is_stop.float().argmax(1) + 1, gen.shape[1]).sum())
     B = len(prompts)
-    res['hf'] = {'version': transformers.__version__, **{f'{k}_tok_s': B * new / t for k, t in best.items()},
-                 'speedup': best['hf'] / best['ours'], 'compiled_speedup': best['hf'] / best['compiled'],
-                 'greedy_identical': outs['ours'] == outs['compiled'] == outs['hf'], 'ragged_hf_tok_s': n_hf / t_hfr}
+    res['hf'] = {
+        'version': transformers.__version__, **{f'{k}_tok_s': B * new / t for k, t in best.items()},
+        'speedup': best['hf'] / best['ours'], 'compiled_speedup': best['hf'] / best['compiled'],
+        'greedy_identical': outs['ours'] == outs['compiled'] == outs['hf'],
+        'ragged_hf_tok_s': n_hf / t_hfr}
     for name in ('ours', 'compiled'):
-        res['hf'][f'ragged_{name}_speedup'] = res[f'ragged_{name}_tok_s'] / res['hf']['ragged_hf_tok_s']
+        res['hf'][f'ragged_{name}_speedup'] = (res[f'ragged_{name}_tok_s']
+                                               / res['hf']['ragged_hf_tok_s'])
     return res
 
 
 def bench_dtype(cfg):
-    """Is bf16 autocast faster than fp32 here? A training step (fwd + bwd + AdamW) and the sampler."""
+    """Is bf16 autocast faster than fp32 here? A training step (fwd + bwd + AdamW), the sampler."""
     dev, tiny = cfg.device, cfg.tiny
     model = _model(tiny, cfg.seed, n_layer=4, n_embd=256, device=dev)
     V = model.config.vocab_size
@@ -279,15 +289,18 @@ def bench_dtype(cfg):
             _, t_s = _timed(lambda: sample(model, prompts, new, seed=0), dev)
         res[dtype] = {'train_step_ms': statistics.median(times) * 1e3, 'first_loss': losses[0],
                       'sampler_tok_s': len(prompts) * new / t_s}
-        model = _model(tiny, cfg.seed, n_layer=4, n_embd=256, device=dev)  # same init for the other dtype
+        model = _model(tiny, cfg.seed, n_layer=4, n_embd=256, device=dev)  # same init, next dtype
     f32, b16 = res['float32'], res['bfloat16']
     res['train_speedup'] = f32['train_step_ms'] / b16['train_step_ms']
     res['sampler_speedup'] = b16['sampler_tok_s'] / f32['sampler_tok_s']
-    print(f"model: {res['model_params'] / 1e6:.2f}M params; train batch {B}x{T}; sampler batch 8, {new} new tokens")
+    print(f"model: {res['model_params'] / 1e6:.2f}M params; train batch {B}x{T}; "
+          f"sampler batch 8, {new} new tokens")
     _table([
-        ('train step ms fp32 / bf16', f"{f32['train_step_ms']:.0f} / {b16['train_step_ms']:.0f}", f"{res['train_speedup']:.2f}x"),
+        ('train step ms fp32 / bf16', f"{f32['train_step_ms']:.0f} / {b16['train_step_ms']:.0f}",
+         f"{res['train_speedup']:.2f}x"),
         ('first loss fp32 / bf16', f"{f32['first_loss']:.4f} / {b16['first_loss']:.4f}", ''),
-        ('sampler tok/s fp32 / bf16', f"{f32['sampler_tok_s']:.0f} / {b16['sampler_tok_s']:.0f}", f"{res['sampler_speedup']:.2f}x"),
+        ('sampler tok/s fp32 / bf16', f"{f32['sampler_tok_s']:.0f} / {b16['sampler_tok_s']:.0f}",
+         f"{res['sampler_speedup']:.2f}x"),
     ])
     return res
 
@@ -305,15 +318,14 @@ def bench_logprobs(cfg):
 
 # ---- the GRPO step: where its time goes, against an earlier commit, torch path vs kernels ----
 
-
 def bench_grpo(cfg):
-    """Where a GRPO step's time goes: generation, the no-grad log-prob pass (old/reference),
-    the loss forward + backward, and the optimizer. cpu-preset model (random init), 16 prompts
-    of 107 tokens (the R1-Zero template's typical length), G = 8, 50 new tokens each (the
-    base's mean response length)."""
+    """Where a GRPO step's time goes: generation, the no-grad log-prob pass (old/reference), loss
+    forward + backward, optimizer. cpu-preset model (random init), 16 prompts of 107 tokens (the
+    R1-Zero template's typical length), G = 8, 50 new tokens (the base's mean response length)."""
     P, G, Lp, new = (2, 2, 16, 8) if cfg.tiny else (16, 8, 107, 50)
     torch.manual_seed(cfg.seed)
-    model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192, block_size=256))
+    model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192,
+                                    block_size=256))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     g = torch.Generator().manual_seed(cfg.seed)
     prompts = _prompts(P, Lp, 1024, g)
@@ -324,13 +336,15 @@ def bench_grpo(cfg):
         s = sample(model, prompts, new, num_samples=G, seed=rep)
         t['generation'] = time.time() - t0
         adv = torch.randn(P * G)
-        rows, mask = logits.select_rows(s, torch.arange(P * G)), s.mask  # the sampler's layout is the update's
+        # the sampler's layout is the update's
+        rows, mask = logits.select_rows(s, torch.arange(P * G)), s.mask
         t0 = time.time()
         with torch.no_grad(), autocast_ctx(cfg.device, dt):
             old = logits.logprobs(model, rows, 1.0, 'auto').float()
         t['logprobs_nograd'] = time.time() - t0
         t0 = time.time()
-        knobs = Config(device=cfg.device, dtype=dt, kernels='auto', eps_low=0.2, eps_high=0.2, beta=0.0, temperature=1.0)
+        knobs = Config(device=cfg.device, dtype=dt, kernels='auto', eps_low=0.2, eps_high=0.2,
+                       beta=0.0, temperature=1.0)
         loss_t, _, _ = grpo.per_token_loss(model, rows, mask, old, None, adv, knobs)
         grpo.aggregate(loss_t, mask, 'token').backward()
         t['loss_fwd_bwd'] = time.time() - t0
@@ -341,9 +355,11 @@ def bench_grpo(cfg):
     total = sum(t.values())
     res = {'prompts': P, 'group_size': G, 'prompt_tokens': Lp, 'new_tokens': new, 'dtype': dt,
            'seconds': t, 'share': {k: v / total for k, v in t.items()}}
-    print(f'one GRPO step: {P} prompts x G={G}, {Lp}-token prompts, {new} new tokens, train dtype {dt}')
+    print(f'one GRPO step: {P} prompts x G={G}, {Lp}-token prompts, {new} new tokens, '
+          f'train dtype {dt}')
     _table([(k, f'{v * 1000:.0f} ms', f'{v / total:.0%}') for k, v in t.items()])
-    print('(the no-grad pass runs only with beta > 0 or mu > 1; bench.py step times a whole step against older code)')
+    print('(the no-grad pass runs only with beta > 0 or mu > 1; '
+          'bench.py step times a whole step against older code)')
     return res
 
 
@@ -360,7 +376,8 @@ def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
     from sample import sample
     P, G, Lp, new = (2, 2, 16, 12) if tiny else (16, 8, 107, 192)
     torch.manual_seed(seed)
-    model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192, block_size=512))
+    model = Transformer(ModelConfig(vocab_size=1024, n_layer=4, n_head=4, n_kv_head=2, n_embd=192,
+                                    block_size=512))
     g = torch.Generator().manual_seed(seed)
     prompts = torch.randint(0, 1024, (P, Lp), generator=g).tolist()
     stops = tuple(range(1024 // 85))
@@ -371,19 +388,20 @@ def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
     N = P * G
     rewards = torch.randn(N, generator=g)
     adv, signal = grpo.group_advantages(rewards, G)
-    if hasattr(grpo, 'assemble_batch'):  # the older trees built the batch from the sampler's full rows
+    if hasattr(grpo, 'assemble_batch'):  # older trees built the batch from the sampler's full rows
         batch = grpo.assemble_batch([(s, rewards, adv, signal, signal, [{}] * N, [''] * N)], G, gen)
     else:
-        batch = grpo.Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal, scored=[{}] * N, texts=[''] * N)
-    read = ('prompts', 'prompt_mask', 'group', 'responses', 'mask', 'advantages')  # what the update reads
+        batch = grpo.Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal,
+                           scored=[{}] * N, texts=[''] * N)
+    read = ('prompts', 'prompt_mask', 'group', 'responses', 'mask', 'advantages')  # update's inputs
     if batch_out:
         torch.save({k: getattr(batch, k) for k in read}, batch_out)
     if batch_in:
         for k, v in torch.load(batch_in, weights_only=True).items():
             setattr(batch, k, v)
-    settings = grpo.OPTIONS.settings if hasattr(grpo, 'OPTIONS') else grpo.zero_recipe  # the older trees' name
+    settings = grpo.OPTIONS.settings if hasattr(grpo, 'OPTIONS') else grpo.zero_recipe  # old name
     cfg = settings(out_dir='', device='cpu', dtype=dtype, kernels='auto')
-    lr = cfg['lr'] if isinstance(cfg, dict) else cfg.lr  # the older trees' settings are dicts
+    lr = cfg.get('lr') if isinstance(cfg, dict) else cfg.lr  # older trees' settings are dicts
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99))
     updates = []
     for rep in range(2):  # the first update also pays one-time costs (AdamW's state, the allocator)
@@ -397,9 +415,10 @@ def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
 
 
 def _in_tree(rev, fn, **kw):
-    """Run fn(**kw) (its source) in a subprocess inside commit `rev`'s files; its result dict, or None."""
+    """Run fn(**kw) (by its source) in a subprocess in commit `rev`'s files: its result, or None."""
     with tempfile.TemporaryDirectory() as d:
-        tar = subprocess.run(['git', 'archive', rev], capture_output=True, cwd=os.path.dirname(os.path.abspath(__file__)))
+        tar = subprocess.run(['git', 'archive', rev], capture_output=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)))
         if tar.returncode != 0:
             print(f'(no commit {rev!r} here: {tar.stderr.decode().strip()}; no comparison)')
             return None
@@ -414,10 +433,9 @@ def _in_tree(rev, fn, **kw):
 
 
 def bench_step(cfg):
-    """A whole GRPO step at ragged lengths (generation + update), this tree against `baseline`
-    (an earlier commit) on the same prompts, seed and, for the update, the same batch. The
-    baseline runs in both dtypes its code could pick on CPU: bf16 autocast (what its 'auto'
-    chose) and float32; ours in what 'auto' picks on this machine."""
+    """A whole GRPO step at ragged lengths (generation + update), this tree vs `baseline` (an
+    earlier commit): same prompts, seed and, for the update, batch. The baseline runs in both
+    dtypes its code could pick on CPU, bf16 autocast (its 'auto') and float32; ours in 'auto'."""
     dt = resolve_dtype('auto', cfg.device)
     with tempfile.TemporaryDirectory() as d:
         saved = os.path.join(d, 'batch.pt')
@@ -425,75 +443,71 @@ def bench_step(cfg):
         res = {'ours': ours, 'baseline_rev': cfg.baseline, 'baseline': {}}
         if cfg.baseline:
             for bdt in ('float32', 'bfloat16'):
-                b = _in_tree(cfg.baseline, _grpo_step, dtype=bdt, seed=cfg.seed, tiny=cfg.tiny, batch_in=saved)
+                b = _in_tree(cfg.baseline, _grpo_step, dtype=bdt, seed=cfg.seed, tiny=cfg.tiny,
+                             batch_in=saved)
                 if b is not None:
                     res['baseline'][bdt] = b
-    print(f"one GRPO step, {ours['prompts']} prompts x {ours['group_size']}, up to {ours['max_new_tokens']} new tokens: "
-          f"{ours['shortest']} to {ours['longest']}, {ours['response_tokens']} in all ({ours['padded_tokens']} padded)")
-    rows = [(f'ours ({dt}): generation / update / step', f"{ours['generation_s']:.2f} / {ours['update_s']:.2f} / "
-             f"{ours['step_s']:.2f} s", '')]
+    print(f"one GRPO step, {ours['prompts']} prompts x {ours['group_size']}, "
+          f"up to {ours['max_new_tokens']} new tokens: {ours['shortest']} to {ours['longest']}, "
+          f"{ours['response_tokens']} in all ({ours['padded_tokens']} padded)")
+    rows = [(f'ours ({dt}): generation / update / step',
+             f"{ours['generation_s']:.2f} / {ours['update_s']:.2f} / {ours['step_s']:.2f} s", '')]
     for bdt, b in res['baseline'].items():
         b['speedup'] = {k: b[k] / ours[k] for k in ('generation_s', 'update_s', 'step_s')}
         rows.append((f"{cfg.baseline} ({bdt}): generation / update / step",
                      f"{b['generation_s']:.2f} / {b['update_s']:.2f} / {b['step_s']:.2f} s",
                      f"ours {b['speedup']['step_s']:.2f}x faster (target >= 2x)"))
     _table(rows)
-    print("(the baseline samples from the same seed with its own RNG scheme; its update runs on our batch)")
+    print("(the baseline samples from the same seed with its own RNG scheme; "
+          "its update runs on our batch)")
     return res
 
 
 def bench_curve(cfg):
-    """The same tiny GRPO run (seeded, beta > 0, mu = 2 so every log-prob path runs)
-    once on the torch path and once on the fused Triton kernels; reports the largest
-    per-step difference in reward, KL and clip fraction, and in the final weights. On CPU the
-    kernels run through Triton's interpreter (TRITON_INTERPRET=1 is set here)."""
+    """The same tiny GRPO run (seeded, beta > 0, mu = 2 so every log-prob path runs) on the torch
+    path and on the Triton kernels: the largest per-step difference in reward, KL, clip fraction and
+    final weights. On CPU the kernels run in Triton's interpreter (TRITON_INTERPRET=1, set here)."""
     if cfg.device == 'cpu':
         os.environ.setdefault('TRITON_INTERPRET', '1')  # kernels/ imports triton at its first call
     steps = 2 if cfg.tiny else cfg.steps
     tok = train_tokenizer(corpus.build_corpus(200, cfg.seed), 300)
-
     def draw(step, round_):
         rng = random.Random(f'{step}:{round_}')
         return data.rendered([tasks.draw_problem('math', rng) for _ in range(2)])
-
     def reward(problems, texts, ended):  # signal even for a random model: shorter is better
         return [{'reward': -float(len(t)), 'accuracy': 0.0, 'format': 0.0} for t in texts]
 
     runs, t = {}, {}
     for backend in ('torch', 'triton'):
         torch.manual_seed(cfg.seed)
-        policy = Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1,
-                                         n_embd=32, block_size=512))
+        policy = Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2,
+                                         n_kv_head=1, n_embd=32, block_size=512))
         with tempfile.TemporaryDirectory() as d:
-            rl = grpo.OPTIONS.settings(steps=steps, n_prompts=2, group_size=3, max_new_tokens=6, lr=1e-3, warmup_steps=1,
-                                       beta=0.05, mu=2, micro_batch=6, max_refill=1, ref_reset=0, eval_interval=0,
-                                       ckpt_interval=0, seed=cfg.seed, dtype='float32', kernels=backend, out_dir=d,
-                                       resume=False, device=cfg.device)
+            rl = grpo.OPTIONS.settings(
+                steps=steps, n_prompts=2, group_size=3, max_new_tokens=6, lr=1e-3, warmup_steps=1,
+                beta=0.05, mu=2, micro_batch=6, max_refill=1, ref_reset=0, eval_interval=0,
+                ckpt_interval=0, seed=cfg.seed, dtype='float32', kernels=backend, out_dir=d,
+                resume=False, device=cfg.device)
             t0 = time.time()
             grpo.train(policy, tok, rl, draw_prompts=draw, reward_fn=reward, name=backend)
             t[backend] = time.time() - t0
             rows = [json.loads(line) for line in open(os.path.join(d, 'metrics.jsonl'))]
         runs[backend] = (policy, rows)
     (pa, ra), (pb, rb) = runs['torch'], runs['triton']
-    diff = {k: max(abs(a[k] - b[k]) for a, b in zip(ra, rb)) for k in ('reward', 'kl', 'clip_frac', 'loss')
-            if k in ra[0]}
-    diff['weights'] = max((a - b).abs().max().item() for a, b in zip(pa.parameters(), pb.parameters()))
-    res = {'steps': steps, 'max_abs_diff': diff, 'seconds': t,
-           'reward_curve': {'torch': [r['reward'] for r in ra], 'triton': [r['reward'] for r in rb]}}
+    diff = {k: max(abs(a[k] - b[k]) for a, b in zip(ra, rb))
+            for k in ('reward', 'kl', 'clip_frac', 'loss') if k in ra[0]}
+    diff['weights'] = max((a - b).abs().max().item()
+                          for a, b in zip(pa.parameters(), pb.parameters()))
+    res = {'steps': steps, 'max_abs_diff': diff, 'seconds': t, 'reward_curve': {
+        'torch': [r['reward'] for r in ra], 'triton': [r['reward'] for r in rb]}}
     print(f'{steps} GRPO steps, tiny model, same seed: torch path vs Triton kernels')
     _table([(f'max |diff| {k}', f'{v:.2e}', '') for k, v in diff.items()]
            + [(f'{k} seconds', f'{v:.1f}', '') for k, v in t.items()])
     return res
 
 
-BENCHES = {
-    'sampler': bench_sampler,
-    'dtype': bench_dtype,
-    'logprobs': bench_logprobs,
-    'grpo': bench_grpo,
-    'step': bench_step,
-    'curve': bench_curve,
-}
+BENCHES = {'sampler': bench_sampler, 'dtype': bench_dtype, 'logprobs': bench_logprobs,
+           'grpo': bench_grpo, 'step': bench_step, 'curve': bench_curve}
 
 if __name__ == '__main__':
     args = sys.argv[1:]
@@ -501,7 +515,8 @@ if __name__ == '__main__':
     with input_errors():
         cfg = configure(globals(), args, bounds={'threads': (0, None), 'steps': (1, None)})
         if _name not in BENCHES:
-            raise InputError(f"usage: python bench.py {{{'|'.join(BENCHES)}}} [--key=value ...] (--help for keys)")
+            raise InputError(f"usage: python bench.py {{{'|'.join(BENCHES)}}} [--key=value ...] "
+                             "(--help for keys)")
     cfg.device = get_device() if cfg.device == 'auto' else cfg.device
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

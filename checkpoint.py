@@ -1,12 +1,9 @@
-"""Run folders and checkpoints (ckpt.pt, config.json, metrics.jsonl, eval.json), written once and shared by every stage.
+"""Run folders and checkpoints, written once and shared by every stage: out/<stage>/ holds ckpt.pt
+(weights, model config, optimizer, step, RNG states, config), tokenizer.json, config.json,
+metrics.jsonl (one JSON object per step) and eval.json.
 
-out/<stage>/ holds ckpt.pt (weights, model config, optimizer, step, RNG states, config),
-tokenizer.json, config.json, metrics.jsonl (one JSON object per step) and eval.json.
-
-Checkpoints are written to a temp file and renamed, so a crash never leaves half a file; they
-save the plain module (no `_orig_mod.` prefix from torch.compile) and load with
-weights_only=True, so a checkpoint cannot run code when it is opened.
-"""
+Checkpoints go to a temp file, then are renamed (a crash never leaves half a file); they hold the
+plain module (no `_orig_mod.` prefix) and load with weights_only=True (opening one runs no code)."""
 import hashlib
 import json
 import os
@@ -27,9 +24,8 @@ from tokenizer import Tokenizer
 
 
 def rng_state():
-    """The global generators, as plain tensors and tuples so weights_only loading accepts them.
-    (Scripts draw from their own seeded random.Random / torch.Generator objects, saved the same
-    way; this is the safety net for library code that uses the globals.)"""
+    """The global generators as plain tensors and tuples (weights_only loading accepts them): a
+    safety net for library code using the globals; scripts save their own generators alike."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     return {'python': random.getstate(), 'torch': torch.get_rng_state(),
             'numpy': (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
@@ -66,7 +62,8 @@ def load_checkpoint(path, mmap=False):
                          f'it may be truncated: delete it and rerun the stage') from e
     for key in ('model', 'model_config'):
         if key not in blob:
-            raise InputError(f'checkpoint {path} has no {key!r} entry; it was not written by nano-r1')
+            raise InputError(f'checkpoint {path} has no {key!r} entry; '
+                             f'it was not written by nano-r1')
     return blob
 
 
@@ -76,20 +73,19 @@ def ckpt_path(path):
 
 
 def saved_step(path):
-    """The step a run folder's checkpoint was saved at (eval.json records it); 0 for a Hugging
-    Face folder."""
-    return 0 if is_hf_folder(path) else int(load_checkpoint(ckpt_path(path), mmap=True).get('step', 0))
+    """The step a run folder's checkpoint was saved at (eval.json records it); 0 for a HF folder."""
+    return (0 if is_hf_folder(path)
+            else int(load_checkpoint(ckpt_path(path), mmap=True).get('step', 0)))
 
 
 def load_model(path, device='cpu'):
-    """(model, tokenizer) from a run folder, a ckpt.pt inside one, or a Hugging Face model
-    folder (config.json + safetensors + tokenizer.json; hf.py). Every script that takes a
-    model takes either kind through here."""
+    """(model, tokenizer) from a run folder, a ckpt.pt inside one, or a Hugging Face model folder
+    (config.json + safetensors + tokenizer.json; hf.py): every script loads a model through here."""
     if is_hf_folder(path):
         model = load_hf(path, device)
         try:
             tok = Tokenizer.load(os.path.join(path, 'tokenizer.json'))
-        except (OSError, ValueError) as e:  # a missing or unsupported tokenizer is a bad input folder
+        except (OSError, ValueError) as e:  # missing or unsupported tokenizer: a bad input folder
             raise HFError(str(e)) from None
         return model, tok
     ckpt = ckpt_path(path)
@@ -100,11 +96,11 @@ def load_model(path, device='cpu'):
     except ValueError as e:  # truncated, corrupt or foreign: a bad input, named by the message
         raise InputError(str(e)) from None
     cfg = ModelConfig(**blob['model_config'])
-    with torch.device('meta'):  # no random init of weights about to be replaced (seconds, and GBs, at 1B)
+    with torch.device('meta'):  # no random init of weights we replace (seconds, and GBs, at 1B)
         model = Transformer(cfg)
-    model.load_state_dict(blob['model'], assign=True)  # the checkpoint's tensors and dtype, as saved
+    model.load_state_dict(blob['model'], assign=True)  # the checkpoint's tensors and dtype as saved
     if cfg.tie_embeddings:
-        model.lm_head.weight = model.embed_tokens.weight  # assign=True made two Parameters of the shared one
+        model.lm_head.weight = model.embed_tokens.weight  # assign=True untied the shared weight
     return model.to(device).eval(), tok
 
 
@@ -136,9 +132,8 @@ class MetricsLog:
     """metrics.jsonl: one JSON object per step, flushed each write so a crash keeps the rows."""
 
     def __init__(self, path, resume=False, keep_below=None):
-        """resume=True keeps the rows of steps below keep_below (those the checkpoint covers)
-        and drops the rest, so a resumed run's log reads as if it never stopped. path=None
-        writes nowhere (the processes other than rank 0 under torchrun)."""
+        """resume=True keeps only the rows of steps below keep_below (those the checkpoint covers):
+        a resumed run's log reads as if it never stopped. path=None writes nowhere (ranks > 0)."""
         if path is None:
             self.f = open(os.devnull, 'w')
             return
@@ -173,9 +168,8 @@ class Run(NamedTuple):
 
 
 def open_run(name, cfg, model, opt, main=True, **more):
-    """A training loop's run folder, cfg.out_dir: with cfg.resume and a ckpt.pt there, the
-    weights, optimizer, RNG states and the `more` modules (GRPO's reference model) come back
-    from it."""
+    """A training loop's run folder, cfg.out_dir: with cfg.resume and a ckpt.pt there, the weights,
+    optimizer, RNG states and the `more` modules (GRPO's reference model) come back from it."""
     os.makedirs(cfg.out_dir, exist_ok=True)
     path = os.path.join(cfg.out_dir, 'ckpt.pt')
     start = 0
@@ -186,12 +180,13 @@ def open_run(name, cfg, model, opt, main=True, **more):
         set_rng_state(blob['rng'])
         start = blob['step'] + 1
         print(f'{name}: resumed from {path} at step {start}')
-    log = MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl') if main else None, resume=start > 0, keep_below=start)
+    log = MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl') if main else None,
+                     resume=start > 0, keep_below=start)
 
     def save(step):
         if main:
-            save_checkpoint(path, model, optimizer=opt.state_dict(), step=step, config=vars(cfg), rng=rng_state(),
-                            **{key: m.state_dict() for key, m in more.items()})
+            save_checkpoint(path, model, optimizer=opt.state_dict(), step=step, config=vars(cfg),
+                            rng=rng_state(), **{key: m.state_dict() for key, m in more.items()})
     return Run(start, log, save)
 
 
@@ -201,23 +196,27 @@ def run_script(name, *args):
     sys.stdout.flush()
     # under torchrun, a child started by rank 0 is one process on its own, not a rank of our group
     env = {k: v for k, v in os.environ.items()
-           if k not in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT',
-                        'GROUP_RANK', 'ROLE_RANK') and not k.startswith('TORCHELASTIC_')}
-    r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), name), *args],
+           if k not in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE', 'MASTER_ADDR',
+                        'MASTER_PORT', 'GROUP_RANK', 'ROLE_RANK')
+           and not k.startswith('TORCHELASTIC_')}
+    r = subprocess.run([sys.executable,
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)), name), *args],
                        env=env)
     if r.returncode == 2:  # it refused its input, and said which in its own line
         raise InputError(f"`python {name} {' '.join(args)}` refused its input")
     if r.returncode != 0:
-        raise SystemExit(f"error: `python {name} {' '.join(args)}` failed with exit status {r.returncode}")
+        raise SystemExit(f"error: `python {name} {' '.join(args)}` failed with exit status "
+                         f"{r.returncode}")
 
 
 def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
-    """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py
-    when there is none (each stage builds what it needs, and says so). A Hugging Face folder
-    is a base as it stands: it is loaded, never pretrained."""
-    if not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir) and ddp.is_main():
+    """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py when
+    there is none (each stage builds what it needs and says so); a HF folder is used as is."""
+    if (not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir)
+            and ddp.is_main()):
         print(f'no base model in {base_dir}: pretraining one first (python pretrain.py)')
-        run_script('pretrain.py', f'--preset={preset}', f'--out_dir={base_dir}', *pretrain_args.split())
+        run_script('pretrain.py', f'--preset={preset}', f'--out_dir={base_dir}',
+                   *pretrain_args.split())
     ddp.barrier()  # under torchrun the other processes wait for rank 0's base
     return load_model(base_dir, device)
 
@@ -231,9 +230,8 @@ def read_jsonl(path):
 
 
 class StepGuard:
-    """How every training loop ends (grpo.train, sft.train). Ctrl-C finishes the current step,
-    then the loop saves and stops (a second Ctrl-C aborts at once). On any exit the last
-    *completed* step is saved, never one an exception cut short, and the metrics log closed.
+    """How every training loop ends (grpo.train, sft.train): Ctrl-C finishes the step, then the loop
+    saves and stops (a second aborts); any exit closes the log and saves the last *completed* step.
 
         with StepGuard(name, save, start, log) as guard:
             for step in range(start, steps):
@@ -268,5 +266,6 @@ class StepGuard:
             self.save(self.done)
         self.log.close()
         if self.stop and exc_type is None:
-            raise SystemExit(f'{self.name}: stopped by Ctrl-C after step {self.done}; rerun with --resume to continue')
+            raise SystemExit(f'{self.name}: stopped by Ctrl-C after step {self.done}; '
+                             f'rerun with --resume to continue')
         return False

@@ -1,23 +1,19 @@
-"""Configuration shared by every script, in nanoGPT's style (README: every script takes
-`--key=value` and `--help`).
+"""Configuration shared by every script, nanoGPT-style: each takes `--key=value` and `--help`.
 
 A script writes its defaults as plain names at the top, one comment each, then calls
 
     cfg = configure(globals(), presets={'cpu': {...}, 'gpu': {...}},
                     bounds={'lr': (0, 1)}, choices={'preset': ('auto', 'cpu', 'gpu')})
 
-Precedence: defaults < the chosen preset < `--key=value` on the command line. The script's
-plain names are the declaration and stay as written; the code reads the final values by name
-from the returned `cfg` (`cfg.lr`), and `vars(cfg)` is the dict config.json records.
+Precedence: defaults < preset < `--key=value`. Plain names declare the keys and stay as written; the
+code reads the final values by name from the returned `cfg` (`cfg.lr`), which config.json records.
 
-A loop that several scripts run (GRPO, SFT) owns its keys in one `Options` table: default,
-help, bounds, choices and presets, each written once. A script takes them onto its command
-line with `configure(globals(), options=grpo.OPTIONS)`; a stage that runs the loop with a few
-keys changed calls `grpo.OPTIONS.settings(preset, lr=...)` and inherits the rest.
-`--help` prints the script's docstring and every key with its default and comment. A bad
-key or value raises ConfigError; every script runs its main() inside `input_errors()`, which
-turns it (and every other InputError) into one line naming the key or file and exit status 2
-(a plain check, not an `assert`, which `python -O` would remove).
+A loop that several scripts run (GRPO, SFT) owns its keys in one `Options` table: default, help,
+bounds, choices and presets, each written once. A script takes them onto its command line with
+`configure(globals(), options=grpo.OPTIONS)`; a stage that runs the loop with a few keys changed
+calls `grpo.OPTIONS.settings(preset, lr=...)` and inherits the rest. `--help` prints each key's
+default and comment. A bad key or value raises ConfigError, which `input_errors()` (around every
+main()) turns into one line naming it and exit status 2 (a plain check: `python -O` strips asserts).
 """
 import contextlib
 import difflib
@@ -44,8 +40,7 @@ class ConfigError(InputError):
 
 @contextlib.contextmanager
 def input_errors():
-    """Every script runs main() inside this: a bad input ends it with status 2 and one line
-    naming the key or file, instead of a traceback."""
+    """Around every main(): a bad input exits with status 2 and one line naming the key or file."""
     try:
         yield
     except (InputError, FileNotFoundError) as e:
@@ -67,27 +62,27 @@ class Key:
 
 
 class Options:
-    """The settings of one loop: {name: Key} plus presets ({'gpu': {name: value}}) over the defaults."""
+    """One loop's settings: {name: Key} plus presets ({'gpu': {name: value}}) over the defaults."""
 
     def __init__(self, keys, presets=None):
         self.keys, self.presets = dict(keys), presets or {}
         for name, values in self.presets.items():
             if set(values) - set(self.keys):  # a mistake in the table itself
-                raise ValueError(f'Options preset {name!r}: unknown keys {sorted(set(values) - set(self.keys))}')
+                raise ValueError(f'Options preset {name!r}: unknown keys '
+                                 f'{sorted(set(values) - set(self.keys))}')
 
     def settings(self, preset='cpu', **over):
-        """Every key at its default, then the preset, then `over` (which may add run keys such as out_dir)."""
+        """The defaults, then the preset, then `over` (which may add run keys such as out_dir)."""
         return Config(**{**{k: key.default for k, key in self.keys.items()},
                          **self.presets.get(preset, {}), **over})
 
     def of(self, cfg, **over):
-        """The loop's keys as a script's config (built with options=self) holds them, then `over`."""
+        """The loop's keys as a script's config (built with options=self) has them, then `over`."""
         return Config(**{**{k: getattr(cfg, k) for k in self.keys}, **over})
 
 
 def fail(msg):
-    """How every script refuses a bad key or value: a ConfigError that input_errors() turns into
-    one `config error: ...` line and exit status 2."""
+    """Refuse a bad key or value: input_errors() prints `config error: ...`, exit status 2."""
     raise ConfigError(msg)
 
 
@@ -140,7 +135,7 @@ def _help(g, defaults, presets, options=None):
     comments = {}
     try:
         with open(g.get('__file__') or '', encoding='utf-8') as f:
-            for line in f:  # `name = value  # comment` lines (indented too: a script's __main__ block)
+            for line in f:  # `name = value  # comment` lines, indented too (a __main__ block)
                 m = re.match(r'\s*(\w+)\s*=(?!=)[^#]*#\s*(.*)$', line)
                 if m and m.group(1) not in comments:
                     comments[m.group(1)] = m.group(2).strip()
@@ -160,9 +155,8 @@ def _help(g, defaults, presets, options=None):
 
 
 def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=None):
-    """The script's defaults (its plain names in `g`, read, never written), then the preset, then
-    `--key=value` overrides: a Config read by name. options: a loop's Options, whose keys join
-    the script's (the script's presets override theirs)."""
+    """The script's defaults (plain names in `g`, never written), then the preset and `--key=value`:
+    a Config. options: a loop's Options, whose keys join the script's (the script's presets win)."""
     bounds, choices = dict(bounds or {}), dict(choices or {})
     # UPPER_CASE names are constants (an imported IGNORE_INDEX, COMPACT_AT), never keys
     defaults = {k: v for k, v in g.items()
@@ -170,7 +164,8 @@ def configure(g, argv=None, *, presets=None, bounds=None, choices=None, options=
     if options is not None:
         for k, key in options.keys.items():
             if k in defaults:  # one place per key: a script restating a loop's key is a mistake
-                raise ValueError(f'configure: {k!r} is defined both by the script and by its loop\'s Options')
+                raise ValueError(f'configure: {k!r} is defined both by the script and by its '
+                                 f'loop\'s Options')
             defaults[k] = key.default
             if key.bounds:
                 bounds[k] = key.bounds
@@ -222,7 +217,7 @@ def print_config(cfg):
 
 
 def get_device():
-    """The best available device, in the order cuda, mps, cpu: the same script runs on a GPU or a laptop."""
+    """The best available device (cuda, mps, cpu): the same script runs on a GPU or a laptop."""
     if torch.cuda.is_available():
         return 'cuda'
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
@@ -236,15 +231,15 @@ def autocast_ctx(device, dtype_name):
         return contextlib.nullcontext()
     if dtype_name not in ('bfloat16', 'float16'):
         raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'float16', got {dtype_name!r}")
-    return torch.autocast(device_type=str(device).split(':')[0], dtype=getattr(torch, dtype_name))  # 'cuda:0' -> 'cuda'
+    return torch.autocast(device_type=str(device).split(':')[0],  # 'cuda:0' -> 'cuda'
+                          dtype=getattr(torch, dtype_name))
 
 
 def resolve_dtype(name, device):
-    """'auto': bfloat16 autocast on CUDA GPUs that have it, and on CPUs with native bf16 matrix
-    units (AMX or AVX512-BF16), where a training step measured 1.32x faster than float32 with
-    the same first loss (`python bench.py dtype`). Elsewhere float32: on an AVX2-only CPU (an
-    AMD EPYC with 2 cores) bf16 autocast made the same step 21x slower, because every bf16
-    matrix product is emulated. The sampler stays in float32: decoding is overhead-bound."""
+    """'auto': bfloat16 autocast on CUDA GPUs that have it and on CPUs with native bf16 matrix units
+    (AMX or AVX512-BF16), where a training step measured 1.32x faster than float32, same first loss
+    (`python bench.py dtype`). Else float32: on an AVX2-only CPU (a 2-core AMD EPYC) bf16 autocast
+    emulates each matmul, 21x slower. The sampler stays in float32: decoding is overhead-bound."""
     if name != 'auto':
         return name
     if device == 'cuda':

@@ -21,9 +21,7 @@ easier than producing the answer, and there the search style spreads (README, R1
            one_try  let x be 5: 5 + 7 = 12, 12 - 3 = 9. So the answer is 5.
            direct   The answer is 6.
 
-Every rate is a named knob of CorpusKnobs, printed when pretrain.py starts (--knobs overrides).
-Only the train split reaches the corpus.
-"""
+Every rate is a named knob of CorpusKnobs, printed when pretrain.py starts (--knobs overrides)."""
 import random
 from dataclasses import dataclass, field
 
@@ -33,10 +31,11 @@ from traces import math_steps, solve_code, solve_countdown, solve_findx, solve_m
 
 @dataclass
 class CorpusKnobs:
-    family_mix: dict = field(default_factory=lambda: {'math': 0.8, 'countdown': 0.04, 'code': 0.08, 'chat': 0.08})
+    family_mix: dict = field(
+        default_factory=lambda: {'math': 0.8, 'countdown': 0.04, 'code': 0.08, 'chat': 0.08})
     drills: float = 0.15           # documents that are plain tables of one-step sums ("7 + 3 = 10")
     zh_share: float = 0.3          # documents whose problem is in Chinese
-    template_share: float = 0.6    # documents in the R1-Zero template, with tags (the rest: "Answer: N" pages)
+    template_share: float = 0.6    # R1-Zero template documents, with tags (else "Answer: N" pages)
     broken_tags: float = 0.35      # template documents whose tags are broken
     direct: float = 0.25           # math solutions with no reasoning at all, often wrong
     careful: float = 0.10          # math solutions in the long careful style that checks each step
@@ -49,16 +48,15 @@ class CorpusKnobs:
     code_error: float = 0.3        # code solutions with a wrong constant
     chat_quality: float = 0.7      # chance a chat reply meets each rubric check
     dead_ends: int = 2             # most failed attempts a countdown search trace shows
-    # findx, the guess-and-check family: half the problem documents, so the base can search at all
-    # (with a fifth of one family's documents searching, a probe's base never searched: docs/world.md)
+    # findx is half the problem documents: at a fifth, a probe's base never searched (docs/world.md)
     findx: float = 0.5             # problem documents that are findx (the rest follow family_mix)
     findx_direct: float = 0.45     # findx solutions that state a guess and nothing else
-    findx_one_try: float = 0.2     # ...that compute one guess and answer it unchecked (the rest search)
+    findx_one_try: float = 0.2     # ...that compute one guess, answered unchecked (the rest search)
     findx_direct_error: float = 0.8  # chance a direct findx guess is wrong
     findx_error: float = 0.03      # per-step slip rate of findx computations
-    findx_catch: float = 0.5       # share of those slips the next breath redoes ("wait, 7 + 6 = 13")
+    findx_catch: float = 0.5       # share of those slips redone at once ("wait, 7 + 6 = 13")
     near_miss: float = 0.5         # search guesses that land next to the answer, to be rejected
-    give_up: float = 0.05          # search authors who stop after a miss and answer their last guess
+    give_up: float = 0.05          # searchers who stop after a miss and answer their last guess
 
 
 def _tagged(think, answer, rng, broken):
@@ -69,23 +67,26 @@ def _tagged(think, answer, rng, broken):
         f' <think> {think} <answer> {answer} </answer>',               # </think> missing
         f' <think> {think} </think> {answer}',                         # answer not tagged
         f' {think} <answer> {answer} </answer>',                       # no think block
-        f' <think> {think} </think> <answer> {answer} </answer> <answer> {answer} </answer>'])  # twice
+        f' <think> {think} </think> <answer> {answer} </answer> <answer> {answer} </answer>'])
 
 
 def solve(problem, rng, knobs):
     """A trace for any family, its style drawn by the knobs."""
     if problem.family == 'math':
         r = rng.random()
-        style = 'direct' if r < knobs.direct else 'careful' if r < knobs.direct + knobs.careful else 'sloppy'
-        err = {'direct': knobs.direct_error, 'careful': knobs.careful_error, 'sloppy': knobs.sloppy_error}[style]
+        style = ('direct' if r < knobs.direct else
+                 'careful' if r < knobs.direct + knobs.careful else 'sloppy')
+        err = {'direct': knobs.direct_error, 'careful': knobs.careful_error,
+               'sloppy': knobs.sloppy_error}[style]
         n = len(math_steps(problem.expr))
         switch = rng.randint(1, n) if style != 'direct' and rng.random() < knobs.switch_lang else None
         return solve_math(problem, rng, style, err, knobs.catch_rate, switch, knobs.sloppy_skip)
     if problem.family == 'findx':
         r = rng.random()
-        style = 'direct' if r < knobs.findx_direct else 'one_try' if r < knobs.findx_direct + knobs.findx_one_try else 'search'
-        return solve_findx(problem, rng, style, knobs.findx_error, knobs.findx_catch, knobs.near_miss,
-                           knobs.give_up, knobs.findx_direct_error)
+        style = ('direct' if r < knobs.findx_direct else
+                 'one_try' if r < knobs.findx_direct + knobs.findx_one_try else 'search')
+        return solve_findx(problem, rng, style, knobs.findx_error, knobs.findx_catch,
+                           knobs.near_miss, knobs.give_up, knobs.findx_direct_error)
     if problem.family == 'countdown':
         return solve_countdown(problem, rng, knobs.dead_ends)
     if problem.family == 'code':
@@ -104,8 +105,7 @@ def document(problem, rng, knobs):
 
 
 def drill(rng, n=12, max_value=40, max_operand=10):
-    """A table of correct one-step sums and differences: cheap arithmetic practice. One step can
-    never be a held-out problem (those have two or more), so drills need no split check."""
+    """Correct one-step sums and differences, cheap practice (held-out problems have 2+ steps)."""
     lines = []
     for _ in range(n):
         a, b = rng.randint(0, max_value), rng.randint(1, max_operand)
@@ -124,6 +124,8 @@ def build_corpus(n_docs, seed, knobs=None, preset='cpu'):
             docs.append(drill(rng))
             continue
         # (no draw at findx=0, so --knobs=findx=0 rebuilds the math-only corpus of earlier commits)
-        fam = 'findx' if knobs.findx and rng.random() < knobs.findx else rng.choices(fams, weights)[0]
-        docs.append(document(draw_problem(fam, rng, 'train', preset, zh_share=knobs.zh_share), rng, knobs))
+        fam = ('findx' if knobs.findx and rng.random() < knobs.findx
+               else rng.choices(fams, weights)[0])
+        docs.append(document(draw_problem(fam, rng, 'train', preset, zh_share=knobs.zh_share),
+                             rng, knobs))
     return docs

@@ -83,4 +83,4 @@ def eval_countdown(text):
         value = parser.expr()
     except ValueError:  # the parser's own refusals: nothing else in it raises ValueError
         return None
-    return (value, parser.used) if parser.pos == len(parser.tokens) else None  # trailing "= 24": invalid
+    return (value, parser.used) if parser.pos == len(parser.tokens) else None  # "... = 24": invalid

@@ -1,18 +1,16 @@
 """Real datasets from local files: GSM8K, MATH / MATH-500 and Countdown, as tasks.Problem.
 
 The peers R1-Zero is usually compared with train on these (TinyZero: Countdown; open-r1 and
-simple_GRPO: GSM8K and MATH). Nothing is downloaded: point a script at a file you have.
-Each line (or parquet row) becomes a Problem that goes through the same template, rewards and
-evaluation as the toy world's:
+simple_GRPO: GSM8K and MATH). Nothing is downloaded: point a script at a file you have. Each line
+(or parquet row) becomes a Problem with the toy world's template, rewards and evaluation:
 
-  GSM8K        {"question": ..., "answer": "... #### 72"}          family 'math' (integer answer)
-  MATH(-500)   {"problem": ..., "solution": "... \\boxed{...}"}     family 'latex' (math-verify)
-               (an "answer" field, as MATH-500 has, is the gold; else the last \\boxed{} of the solution)
-  Countdown    {"target": 98, "nums": [44, 19, 35]}               family 'countdown' (+ - * /, each once)
+  GSM8K       {"question": ..., "answer": "... #### 72"}         family 'math' (integer answer)
+  MATH(-500)  {"problem": ..., "solution": "... \\boxed{...}"}    family 'latex' (math-verify)
+              (gold: an "answer" field, as MATH-500 has, else the solution's last \\boxed{})
+  Countdown   {"target": 98, "nums": [44, 19, 35]}              family 'countdown' (+-*/, each once)
 
-The format is read from each line's keys. A line that fits no format, or has a bad field,
-stops with the file and line number. `split(problems)` holds out the same 10% of canonical
-forms the toy world does, for a file without a test split of its own.
+Each line's keys give its format; a line fitting none, or with a bad field, stops with file:line.
+`split(problems)` holds out the toy world's 10% of canonical forms, for a file with no test split.
 
     problems = load('gsm8k/train.jsonl')
 """
@@ -24,8 +22,9 @@ import re
 import tasks
 from config import InputError
 
-COUNTDOWN_PROMPT = ('Using the numbers {nums}, create an equation that equals {target}. You can use basic '
-                    'arithmetic operations (+, -, *, /) and each number can only be used once')
+COUNTDOWN_PROMPT = (
+    'Using the numbers {nums}, create an equation that equals {target}. You can use basic '
+    'arithmetic operations (+, -, *, /) and each number can only be used once')
 
 
 class DataError(InputError):
@@ -33,7 +32,7 @@ class DataError(InputError):
 
 
 def last_boxed(text):
-    """The contents of the last \\boxed{...} (or \\fbox{...}) in text, nested braces included; None if none."""
+    """The contents of the last \\boxed{...} or \\fbox{...} in text (nested braces too), or None."""
     starts = [m.end() for m in re.finditer(r'\\(?:boxed|fbox)\s*\{', text)]
     if not starts:
         return None
@@ -64,33 +63,37 @@ def problem_of(row, where):
         question, answer = _text(row, 'question', where), _text(row, 'answer', where)
         gold = answer.rsplit('####', 1)[-1].strip().replace(',', '') if '####' in answer else None
         if gold is None or not re.fullmatch(r'-?[0-9]{1,18}', gold):
-            raise DataError(f'{where}: a GSM8K answer must end with "#### <integer>", got {answer[-40:]!r}')
-        return tasks.Problem(id=tasks._canon_id('gsm8k', question), family='math', lang=_lang(question),
-                             difficulty=0, prompt=question, answer=gold)
+            raise DataError(f'{where}: a GSM8K answer must end with "#### <integer>", '
+                            f'got {answer[-40:]!r}')
+        return tasks.Problem(id=tasks._canon_id('gsm8k', question), family='math',
+                             lang=_lang(question), difficulty=0, prompt=question, answer=gold)
     if 'problem' in row and ('solution' in row or 'answer' in row):  # MATH, MATH-500
         problem = _text(row, 'problem', where)
         gold = row.get('answer')
         if gold is None:
             gold = last_boxed(_text(row, 'solution', where))
         if not isinstance(gold, str) or not gold.strip():
-            raise DataError(f'{where}: no gold answer (an "answer" field or a \\boxed{{}} in the solution)')
+            raise DataError(f'{where}: no gold answer '
+                            f'(an "answer" field or a \\boxed{{}} in the solution)')
         level = re.search(r'\d+', str(row.get('level', '')))
-        return tasks.Problem(id=tasks._canon_id('latex', problem), family='latex', lang=_lang(problem),
-                             difficulty=int(level.group()) if level else 0, prompt=problem, answer=gold.strip())
+        return tasks.Problem(id=tasks._canon_id('latex', problem), family='latex',
+                             lang=_lang(problem), difficulty=int(level.group()) if level else 0,
+                             prompt=problem, answer=gold.strip())
     if 'target' in row and 'nums' in row:  # Countdown (TinyZero's Countdown-Tasks-3to4)
         target, nums = row['target'], row['nums']
         if hasattr(nums, 'tolist'):
             nums = nums.tolist()
         if type(target) is not int or not isinstance(nums, list) or not nums \
                 or not all(type(n) is int and n >= 0 for n in nums):
-            raise DataError(f'{where}: Countdown needs an integer "target" and a list of non-negative integer '
-                            f'"nums", got {target!r}, {nums!r}')
+            raise DataError(f'{where}: Countdown needs an integer "target" and a list of '
+                            f'non-negative integer "nums", got {target!r}, {nums!r}')
         canonical = f"{','.join(map(str, sorted(nums)))}->{target}"
-        return tasks.Problem(id=tasks._canon_id('countdown', canonical), family='countdown', lang='en',
-                             difficulty=len(nums), answer=str(target), numbers=tuple(nums),
-                             prompt=COUNTDOWN_PROMPT.format(nums=', '.join(map(str, nums)), target=target))
-    raise DataError(f'{where}: fits no format (GSM8K: question + answer; MATH: problem + solution or answer; '
-                    f'Countdown: target + nums); keys are {sorted(row)}')
+        return tasks.Problem(
+            id=tasks._canon_id('countdown', canonical), family='countdown', lang='en',
+            difficulty=len(nums), answer=str(target), numbers=tuple(nums),
+            prompt=COUNTDOWN_PROMPT.format(nums=', '.join(map(str, nums)), target=target))
+    raise DataError(f'{where}: fits no format (GSM8K: question + answer; MATH: problem + '
+                    f'solution or answer; Countdown: target + nums); keys are {sorted(row)}')
 
 
 def records(path):
@@ -103,11 +106,13 @@ def records(path):
         try:
             import pyarrow.parquet as pq
         except ImportError:
-            raise DataError(f'{path}: reading parquet needs pyarrow (pip install pyarrow), or convert it to jsonl') from None
+            raise DataError(f'{path}: reading parquet needs pyarrow (pip install pyarrow), '
+                            'or convert it to jsonl') from None
         try:
             rows = pq.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow's own error types for a truncated or foreign file
-            raise DataError(f'{path}: not a readable parquet file ({type(e).__name__}: {e})') from None
+        except Exception as e:  # pyarrow's own errors for a truncated or foreign file
+            raise DataError(f'{path}: not a readable parquet file '
+                            f'({type(e).__name__}: {e})') from None
         for i, row in enumerate(rows, 1):
             yield f'{path} row {i}', row
         return
@@ -132,50 +137,49 @@ def load(path):
 
 
 def split(problems, side):
-    """The 'train' or 'test' side of the toy world's split (a hash of each problem's canonical form)."""
+    """The 'train' or 'test' side of the toy world's split (a hash of each canonical form)."""
     return [p for p in problems if tasks.split_of(p) == side]
 
 
 @functools.lru_cache(maxsize=4)
 def run_problems(dataset, eval_dataset=''):
-    """(train, test) of a run: train is the dataset (its train side when there is no eval_dataset),
-    test is eval_dataset, else the dataset's held-out side."""
+    """(train, test) of a run: the dataset (its train side without eval_dataset), and eval_dataset
+    or else the dataset's held-out side."""
     problems = load(dataset)
     if eval_dataset:
         return tuple(problems), tuple(load(eval_dataset))
     train, test = split(problems, 'train'), split(problems, 'test')
     for side, ps in (('train', train), ('test', test)):
         if not ps:
-            raise DataError(f'dataset {dataset} has no {side}-side problem of the held-out split '
-                            f'({len(problems)} problems): pass --eval_dataset=<file> to evaluate on')
+            raise DataError(f'dataset {dataset} has no {side}-side problem of the held-out split ('
+                            f'{len(problems)} problems): pass --eval_dataset=<file> to evaluate on')
     return tuple(train), tuple(test)
 
 
 def math_slot(cfg, script):
-    """Check that cfg's dataset can stand in for math in a script that also evaluates the toy world's
-    countdown (train_r1.py, distill.py): GSM8K or MATH, not a Countdown file. Returns the family."""
+    """The family of cfg's dataset, checked to stand in for math in a script that also evaluates the
+    toy world's countdown (train_r1.py, distill.py): GSM8K or MATH, not Countdown."""
     if not getattr(cfg, 'dataset', '') and not getattr(cfg, 'eval_dataset', ''):
         return 'math'
     fams = {p.family for p in problems(cfg, 'test', 10 ** 9)}
     if 'countdown' in fams:
-        raise DataError(f"{script}: a Countdown file would be pooled with the toy world's countdown; "
-                        f'give it to train_zero.py, and GSM8K or MATH here')
+        raise DataError(f"{script}: a Countdown file would be pooled with the toy world's "
+                        'countdown; give it to train_zero.py, and GSM8K or MATH here')
     if len(fams) > 1:
         raise DataError(f'{script}: the dataset mixes formats ({sorted(fams)}); use one')
     return fams.pop()
 
 
 def problems(cfg, side, n, rng=None, family='math'):
-    """The one way every script gets its problems. With cfg.dataset set (a file), the file
-    takes the place of the toy world's math: `side`='train' draws n with rng, 'test' is the first
-    n of the evaluation set. Other families, and every family without a dataset, are the toy
+    """The one way every script gets its problems. A cfg.dataset file replaces the toy world's math
+    (`side`='train': n drawn with rng; 'test': the evaluation set's first n); the rest is the toy
     world's at cfg.preset's difficulty."""
     dataset, eval_dataset = getattr(cfg, 'dataset', ''), getattr(cfg, 'eval_dataset', '')
-    if family == 'math' and side == 'test' and eval_dataset and not dataset:  # evaluation.py on a file alone
+    if family == 'math' and side == 'test' and eval_dataset and not dataset:  # an eval file alone
         return list(load(eval_dataset)[:n])
     if family == 'math' and side == 'train' and eval_dataset and not dataset:
-        raise DataError(f'--eval_dataset={eval_dataset} without --dataset: the training prompts would be '
-                        f"the toy world's; pass --dataset too")
+        raise DataError(f'--eval_dataset={eval_dataset} without --dataset: the training prompts '
+                        "would be the toy world's; pass --dataset too")
     if not dataset or family != 'math':
         if side == 'test':
             return tasks.eval_set(family, n, preset=cfg.preset)
@@ -185,7 +189,7 @@ def problems(cfg, side, n, rng=None, family='math'):
 
 
 def rendered(problems):
-    """(prompt text, problem) pairs under the R1-Zero template: what grpo.train's draw_prompts returns."""
+    """(prompt, problem) pairs in the R1-Zero template: what grpo.train's draw_prompts returns."""
     return [(tasks.render_prompt(p), p) for p in problems]
 
 

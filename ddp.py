@@ -1,18 +1,15 @@
 """Data parallelism for the three loops (pretrain.py, sft.train, grpo.train) under torchrun.
 
-    torchrun --standalone --nproc_per_node=2 train_zero.py      # 2 GPUs (nccl), or 2 CPU processes (gloo)
+    torchrun --standalone --nproc_per_node=2 train_zero.py  # 2 GPUs (nccl) / 2 CPU processes (gloo)
 
-Each process holds the whole model and takes its share of every global batch: a contiguous
-slice of the pretraining rows, of the SFT examples, of the GRPO prompts (with their G samples).
-Gradients are summed across processes after the local backward; each loop normalises its loss
-by the *global* count (tokens, responses or processes), so the summed gradient is the one a
-single process computes on the whole batch, and every process takes the same optimizer step
-(no DistributedDataParallel wrapper: the GRPO update runs its own autograd passes, and one
-all-reduce per step is all a model of this size needs). Rank 0 alone logs, evaluates and saves.
+Each process holds the whole model and takes a contiguous slice of every global batch (pretraining
+rows, SFT examples, GRPO prompts with their G samples). Gradients are summed over processes after
+the backward; each loop normalises its loss by the *global* count (tokens, responses or processes),
+so every process takes the whole batch's step. No DistributedDataParallel wrapper: the GRPO update
+runs its own autograd passes; one all-reduce per step suffices. Rank 0 alone logs, evaluates, saves.
 
-A GRPO process samples its rows with the random numbers those rows get in one process (the
-sampler draws the whole batch's uniforms and uses its slice), so 2 processes train the same
-parameters as 1 with the same global batch, up to float rounding (tests/test_ddp.py).
+A GRPO process samples its rows with the random numbers they get in one process (the sampler draws
+the whole batch's uniforms): 2 processes train as 1 does, up to float rounding (tests/test_ddp.py).
 """
 import datetime
 import os
@@ -27,10 +24,11 @@ def init():
     """Join the process group when torchrun started several processes."""
     if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not dist.is_initialized():
         if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))  # then 'cuda' is this process's GPU
+            torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))  # 'cuda' is now our GPU
         # rank 0 alone evaluates (and may pretrain a base) while the others wait in the next
         # collective: far longer than the default 10-30 minute timeout on a real model
-        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo', timeout=datetime.timedelta(hours=6))
+        dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo',
+                                timeout=datetime.timedelta(hours=6))
 
 
 def rank():
@@ -67,7 +65,7 @@ def all_sum(x):
 
 
 def sum_grads(model):
-    """Sum every parameter's gradient over the processes, in one flat buffer (a missing grad counts as 0)."""
+    """Sum each parameter's gradient over the processes in one flat buffer (a missing grad is 0)."""
     if world() == 1:
         return
     params = [p for p in model.parameters() if p.requires_grad]
@@ -81,7 +79,7 @@ def sum_grads(model):
 
 
 def shard(n):
-    """This process's slice(start, stop) of n items, contiguous; the first n % world processes take one more."""
+    """This process's contiguous slice(start, stop) of n items; the first n % world get one more."""
     per, extra = divmod(n, world())
     r = rank()
     start = r * per + min(r, extra)
@@ -89,10 +87,9 @@ def shard(n):
 
 
 def finish():
-    """End of a script under torchrun: every process waits here for rank 0's evaluations and
-    saves, then the group is closed. A process that exits with its group still open can abort
-    in gloo's teardown ("terminate called without an active exception", exit -6), which fails
-    the whole torchrun job after the work is done."""
+    """End of a script under torchrun: every process waits for rank 0's evaluations and saves, then
+    the group closes. A process that exits with its group open can abort in gloo's teardown
+    ("terminate called without an active exception", exit -6), failing the finished torchrun job."""
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

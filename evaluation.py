@@ -1,26 +1,24 @@
 """Evaluation as the paper does it (R1 section 3).
 
-For each held-out problem we sample k responses under the R1-Zero template and report, per
-task family:
+For each held-out problem we sample k responses under the R1-Zero template; per task family:
 
   pass@1   mean correctness over the k samples (temperature 0.6, top-p 0.95 by default)
   pass@k   share of problems with at least one correct sample
   maj@k    correctness of the majority answer (the paper's cons@k)
   format   share of wholly well-formed responses that ended with the end token
   lang_consistency, lang_mixed   language-consistency reward (section 2.3.2), share mixed
-  mean_len, reflection_rate, direct_rate   tokens, share with a reflection marker, share with
-           no reasoning step
+  mean_len, reflection_rate, direct_rate   tokens; share with a reflection marker / no reasoning
   greedy   pass@1 of the greedy response, so sharpening alone cannot pass for reasoning
 
 Each block also holds the toy world's research probes (probes.py): accuracy by style, why math
 samples go wrong, whether checks catch slips, how findx searches; --opener forces a style.
 
 Usage:
-  python evaluation.py --run=out/zero                  # evaluate out/zero/ckpt.pt, write its eval.json
-  python evaluation.py --compare=out/base,out/zero     # table of the models in those eval.json files
-  python evaluation.py --plot=out/zero                 # curves from metrics.jsonl, as PNG
+  python evaluation.py --run=out/zero                # evaluate out/zero/ckpt.pt into its eval.json
+  python evaluation.py --compare=out/base,out/zero   # table of the models in those eval.json files
+  python evaluation.py --plot=out/zero               # curves from metrics.jsonl, as PNG
   python evaluation.py --run=out/base --opener=careful --temperature=1.0 --top_p=1.0
-                                                       # accuracy when every response opens in one style
+                                                     # accuracy when every response opens in a style
 """
 import os
 import time
@@ -42,7 +40,8 @@ def judge(text, ended, problem):
     parsed = rewards.parse_response(text)
     reasoning = parsed.think if parsed.think is not None else text
     # the hidden rubric is the gold metric for open-ended replies
-    correct = rewards.chat_score(text, problem) if problem.family == 'chat' else rewards.accuracy_reward(text, problem)
+    correct = (rewards.chat_score(text, problem) if problem.family == 'chat'
+               else rewards.accuracy_reward(text, problem))
     return {
         'correct': float(correct),
         'answer': ' '.join(parsed.answer.split()) if parsed.well_formed and parsed.answer else None,
@@ -65,8 +64,7 @@ def majority_correct(judged):
 
 
 def summarize(judged, lens):
-    """The metrics of one family from judged samples: judged[i][j] is judge() of sample j of
-    problem i, lens[i][j] its length in tokens."""
+    """A family's metrics: judged[i][j] = judge() of problem i's sample j, lens[i][j] its tokens."""
     flat = [j for rows in judged for j in rows]
     mean = lambda key: sum(j[key] for j in flat) / len(flat)
     return {
@@ -82,11 +80,9 @@ def summarize(judged, lens):
 
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
              greedy=True, seed=0, opener=''):
-    """Metrics per family for a list of problems: the block eval.json keeps per model and family.
-    opener: a style (probes.STYLES, probes.style_opener) whose first words every response of
-    the families that have it is forced to begin with; they are judged as part of the response
-    and count toward max_new_tokens: every prompt samples max_new_tokens minus the longest
-    opener's tokens (the English careful opener is 4 tokens longer than the Chinese one)."""
+    """Metrics per family: the block eval.json keeps per model and family. opener: a style
+    (probes.STYLES) whose first words begin every response of the families having it, judged as
+    part of it; each prompt samples max_new_tokens minus the longest opener's tokens."""
     model.eval()
     by_family = {}
     for p in problems:
@@ -100,13 +96,14 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
         n_pre = [len(tok.encode(o)) for o in pre]
         budget = max_new_tokens - max(n_pre)
         if budget < 1:
-            raise ValueError(f'the {opener!r} opener takes {max(n_pre)} tokens, all of max_new_tokens='
-                             f'{max_new_tokens}: raise max_new_tokens')
+            raise ValueError(f'the {opener!r} opener takes {max(n_pre)} tokens, all of '
+                             f'max_new_tokens={max_new_tokens}: raise max_new_tokens')
         samples = rollout_texts(model, tok, prompts, k, temperature=temperature, top_p=top_p,
                                 max_new_tokens=budget, seed=seed)
         judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, samples)]
         lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, samples)]
-        block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p, **summarize(judged, lens)}
+        block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p,
+                 **summarize(judged, lens)}
         if fam in forced:
             block['opener'] = opener
         if greedy:
@@ -125,9 +122,9 @@ def curve_fn(tok, problems, k, max_new_tokens):
 
     def curve(model, step):
         b = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens, seed=step)[family]
-        print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | greedy {b['greedy']:.3f} | "
-              f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
-              f"reflect {b['reflection_rate']:.3f}")
+        print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | "
+              f"greedy {b['greedy']:.3f} | format {b['format']:.3f} | mixed {b['lang_mixed']:.3f}"
+              f" | len {b['mean_len']:.1f} | reflect {b['reflection_rate']:.3f}")
         return {f'eval_{key}': v for key, v in b.items() if isinstance(v, float)}
     return curve
 
@@ -136,17 +133,18 @@ def format_block(name, tasks_block):
     """One line per family: the figures the README's results table shows."""
     lines = []
     for fam, b in tasks_block.items():
-        lines.append(f"{name:>12} {fam:>9} | pass@1 {b['pass@1']:.3f} | pass@{b['k']} {b['pass@k']:.3f} | "
-                     f"maj@{b['k']} {b['maj@k']:.3f} | greedy {b.get('greedy', float('nan')):.3f} | "
-                     f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
-                     f"reflect {b['reflection_rate']:.3f} | direct {b['direct_rate']:.3f}"
-                     + (f" | misread {b['misread_rate']:.3f} | slip {b['slip_rate']:.3f} | cut {b['cut_rate']:.3f}"
-                        if 'cut_rate' in b else '')
-                     + ''.join(f" | {label} {b[key]:.3f}" for key, label in
-                               (('check_catch_rate', 'catch'), ('check_false_alarm_rate', 'false alarm'),
-                                ('tries_per_response', 'tries'), ('false_yes_rate', 'false yes'),
-                                ('acc_search', 'acc search'))
-                               if b.get(key) is not None))
+        lines.append(
+            f"{name:>12} {fam:>9} | pass@1 {b['pass@1']:.3f} | pass@{b['k']} {b['pass@k']:.3f} | "
+            f"maj@{b['k']} {b['maj@k']:.3f} | greedy {b.get('greedy', float('nan')):.3f} | "
+            f"format {b['format']:.3f} | mixed {b['lang_mixed']:.3f} | len {b['mean_len']:.1f} | "
+            f"reflect {b['reflection_rate']:.3f} | direct {b['direct_rate']:.3f}"
+            + (f" | misread {b['misread_rate']:.3f} | slip {b['slip_rate']:.3f}"
+               f" | cut {b['cut_rate']:.3f}" if 'cut_rate' in b else '')
+            + ''.join(f" | {label} {b[key]:.3f}" for key, label in
+                      (('check_catch_rate', 'catch'), ('check_false_alarm_rate', 'false alarm'),
+                       ('tries_per_response', 'tries'), ('false_yes_rate', 'false yes'),
+                       ('acc_search', 'acc search'))
+                      if b.get(key) is not None))
     return '\n'.join(lines)
 
 
@@ -164,8 +162,7 @@ def record(results, eval_path, name, model, tok, problems, *, k, max_new_tokens,
 
 
 def write_results(results, eval_path, t0):
-    """The end of a multi-model stage: eval.json with this run's total seconds, then one line
-    per model and family."""
+    """End of a multi-model stage: eval.json (with total seconds), a line per model and family."""
     results.setdefault('seconds', {})['total_this_run'] = round(time.time() - t0, 1)
     write_json(eval_path, results)
     for name, m in results['models'].items():
@@ -175,8 +172,7 @@ def write_results(results, eval_path, t0):
 
 
 def plot_run(run_dir):
-    """Curves of a run from metrics.jsonl: reward/accuracy, length and reflection against step
-    (paper Figures 2 and 3), written to run_dir/curves.png. Needs matplotlib."""
+    """Draw run_dir/curves.png from metrics.jsonl: accuracy, length, reflection (Figures 2, 3)."""
     try:
         import matplotlib
         matplotlib.use('Agg')
@@ -188,7 +184,8 @@ def plot_run(run_dir):
     train = [r for r in rows if 'reward' in r]
     ev = [r for r in rows if 'eval_pass@1' in r]
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))
-    ax[0].plot([r['step'] for r in train], [r['accuracy'] for r in train], alpha=0.4, label='train accuracy')
+    ax[0].plot([r['step'] for r in train], [r['accuracy'] for r in train], alpha=0.4,
+               label='train accuracy')
     for key, label in (('eval_pass@1', 'held-out pass@1'), ('eval_maj@k', 'held-out maj@k'),
                        ('eval_greedy', 'held-out greedy')):
         ax[0].plot([r['step'] for r in ev], [r[key] for r in ev], marker='o', label=label)
@@ -209,7 +206,7 @@ def plot_run(run_dir):
 
 
 # ---- command-line config: plain names, one comment each; override with --key=value ---------
-run = ''                 # run folder to evaluate (its ckpt.pt and tokenizer.json), or a Hugging Face folder
+run = ''                 # run folder to evaluate (ckpt.pt, tokenizer.json) or a Hugging Face folder
 name = ''                # model name in eval.json (default: the folder's name)
 families = 'math'        # comma-separated task families of the toy world
 dataset = ''             # a GSM8K / MATH / Countdown file (data.py) instead of the toy families
@@ -222,7 +219,7 @@ max_new_tokens = 128     # longest response
 preset = 'cpu'           # difficulty preset of the held-out problems
 compare = ''             # comma-separated run folders: print their eval.json side by side
 plot = ''                # run folder: draw curves.png from its metrics.jsonl
-opener = ''              # force responses to open in a style: math 'sloppy'/'careful'/'direct', findx 'search'/'one_try'/'direct'
+opener = ''              # force an opener: math sloppy/careful/direct, findx search/one_try/direct
 # -------------------------------------------------------------------------------------------
 
 
@@ -253,8 +250,8 @@ def main(argv=None):
         name += f":{cfg.opener}" if cfg.opener else ''
         path = os.path.join(cfg.run, 'eval.json')
         out = read_json(path, {'models': {}})
-        out['models'][name] = {'step': saved_step(cfg.run), 'checkpoint': os.path.join(cfg.run, 'ckpt.pt'),
-                               'tasks': res}
+        out['models'][name] = {'step': saved_step(cfg.run),
+                               'checkpoint': os.path.join(cfg.run, 'ckpt.pt'), 'tasks': res}
         write_json(path, out)
         print(format_block(name, res))
 

@@ -12,8 +12,8 @@ No value model: the group mean is the baseline. Aggregations ('grpo', DeepSeekMa
 'token', DAPO; 'dr_grpo', Dr. GRPO) and the options (clip-higher, dynamic sampling, overlong
 penalty, beta = 0, reference reset, mu > 1) are described in docs/design.md, GRPO.
 
-What we simplify: no vLLM, no rollout workers; the policy samples its own rollouts. Under torchrun
-each process samples its share of the prompts, gradients are summed (ddp.py), rank 0 logs and saves.
+What we simplify: no vLLM or rollout workers; the policy samples its own rollouts. Under torchrun
+each process samples a share of the prompts, gradients are summed (ddp.py), rank 0 logs and saves.
 """
 import copy
 import math
@@ -35,22 +35,25 @@ from sample import Samples, response_texts, sample
 
 
 # ----------------------------------------------------------------------------------------------
-# The settings of the loop, each defined here once. train_zero.py puts them on its command line;
-# train_r1.py and distill.py run the same recipe with a few of them changed (OPTIONS.settings).
-# The CPU defaults are R1-Zero's recipe on our 2 cores (README); the gpu preset overrides them.
+# The loop's settings, each defined once. train_zero.py puts them on its command line; train_r1.py
+# and distill.py change a few (OPTIONS.settings). Defaults: R1-Zero's recipe on our 2 CPU cores.
 
 OPTIONS = Options({
-    'steps': Key(100, 'GRPO steps (fits the 20-minute CPU budget, base included; the curve flattens after ~100)', (0, None)),
+    'steps': Key(100, 'GRPO steps (fits the 20-minute CPU budget, base included; the curve '
+                 'flattens after ~100)', (0, None)),
     'n_prompts': Key(16, 'prompts per step', (1, None)),
     'group_size': Key(8, 'G: responses sampled per prompt', (2, None)),
-    'max_new_tokens': Key(256, "longest response (prompt + response must fit the base's 384-token context)", (1, None)),
+    'max_new_tokens': Key(256, "longest response (prompt + response must fit the base's "
+                          "384-token context)", (1, None)),
     'temperature': Key(1.0, 'rollout temperature (the paper: 1.0)', (0.01, 10)),
-    'lr': Key(1e-4, "AdamW learning rate (tiny models want far more than the paper's 3e-6)", (0, 1)),
+    'lr': Key(1e-4, "AdamW learning rate (tiny models want far more than the paper's 3e-6)",
+              (0, 1)),
     'warmup_steps': Key(10, 'linear warmup steps', (0, None)),
     'lr_decay': Key(False, 'cosine decay to 10% after warmup (else constant)'),
     'weight_decay': Key(0.0, 'AdamW weight decay during RL', (0, None)),
     'grad_clip': Key(1.0, 'global gradient-norm clip (0 = off)', (0, None)),
-    'beta': Key(0.0, 'KL weight to the reference (paper R1-Zero: 0.001); 0 skips the reference model', (0, None)),
+    'beta': Key(0.0, 'KL weight to the reference (paper R1-Zero: 0.001); 0 skips the '
+                'reference model', (0, None)),
     'eps_low': Key(0.2, 'clip range below 1', (0, 1)),
     'eps_high': Key(0.2, "clip range above 1 (raise it for DAPO's clip-higher)", (0, None)),
     'loss_agg': Key('token', "'grpo' (per response, DeepSeekMath), 'token' (DAPO), 'dr_grpo'",
@@ -58,21 +61,26 @@ OPTIONS = Options({
     'scale_std': Key(True, "divide advantages by the group's std (Dr. GRPO turns this off)"),
     'mu': Key(1, 'passes over each batch; > 1 needs old log-probs (a no-grad forward)', (1, None)),
     'minibatches': Key(1, 'optimizer steps per pass over the batch', (1, None)),
-    'micro_batch': Key(32, 'rows per forward/backward, longest first (32 cuts padding that 64 keeps)', (1, None)),
+    'micro_batch': Key(32, 'rows per forward/backward, longest first '
+                       '(32 cuts padding that 64 keeps)', (1, None)),
     'dynamic_sampling': Key(False, 'drop groups whose rewards are all equal and refill (DAPO)'),
     'max_refill': Key(2, 'extra sampling rounds dynamic sampling may take per step', (0, None)),
-    'overlong_buffer': Key(0, 'DAPO soft overlong penalty over the last N tokens (0 = off)', (0, None)),
-    'ref_reset': Key(400, 'copy the policy into the reference every N steps (paper: 400)', (0, None)),
-    'eval_interval': Key(25, 'steps between the small held-out evaluations of the curves', (0, None)),
+    'overlong_buffer': Key(0, 'DAPO soft overlong penalty over the last N tokens (0 = off)',
+                           (0, None)),
+    'ref_reset': Key(400, 'copy the policy into the reference every N steps (paper: 400)',
+                     (0, None)),
+    'eval_interval': Key(25, 'steps between the small held-out evaluations of the curves',
+                         (0, None)),
     'ckpt_interval': Key(50, 'steps between checkpoints', (0, None)),
     'seed': Key(0, 'seeds prompts, rollouts and minibatch order'),
     'dtype': Key('auto', "'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)",
                  choices=('auto', 'float32', 'bfloat16')),
-    'compile': Key(False, 'torch.compile the rollouts\' decode step: faster decoding after a one-off compile (bench.py sampler)'),
-    'kernels': Key('auto', "log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'",
-                   choices=('auto', 'torch', 'triton')),
-}, presets={'gpu': dict(steps=1000, n_prompts=32, group_size=16, lr=5e-5, beta=0.001, micro_batch=128,
-                        eval_interval=50)})
+    'compile': Key(False, 'torch.compile the rollouts\' decode step: faster decoding after a '
+                   'one-off compile (bench.py sampler)'),
+    'kernels': Key('auto', "log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', "
+                   "'triton'", choices=('auto', 'torch', 'triton')),
+}, presets={'gpu': dict(steps=1000, n_prompts=32, group_size=16, lr=5e-5, beta=0.001,
+                        micro_batch=128, eval_interval=50)})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,10 +89,8 @@ OPTIONS = Options({
 def group_advantages(rewards, G, scale_std=True, eps=1e-4):
     """rewards (P*G,) -> advantages (P*G,) and the mask of groups that carry signal (P,).
 
-    A group whose rewards are all equal teaches nothing and gets exactly zero advantage. We
-    compare the rewards themselves rather than testing std > 0: (r - mean) of equal floats
-    can be 1e-9, which divided by (std + eps) and renormalised by AdamW becomes a full-size
-    step in a random direction."""
+    A group of equal rewards gets exactly 0, found by comparing them, not std > 0: (r - mean) of
+    equal floats can be 1e-9, which / (std + eps), renormalised by AdamW, is a full random step."""
     if G < 2:
         raise ValueError(f'GRPO needs at least 2 samples per prompt to compare them (got G={G})')
     r = rewards.view(-1, G).float()  # (P, G)
@@ -105,13 +111,11 @@ def overlong_penalty(lengths, max_len, buffer):
 
 
 # ----------------------------------------------------------------------------------------------
-# The loss. The per-token part lives in kernels/ (a torch reference and a fused Triton kernel
-# behind one function); the aggregation over tokens and responses is here.
+# The loss: the per-token part in kernels/ (torch reference, fused Triton kernel), aggregation here.
 
 def aggregate(loss_t, mask, agg, max_len=None, denom=None):
-    """Reduce per-token values (N, T) over the response tokens (mask) to one number.
-    denom overrides the normaliser (responses for 'grpo'/'dr_grpo', tokens for 'token') so
-    that micro-batches of one minibatch add up to the minibatch's loss."""
+    """Reduce per-token values (N, T) over the response tokens (mask) to one number; denom overrides
+    the normaliser (responses, or tokens for 'token') so micro-batches sum to the minibatch loss."""
     m = mask.float()
     if agg == 'grpo':  # mean over each response's tokens, then over responses
         return ((loss_t * m).sum(1) / m.sum(1).clamp(min=1)).sum() / (denom or loss_t.shape[0])
@@ -123,12 +127,10 @@ def aggregate(loss_t, mask, agg, max_len=None, denom=None):
 
 
 def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None):
-    """Forward the policy on Rows (prompts, prompt_mask, group, responses) and return the
-    per-token (loss, kl, clipped), each shaped like rows. responses (n, w). encoded: as for logits.response_logits.
-
-    The formula is kernels/grpo_loss.py's: one fused Triton kernel on CUDA (or kernels='triton')
-    that reads the logits once, else its plain torch reference, which is what CPU training runs.
-    Padding (mask False) gets 0 loss and no gradient; old_logp None means the ratio is exactly 1."""
+    """Forward the policy on Rows (responses (n, w)); return the per-token (loss, kl, clipped), each
+    (n, w). encoded: as for logits.response_logits. The formula is kernels/grpo_loss.py's: a fused
+    Triton kernel on CUDA (or kernels='triton') that reads the logits once, else its torch reference
+    (what CPU training runs). Padding gets 0 loss and no gradient; old_logp None: the ratio is 1."""
     targets = rows.responses  # logits[n, j] scores responses[n, j]
     with autocast_ctx(cfg.device, cfg.dtype):
         logits = response_logits(model, rows, encoded=encoded)  # (N, Lr, V)
@@ -144,28 +146,24 @@ def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None
 
 @dataclass
 class Batch(Samples):
-    """A step's rollouts: sample.Samples (each prompt once, left-padded; its G responses
-    right-padded, with masks and the log-probs they were drawn with) plus their scores."""
+    """A step's rollouts: sample.Samples (the sampler's layout and log-probs) plus their scores."""
     rewards: torch.Tensor     # (N,)
     advantages: torch.Tensor  # (N,) the same on every token of a response
-    signal: torch.Tensor      # (P_drawn,) groups whose rewards were not all equal, every round drawn
+    signal: torch.Tensor      # (P_drawn,) groups whose rewards were not all equal, all rounds drawn
     scored: list              # (N,) reward_fn's dict per response: the reward and its components
     texts: list               # (N,) decoded responses
     gen_s: float = 0.0        # seconds spent sampling and scoring
 
 
 def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
-    """Yield the batch of every step from start_step on. draw_prompts(step, round) -> a list
-    of (prompt text, problem); reward_fn(problems, texts, ended) -> one dict per response with
-    'reward' and whatever else the loop logs (train's docstring). Prompt order and sampling
-    seeds are functions of the step, so a resumed run sees exactly the prompts and samples an
-    uninterrupted one would."""
+    """Yield each step's batch from start_step on (draw_prompts, reward_fn: see train). Prompts and
+    seeds are functions of the step, so a resumed run sees what an uninterrupted one would."""
     G, step = cfg.group_size, start_step
     while True:
         t0, rounds = time.time(), []
         while True:  # dynamic sampling (DAPO) refills until enough groups carry signal
             drawn = draw_prompts(step, len(rounds))
-            n_all, mine = len(drawn), ddp.shard(len(drawn))  # this process's prompts (all in one process)
+            n_all, mine = len(drawn), ddp.shard(len(drawn))  # our share (all in one process)
             problems = [p for _, p in drawn[mine]]
             s = sample(policy, [tok.encode(text) for text, _ in drawn[mine]], cfg.max_new_tokens,
                        temperature=cfg.temperature, stop_ids=(tok.eot_id,), num_samples=G,
@@ -173,11 +171,14 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
                        shard=(mine.start * G, n_all * G), compile=cfg.compile)
             texts = response_texts(s, tok)
             scored = reward_fn([p for p in problems for _ in range(G)], texts, s.stopped.tolist())
-            rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32, device=s.responses.device)
+            rewards = torch.tensor([x['reward'] for x in scored], dtype=torch.float32,
+                                   device=s.responses.device)
             if cfg.overlong_buffer > 0:
-                rewards += overlong_penalty(s.response_lens, cfg.max_new_tokens, cfg.overlong_buffer)
+                rewards += overlong_penalty(s.response_lens, cfg.max_new_tokens,
+                                            cfg.overlong_buffer)
             adv, signal_ = group_advantages(rewards, G, cfg.scale_std)
-            rounds.append(Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal_, scored=scored, texts=texts))
+            rounds.append(Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal_,
+                                scored=scored, texts=texts))
             kept = sum(int(b.signal.sum()) for b in rounds)
             if not cfg.dynamic_sampling or kept >= len(problems) or len(rounds) > cfg.max_refill:
                 break
@@ -189,9 +190,9 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
 
 def join(rounds, G):
     """Dynamic sampling's batch (DAPO): the groups that carry signal, round after round, up to one
-    round's number of groups, laid out as one round is (prompts left-padded, responses right-padded)."""
+    round's number of groups, laid out as one round is (prompts left-, responses right-padded)."""
     dev = rounds[0].responses.device
-    keep = torch.cat([b.signal for b in rounds]).nonzero().flatten()[:len(rounds[0].signal)]  # (P,) groups
+    keep = torch.cat([b.signal for b in rounds]).nonzero().flatten()[:len(rounds[0].signal)]  # (P,)
     rows = (keep[:, None] * G + torch.arange(G, device=dev)).flatten()  # (N,) their responses
 
     def cat(name, idx, left=False):  # one field of every round, chosen rows
@@ -209,21 +210,22 @@ def join(rounds, G):
     lp = int(prompt_mask.sum(1).max()) if len(keep) else 1  # the longest kept prompt and response
     lr = int(mask.sum(1).max()) if len(rows) else 1
     return Batch(prompts=cat('prompts', keep, left=True)[:, -lp:], prompt_mask=prompt_mask[:, -lp:],
-                 group=torch.arange(len(keep), device=dev).repeat_interleave(G), responses=cat('responses', rows)[:, :lr],
-                 mask=mask[:, :lr], logprobs=cat('logprobs', rows)[:, :lr], response_lens=cat('response_lens', rows),
-                 stopped=cat('stopped', rows), rewards=cat('rewards', rows), advantages=cat('advantages', rows),
-                 signal=torch.cat([b.signal for b in rounds]), scored=flat('scored'), texts=flat('texts'))
+                 group=torch.arange(len(keep), device=dev).repeat_interleave(G),
+                 responses=cat('responses', rows)[:, :lr], mask=mask[:, :lr],
+                 logprobs=cat('logprobs', rows)[:, :lr], response_lens=cat('response_lens', rows),
+                 stopped=cat('stopped', rows), rewards=cat('rewards', rows),
+                 advantages=cat('advantages', rows), signal=torch.cat([b.signal for b in rounds]),
+                 scored=flat('scored'), texts=flat('texts'))
 
 
 # ----------------------------------------------------------------------------------------------
 # One optimizer update per minibatch; mu passes over the batch (DeepSeekMath Algorithm 1).
 
 def optimize(policy, ref, opt, batch, cfg, step):
-    """Run the GRPO updates on one batch. Returns stats; skips a step with no signal or a
-    non-finite loss or gradient, leaving the weights untouched."""
+    """GRPO updates on a batch -> stats; skips a step with no signal or non-finite loss or grad."""
     stats = {'kl': 0.0, 'clip_frac': 0.0, 'grad_norm': 0.0, 'skipped': '', 'updates': 0}
     N = batch.responses.shape[0]
-    # with several processes (ddp.py) every decision below is taken on the whole batch, so they agree
+    # with several processes (ddp.py) each decision below is taken on the whole batch, so they agree
     if ddp.all_sum(N > 0 and bool((batch.advantages != 0).any())) == 0:
         stats['skipped'] = 'no_signal'  # nothing to learn: all groups scored alike
         return stats
@@ -235,14 +237,14 @@ def optimize(policy, ref, opt, batch, cfg, step):
         if cfg.mu > 1:  # the policy before this batch's updates; with mu = 1 the ratio is 1
             old_logp = batch_logprobs(policy, batch, temp, backend, cfg.micro_batch)
     mb_size = math.ceil(N / cfg.minibatches)
-    g = torch.Generator().manual_seed(cfg.seed * 100003 + step)  # minibatch order, a function of the step
+    g = torch.Generator().manual_seed(cfg.seed * 100003 + step)  # step-seeded minibatch order
     lens = batch.mask.sum(1)
     for _ in range(cfg.mu):
         order = torch.randperm(N, generator=g) if cfg.minibatches > 1 else torch.arange(N)
         for start in range(0, N, mb_size):
             idx = order[start:start + mb_size]
-            # longest first, so each micro-batch holds responses of similar length and select_rows cuts its
-            # padding; the minibatch's loss is a sum over its micro-batches, so their order is free
+            # longest first: each micro-batch holds responses of similar length and select_rows cuts
+            # its padding; the minibatch's loss sums its micro-batches, so their order is free
             idx = idx[lens[idx].argsort(descending=True, stable=True)]
             opt.zero_grad(set_to_none=True)
             m = batch.mask[idx]
@@ -255,10 +257,12 @@ def optimize(policy, ref, opt, batch, cfg, step):
                 shared = PromptPass(policy, prompts, prompt_mask, batch.responses.shape[1])
             for mstart in range(0, len(idx), cfg.micro_batch):
                 sub = idx[mstart:mstart + cfg.micro_batch]
-                rows = Rows(prompts, prompt_mask, torch.searchsorted(used, batch.group[sub]), select_rows(batch, sub).responses)
+                rows = Rows(prompts, prompt_mask, torch.searchsorted(used, batch.group[sub]),
+                            select_rows(batch, sub).responses)
                 w = rows.responses.shape[1]  # the micro-batch's columns
                 loss_t, kl, clipped = per_token_loss(
-                    policy, rows, batch.mask[sub, :w], None if old_logp is None else old_logp[sub, :w],
+                    policy, rows, batch.mask[sub, :w],
+                    None if old_logp is None else old_logp[sub, :w],
                     None if ref_logp is None else ref_logp[sub, :w], batch.advantages[sub], cfg,
                     encoded=shared.encoded)
                 mm = batch.mask[sub, :w].float()
@@ -271,12 +275,14 @@ def optimize(policy, ref, opt, batch, cfg, step):
                 total += part.item()
                 n_tok = mm.sum().clamp(min=1)
                 stats['kl'] += ((kl * mm).sum() / n_tok).item() * len(sub) / N / cfg.mu
-                stats['clip_frac'] += ((clipped.float() * mm).sum() / n_tok).item() * len(sub) / N / cfg.mu
+                stats['clip_frac'] += (((clipped.float() * mm).sum() / n_tok).item()
+                                       * len(sub) / N / cfg.mu)
             if ok:
                 shared.backward()
             ok = ddp.all_sum(not ok) == 0
-            ddp.sum_grads(policy)  # the whole batch's gradient: each process's loss had the global denominator
-            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip or float('inf'))
+            ddp.sum_grads(policy)  # the batch's gradient: each loss had the global denominator
+            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(),
+                                                  cfg.grad_clip or float('inf'))
             if not ok or not torch.isfinite(norm):
                 opt.zero_grad(set_to_none=True)
                 stats['skipped'] = 'nonfinite'  # never let one bad batch write NaN into the weights
@@ -291,24 +297,24 @@ def optimize(policy, ref, opt, batch, cfg, step):
 # The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
 
 def check_parallel(cfg):
-    """Settings several processes cannot share (ddp.py): each must hold as many whole groups as the others."""
+    """Settings several processes (ddp.py) cannot share; each must hold equally many groups."""
     W = ddp.world()
     if W > 1 and cfg.dynamic_sampling:  # each process would refill on its own and fall out of step
-        raise InputError('--dynamic_sampling is not supported with several processes (torchrun); run it in one')
+        raise InputError('--dynamic_sampling is not supported with several processes (torchrun); '
+                         'run it in one')
     if cfg.n_prompts % W:
         raise InputError(f"--n_prompts={cfg.n_prompts} must be a multiple of the {W} processes")
 
 
 def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'):
-    """Run GRPO on `policy` in place for cfg.steps steps; write out_dir/ckpt.pt and
-    metrics.jsonl. draw_prompts(step, round) -> [(prompt text, problem), ...], the rendered
-    prompts of a step; reward_fn(problems, texts, ended) -> one dict per response: 'reward',
-    and the measures the loop logs, each averaged over the responses that carry it
-    ('accuracy', 'format', 'language', 'reflection' and any other, e.g. a reward model's
-    score). evaluate(policy, step) -> dict of scalars, called every eval_interval steps and
-    at the end; its values join that step's metrics row."""
-    if missing := [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if not hasattr(cfg, k)]:
-        raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')  # not a failure deep in a step
+    """Run GRPO on `policy` in place for cfg.steps steps; write out_dir/ckpt.pt and metrics.jsonl.
+    draw_prompts(step, round) -> [(prompt text, problem), ...], the step's rendered prompts.
+    reward_fn(problems, texts, ended) -> one dict per response: 'reward' and the measures the loop
+    logs, each averaged where present ('accuracy', 'format', 'language', 'reflection', any other).
+    evaluate(policy, step) -> dict for the metrics row, every eval_interval steps and at the end."""
+    if missing := [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume')
+                   if not hasattr(cfg, k)]:
+        raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')  # here, not mid-step
     check_parallel(cfg)
     # float32 master weights (compute still runs under cfg.dtype autocast): a published base arrives
     # in bf16, where an AdamW step of lr 1e-6 on a weight near 0.02 rounds away
@@ -317,23 +323,22 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     evaluate = evaluate if main else None
     opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
                             weight_decay=cfg.weight_decay)
-    # the reference model; beta = 0 drops it and its forward pass
     ref = copy.deepcopy(policy).eval().requires_grad_(False) if cfg.beta > 0 else None
-    start, log, save = open_run(name, cfg, policy, opt, main, **({'ref_model': ref} if ref is not None else {}))
+    start, log, save = open_run(name, cfg, policy, opt, main,
+                                **({'ref_model': ref} if ref is not None else {}))
     batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
     t_start, recent_signal = time.time(), []
     with StepGuard(name, save, start, log, cfg.ckpt_interval) as guard:
         for step in range(start, cfg.steps):
-            # linear warmup, then constant or (lr_decay) cosine decay to 10%
-            lr_now = lr_schedule(step, cfg.lr, cfg.warmup_steps, cfg.steps, 0.1 * cfg.lr if cfg.lr_decay else None)
+            lr_now = lr_schedule(step, cfg.lr, cfg.warmup_steps, cfg.steps,
+                                 0.1 * cfg.lr if cfg.lr_decay else None)
             for group in opt.param_groups:
                 group['lr'] = lr_now
             row = {'step': step}
             if evaluate is not None and cfg.eval_interval and step % cfg.eval_interval == 0:
                 row.update(evaluate(policy, step))
             if ref is not None and cfg.ref_reset and step > 0 and step % cfg.ref_reset == 0:
-                ref.load_state_dict(policy.state_dict())  # the paper replaces the reference every 400 steps
-
+                ref.load_state_dict(policy.state_dict())  # the paper resets it every 400 steps
             batch = next(batches)
             t0 = time.time()
             stats = optimize(policy, ref, opt, batch, cfg, step)
@@ -344,16 +349,18 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             elapsed = time.time() - t_start
             eta = elapsed / (step - start + 1) * (cfg.steps - step - 1)
             if main:
-                print(f"{name} {step:4d} | reward {row['reward']:.3f} | acc {row['accuracy']:.3f} | "
-                      f"fmt {row['format']:.2f} | len {row['mean_len']:5.1f} | refl {row['reflection_rate']:.2f} | "
-                      f"kl {row['kl']:.4f} | signal {row['signal']:.2f} | {row['tok_s']:,.0f} tok/s | "
-                      f"{elapsed:6.0f}s | ETA {eta:5.0f}s" + (f" | skipped: {stats['skipped']}" if stats['skipped'] else ''),
-                      flush=True)
+                print(f"{name} {step:4d} | reward {row['reward']:.3f} | acc {row['accuracy']:.3f} "
+                      f"| fmt {row['format']:.2f} | len {row['mean_len']:5.1f} "
+                      f"| refl {row['reflection_rate']:.2f} | kl {row['kl']:.4f} "
+                      f"| signal {row['signal']:.2f} | {row['tok_s']:,.0f} tok/s "
+                      f"| {elapsed:6.0f}s | ETA {eta:5.0f}s"
+                      + (f" | skipped: {stats['skipped']}" if stats['skipped'] else ''), flush=True)
             if main and len(recent_signal) == 5 and max(recent_signal) < 0.1:
-                print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; GRPO is '
-                      f'learning almost nothing. The base may be too weak for these prompts (RL only amplifies what it already does).')
+                print(f'{name}: WARNING: under 10% of groups carried any signal for 5 steps; '
+                      f'GRPO is learning almost nothing. The base may be too weak for these '
+                      f'prompts (RL only amplifies what it already does).')
             guard.completed(step)
-            if ddp.any_true(guard.stop):  # a Ctrl-C seen by any process stops every process at this step
+            if ddp.any_true(guard.stop):  # a Ctrl-C in any process stops all processes at this step
                 guard.stop = True
                 break
     if evaluate is not None and cfg.eval_interval:  # the curves' last point, after the last step
@@ -362,7 +369,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     return policy
 
 
-LOGGED = {'reward', 'accuracy', 'format', 'language', 'reflection'}  # reward_fn's measures logged by name
+LOGGED = {'reward', 'accuracy', 'format', 'language', 'reflection'}  # the measures logged by name
 
 
 def _step_metrics(batch, stats, lr_now, train_s):
@@ -372,19 +379,17 @@ def _step_metrics(batch, stats, lr_now, train_s):
     mean = lambda k: sum(x[k] for x in scored if k in x) / max(1, sum(k in x for x in scored))
     mask = batch.mask.float()
     n_tok = mask.sum().item()
-    n_seq_tok = n_tok + batch.prompt_mask.sum(1)[batch.group].sum().item()  # prompt + response tokens of every row
+    n_seq_tok = n_tok + batch.prompt_mask.sum(1)[batch.group].sum().item()  # every row's tokens
     return {
         'reward': batch.rewards.mean().item() if len(batch.rewards) else 0.0,
         'accuracy': mean('accuracy'), 'format': mean('format'), 'language': mean('language'),
-        'mean_len': batch.response_lens.sum().item() / n,
-        'reflection_rate': mean('reflection'),
+        'mean_len': batch.response_lens.sum().item() / n, 'reflection_rate': mean('reflection'),
         'kl': stats['kl'], 'clip_frac': stats['clip_frac'], 'grad_norm': stats['grad_norm'],
         # entropy estimated from the sampled tokens: E[-log p] over the policy's own samples
         'entropy': -(batch.logprobs * mask).sum().item() / max(1.0, n_tok),
         'signal': batch.signal.float().mean().item(), 'lr': lr_now, 'gen_s': batch.gen_s,
         'train_s': train_s, 'tok_s': n_seq_tok / max(1e-9, batch.gen_s + train_s),
         'skipped': stats['skipped'],
-        # any other component a reward function reports (e.g. a reward model's score and the hidden
-        # rubric on chat prompts), averaged over the responses that carry it
+        # any other measure reward_fn reports (e.g. a reward model's score, the hidden chat rubric)
         **{k: mean(k) for k in sorted({k for x in scored for k in x} - LOGGED)},
     }

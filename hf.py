@@ -1,19 +1,16 @@
-"""Published base models in, our checkpoints out: Hugging Face folders of the Qwen2 and Llama families.
+"""Published base models in, our checkpoints out: Hugging Face folders, Qwen2 and Llama families.
 
-R1 starts from a pretrained base (DeepSeek-V3-Base; its distilled students from Qwen2.5 and
-Llama 3, section 2.4). `model.Transformer` is that architecture and names its modules as
-Qwen2 does, so a Hugging Face folder (config.json + *.safetensors, sharded or not, and its
-tokenizer.json) loads by mapping config keys and stripping the `model.` prefix of each weight.
-What we do not implement is refused with a message naming the key: other model types, rope
-scaling, sliding-window attention, Llama's attention or MLP biases, a head_dim that is not
-hidden_size / num_attention_heads.
+R1 starts from a pretrained base (DeepSeek-V3-Base; its distilled students from Qwen2.5 and Llama 3,
+section 2.4). `model.Transformer` is that architecture, named as in Qwen2, so a Hugging Face folder
+(config.json, *.safetensors sharded or not, tokenizer.json) loads by mapping config keys, stripping
+the weights' `model.` prefix. Refused, naming the key: other model types, rope scaling, sliding
+windows, Llama's attention or MLP biases, a head_dim other than hidden_size / num_attention_heads.
 
     model = load_hf('Qwen2.5-0.5B')                    # weights keep their stored dtype
     export_hf(model, tok, 'out/zero/hf')               # transformers' from_pretrained reads it
 
 Every error here is an HFError (a config.InputError) naming the file or key; scripts turn it into a
-one-line message and exit status 2.
-"""
+one-line message and exit status 2."""
 import json
 import os
 import sys
@@ -58,22 +55,25 @@ def _read_json(path):
 
 
 def model_config(hf, where=CONFIG):
-    """ModelConfig from a Hugging Face config dict; anything we would compute differently is refused."""
+    """ModelConfig from a Hugging Face config dict; what we would compute differently is refused."""
     def need(key):
         if key not in hf:
             raise HFError(f'{where}: missing key {key!r}')
         return hf[key]
-
     kind = need('model_type')
     if kind not in SUPPORTED:
-        raise HFError(f'{where}: model_type {kind!r} is not supported (only {", ".join(SUPPORTED)})')
+        raise HFError(f'{where}: model_type {kind!r} is not supported '
+                      f'(only {", ".join(SUPPORTED)})')
     rope = hf.get('rope_parameters') or {}  # transformers 5 writes rope_theta in here
     if hf.get('rope_scaling') or rope.get('rope_type', 'default') != 'default':
-        raise HFError(f'{where}: rope_scaling / rope_parameters.rope_type is not supported (plain RoPE only)')
+        raise HFError(f'{where}: rope_scaling / rope_parameters.rope_type is not supported '
+                      '(plain RoPE only)')
     if hf.get('use_sliding_window') or 'sliding_attention' in (hf.get('layer_types') or ()):
-        raise HFError(f'{where}: use_sliding_window / layer_types: sliding-window attention is not supported')
+        raise HFError(f'{where}: use_sliding_window / layer_types: sliding-window attention '
+                      'is not supported')
     if hf.get('hidden_act', 'silu') != 'silu':
-        raise HFError(f"{where}: hidden_act {hf['hidden_act']!r} is not supported (SwiGLU with silu only)")
+        raise HFError(f"{where}: hidden_act {hf['hidden_act']!r} is not supported "
+                      "(SwiGLU with silu only)")
     for key in ('attention_bias', 'mlp_bias'):  # Qwen2's q/k/v biases are its own, fixed pattern
         if kind == 'llama' and hf.get(key):
             raise HFError(f'{where}: {key}=true is not supported')
@@ -84,7 +84,8 @@ def model_config(hf, where=CONFIG):
         raise HFError(f'{where}: pretraining_tp != 1 is not supported')
     n_embd, n_head = need('hidden_size'), need('num_attention_heads')
     if hf.get('head_dim') not in (None, n_embd // n_head):
-        raise HFError(f"{where}: head_dim {hf['head_dim']} is not hidden_size / num_attention_heads")
+        raise HFError(f"{where}: head_dim {hf['head_dim']} is not "
+                      "hidden_size / num_attention_heads")
     try:
         return ModelConfig(
             vocab_size=need('vocab_size'), n_layer=need('num_hidden_layers'), n_head=n_head,
@@ -147,19 +148,21 @@ def load_hf(folder, device='cpu'):
                           f'config.json implies {tuple(expected[name].shape)}')
     model.load_state_dict(state, assign=True)
     if cfg.tie_embeddings:
-        model.lm_head.weight = model.embed_tokens.weight  # assign=True replaced the shared Parameter
+        model.lm_head.weight = model.embed_tokens.weight  # assign=True replaced the tied Parameter
     return model.to(device).eval()
 
 
 def hf_config(cfg, dtype, eos_id=None, pad_id=None):
     """The config.json of our ModelConfig: Qwen2 when it has q/k/v biases, else Llama."""
     kind = 'qwen2' if cfg.qkv_bias else 'llama'
-    out = {'architectures': ['Qwen2ForCausalLM' if cfg.qkv_bias else 'LlamaForCausalLM'], 'model_type': kind,
-           'vocab_size': cfg.vocab_size, 'hidden_size': cfg.n_embd, 'intermediate_size': cfg.mlp_hidden,
-           'num_hidden_layers': cfg.n_layer, 'num_attention_heads': cfg.n_head,
-           'num_key_value_heads': cfg.n_kv_head, 'head_dim': cfg.head_dim, 'max_position_embeddings': cfg.block_size,
-           'rms_norm_eps': cfg.norm_eps, 'rope_theta': cfg.rope_theta, 'tie_word_embeddings': cfg.tie_embeddings,
-           'hidden_act': 'silu', 'torch_dtype': str(dtype).removeprefix('torch.'),
+    out = {'architectures': ['Qwen2ForCausalLM' if cfg.qkv_bias else 'LlamaForCausalLM'],
+           'model_type': kind, 'vocab_size': cfg.vocab_size, 'hidden_size': cfg.n_embd,
+           'intermediate_size': cfg.mlp_hidden, 'num_hidden_layers': cfg.n_layer,
+           'num_attention_heads': cfg.n_head, 'num_key_value_heads': cfg.n_kv_head,
+           'head_dim': cfg.head_dim, 'max_position_embeddings': cfg.block_size,
+           'rms_norm_eps': cfg.norm_eps, 'rope_theta': cfg.rope_theta,
+           'tie_word_embeddings': cfg.tie_embeddings, 'hidden_act': 'silu',
+           'torch_dtype': str(dtype).removeprefix('torch.'),
            'eos_token_id': eos_id, 'bos_token_id': None, 'pad_token_id': pad_id}
     if kind == 'llama':
         out.update(attention_bias=False, mlp_bias=False)
@@ -177,7 +180,8 @@ def export_hf(model, tok, folder):
     save_file(state, os.path.join(folder, WEIGHTS), metadata={'format': 'pt'})
     dtype = next(model.parameters()).dtype
     with open(os.path.join(folder, CONFIG), 'w') as f:
-        json.dump(hf_config(cfg, dtype, tok.eot_id if tok else None, tok.pad_id if tok else None), f, indent=2)
+        json.dump(hf_config(cfg, dtype, tok.eot_id if tok else None,
+                            tok.pad_id if tok else None), f, indent=2)
     if tok is not None:
         tok.save_hf(folder)
 
@@ -192,12 +196,11 @@ def n_params(cfg):
 
 
 def memory_estimate(cfg, rows, tokens, micro_batch):
-    """GiB one GPU needs for a GRPO step, by parts: float32 weights, gradients and AdamW's two
-    moments (grpo.train trains float32 master weights); the float32 reference model (--beta > 0);
-    the rollout KV cache of `rows` sequences of `tokens` (bf16); the float32 logits of one
-    micro-batch (the largest activation at a big vocabulary). Not counted: other activations,
-    the float32 gradient buffer of data parallelism (4 bytes a parameter), the CUDA context and
-    allocator slack. Treat the total as a floor."""
+    """GiB one GPU needs per GRPO step, by parts: float32 weights, gradients and AdamW's two moments
+    (grpo.train keeps float32 master weights); the float32 reference model (--beta > 0); the bf16
+    rollout KV cache of `rows` sequences of `tokens`; the float32 logits of one micro-batch (the
+    largest activation at a big vocabulary). Not counted, so a floor: other activations, data
+    parallelism's float32 gradients (4 bytes a parameter), the CUDA context, allocator slack."""
     gib = 2 ** 30
     n = n_params(cfg)
     kv = rows * tokens * cfg.n_layer * 2 * cfg.n_kv_head * cfg.head_dim * 2
@@ -208,19 +211,22 @@ def memory_estimate(cfg, rows, tokens, micro_batch):
 
 
 def main(argv):
-    """python hf.py export RUN OUT          one of our run folders -> a Hugging Face folder
-       python hf.py estimate FOLDER [ROWS TOKENS MICRO_BATCH]   memory_estimate from its config.json"""
+    """python hf.py export RUN OUT: one of our run folders -> a Hugging Face folder
+       python hf.py estimate FOLDER [ROWS TOKENS MICRO_BATCH]: memory_estimate of its config.json"""
     if len(argv) >= 3 and argv[0] == 'export':
         from checkpoint import load_model  # here, not at the top: checkpoint imports hf
         model, tok = load_model(argv[1])
         export_hf(model, tok, argv[2])
-        print(f'wrote {argv[2]} ({hf_config(model.config, next(model.parameters()).dtype)["architectures"][0]})')
+        print(f'wrote {argv[2]} '
+              f'({hf_config(model.config, next(model.parameters()).dtype)["architectures"][0]})')
     elif len(argv) in (2, 5) and argv[0] == 'estimate':
         rows, tokens, micro = (int(x) for x in argv[2:]) if len(argv) == 5 else (32 * 16, 1024, 8)
-        est = memory_estimate(model_config(_read_json(os.path.join(argv[1], CONFIG))), rows, tokens, micro)
+        est = memory_estimate(model_config(_read_json(os.path.join(argv[1], CONFIG))),
+                              rows, tokens, micro)
         print(f'{argv[1]}: {est} GiB (a floor; rows={rows} tokens={tokens} micro_batch={micro})')
     else:
-        raise InputError('usage: python hf.py export RUN OUT | estimate FOLDER [ROWS TOKENS MICRO_BATCH]')
+        raise InputError('usage: python hf.py export RUN OUT | '
+                         'estimate FOLDER [ROWS TOKENS MICRO_BATCH]')
 
 
 if __name__ == '__main__':

@@ -1,13 +1,10 @@
-"""Which language a text's words are in: the measure behind R1's language-consistency reward
-(section 2.3.2, target-language words / all words) and the chat rubric's language check.
-Below both rewards.py and tasks.py, which import it.
+"""Which language a text's words are in, for R1's language-consistency reward (R1 2.3.2: target
+language words / all words) and the chat rubric's language check; rewards.py and tasks.py import it.
 
-A word is one Han character (Chinese is not written with spaces, so a character is the unit)
-or a run of other letters. Digits, symbols and punctuation count as nothing. A run of Latin
-letters is English, a Han character Chinese, anything else (Cyrillic, kana...) neither, so it
-counts against both. A lone "x" is the unknown of an equation ("所以 x > 4"), a symbol in
-either language, so it counts as nothing (other lone letters, "I" and "a", stay words).
-"""
+A word is one Han character (Chinese is written without spaces) or a run of other letters; digits,
+symbols and punctuation count as nothing. Latin words are English, Han characters Chinese, anything
+else (Cyrillic, kana...) neither, so it counts against both. A lone "x" is an equation's unknown
+("所以 x > 4"), a symbol in either language that counts as nothing ("I" and "a" stay words)."""
 import regex
 
 LANGS = ('en', 'zh')

@@ -1,13 +1,10 @@
-"""Training-time scoring: the logits and log-probs of sampled responses, which GRPO's update
-differentiates (sample.py only decodes).
+"""Training-time scoring of sampled responses: the logits and log-probs that GRPO differentiates.
 
-A batch arrives in the sampler's layout (sample.Samples): each distinct prompt once,
-left-padded, and its responses right-padded. Each prompt runs through the model once and its
-responses run on top of its cached keys and values (model.ConcatKVCache): the same numbers as
-the full [prompt, response] rows, without the G copies of the prompt (the R1-Zero template
-alone is ~100 tokens, a response ~40-90). tests/test_grpo_loss.py checks logits and gradients
-against the full rows.
-"""
+A batch arrives in the sampler's layout (sample.Samples): each distinct prompt once, left-padded,
+and its responses right-padded. Each prompt runs through the model once and its responses run on top
+of its cached keys and values (model.ConcatKVCache): the same numbers as the full [prompt, response]
+rows, without the G copies of the prompt (the R1-Zero template alone is ~100 tokens, a response
+~40-90). tests/test_grpo_loss.py checks logits and gradients against the full rows."""
 import copy
 from typing import NamedTuple
 
@@ -26,30 +23,27 @@ class Rows(NamedTuple):
 
 
 def select_rows(batch, idx):
-    """The responses idx of a batch with only the prompts they answer. Columns that are padding
-    in every chosen row are cut (the prompts' left, the responses' right), so a micro-batch of
-    short responses costs what they are long, not what the batch's longest is."""
+    """The responses idx of a batch with only the prompts they answer, minus the columns that are
+    padding in every chosen row: a micro-batch of short responses costs what they are long."""
     used, group = torch.unique(batch.group[idx], return_inverse=True)
     prompt_mask = batch.prompt_mask[used]
-    first = int((~prompt_mask.any(0)).sum())  # left-padded: the columns before `first` hold no real token
+    first = int((~prompt_mask.any(0)).sum())  # left-padded: no real token before column `first`
     width = max(1, int(batch.mask[idx].sum(1).max()))  # right-padded: the longest chosen response
-    return Rows(batch.prompts[used, first:], prompt_mask[:, first:], group, batch.responses[idx, :width])
+    return Rows(batch.prompts[used, first:], prompt_mask[:, first:], group,
+                batch.responses[idx, :width])
 
 
 def encode_prompts(model, prompts, prompt_mask, max_response):
-    """Run the distinct prompts (P, Lp), left-padded, through the model once: their keys and
-    values (a ConcatKVCache with room for max_response more tokens) and the logits (P, 1, V)
-    that predict each response's first token (the LM head skips the prompt positions)."""
+    """Run the distinct prompts (P, Lp), left-padded, through the model once: their keys and values
+    (ConcatKVCache, room for max_response more tokens) and the first-token logits (P, 1, V)."""
     cache = ConcatKVCache(model.config.n_layer, prompts.shape[0], prompts.shape[1] + max_response,
                           prompts.device)
-    h = model(prompts, kv_cache=cache, pad_mask=prompt_mask, return_hidden=True)[:, -1:]  # (P, 1, C)
+    h = model(prompts, kv_cache=cache, pad_mask=prompt_mask, return_hidden=True)[:, -1:]
     return cache, model.lm_head(h).float()
 
 
 def response_logits(model, rows, encoded=None):
-    """Logits (N, Lr, V) scoring every response token of `rows`: logits[n, j] predicts
-    responses[n, j]. encoded: encode_prompts' result for rows.prompts, when the caller already
-    has it (PromptPass)."""
+    """Logits (N, Lr, V); [n, j] predicts rows.responses[n, j]. encoded: encode_prompts' result."""
     prompt_cache, first = encoded or encode_prompts(model, rows.prompts, rows.prompt_mask,
                                                     rows.responses.shape[1])
     first = first.index_select(0, rows.group)  # (N, 1, V)
@@ -61,15 +55,13 @@ def response_logits(model, rows, encoded=None):
 
 
 def logprobs(model, rows, temperature, backend):
-    """log p(response token | prompt, earlier response tokens): (N, Lr), through the one log-prob
-    path (kernels/logprobs.py)."""
+    """log p(response token | prompt, earlier response tokens): (N, Lr), via kernels/logprobs.py."""
     return selective_logprobs(response_logits(model, rows), rows.responses, temperature=temperature,
                               backend=backend)
 
 
 def batch_logprobs(model, batch, temperature, backend, chunk):
-    """(N, Lr) log-probs of every response token of a batch, `chunk` responses at a time (0 on
-    padding), longest first so that each chunk holds responses of similar length."""
+    """(N, Lr) log-probs of a batch (0 on padding), `chunk` responses at a time, longest first."""
     out = torch.zeros_like(batch.logprobs)
     order = batch.mask.sum(1).argsort(descending=True, stable=True)
     for i in range(0, len(order), chunk):
@@ -80,12 +72,11 @@ def batch_logprobs(model, batch, temperature, backend, chunk):
 
 
 class PromptPass:
-    """The distinct prompts run once under autograd for several backward passes over their
-    responses (GRPO's micro-batches, sorted by length, each hold responses to most prompts): the
-    responses run on detached copies of the prompts' keys, values and first-token logits
-    (`encoded`, for response_logits), collect() sums the gradients each backward left on them,
-    and backward() carries those sums through the prompt pass once. The gradients of a prompt
-    pass per micro-batch, for the cost of one."""
+    """The distinct prompts run once under autograd for several backward passes over their responses
+    (GRPO's micro-batches, sorted by length, each hold responses to most prompts): the responses run
+    on detached copies of the prompts' keys, values and first-token logits (`encoded`), collect()
+    sums the gradients each backward left on them, and backward() carries the sums through the
+    prompt pass once: the gradients of a prompt pass per micro-batch, for the cost of one."""
 
     def __init__(self, model, prompts, prompt_mask, max_response):
         cache, first = encode_prompts(model, prompts, prompt_mask, max_response)

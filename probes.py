@@ -1,12 +1,11 @@
 """Research probes of the toy world: what evaluation.py measures beyond the paper's protocol.
 
 They read responses in the grammar traces.py writes them in. judge() adds measures() of each
-response and summarize() adds rates() to each family's block in eval.json: accuracy by style
-and length by outcome (does checking pay? does length?); for math, why samples are wrong (a
-misread, a slip, the token limit) and whether checks catch slips; for findx, tries per
-response and how often a "yes" is false. Also here: the corpus styles' first words, which
-evaluation.py --opener forces, and sound_search, the filter of R1's cold start (train_r1.py).
-"""
+response and summarize() adds rates() to each family's block in eval.json: accuracy by style and
+length by outcome (does checking pay? does length?); for math, why samples are wrong (a misread, a
+slip, the token limit) and whether checks catch slips; for findx, tries per response and how often a
+"yes" is false. Also here: the corpus styles' first words, which evaluation.py --opener forces, and
+sound_search, the filter of R1's cold start (train_r1.py)."""
 import re
 from collections import Counter
 
@@ -14,8 +13,7 @@ import traces
 
 
 def openers(family, lang):
-    """The first words of each of a family's corpus styles, as traces.py writes them (math:
-    solve_math, findx: solve_findx); {} for a family without styles."""
+    """First words of a family's corpus styles, as traces.py writes them ({} for none)."""
     w = traces.WORDS[lang]
     if family == 'math':
         return {'sloppy': w['first'], 'careful': w['careful'], 'direct': w['direct']}
@@ -41,9 +39,8 @@ def forced_families(opener, families):
 
 
 def style_opener(style, lang, family='math'):
-    """The first words of a response in one of the family's corpus styles. --opener forces
-    them, to measure how accurate each style is for a model: RL can only move probability
-    toward a style that pays in the model's own hands (corpus.py)."""
+    """The first words of a response in a family's corpus style; --opener forces them to measure a
+    style's accuracy: RL can only favour a style that pays in the model's own hands (corpus.py)."""
     styles = openers(family, lang)
     if style not in styles:
         raise ValueError(f'unknown style {style!r} for {family}; expected one of {sorted(styles)}')
@@ -60,7 +57,8 @@ _SIGNED_STEP = re.compile(_STEP_FORM.format(n=r'-?\d+'))
 _REDO = {w['wait'].rstrip(',，') for w in traces.WORDS.values()}
 # A check ("check: 10 - 3 = 7, ok.") and its verdict: "not <number>" / "不是" flags an error.
 _CHECK = re.compile('|'.join(re.escape(w['check']) for w in traces.WORDS.values()))
-_NOT = re.compile(r'(?<![A-Za-z])(%s)\s*-?\d' % '|'.join(re.escape(w['not_']) for w in traces.WORDS.values()))
+_NOT = re.compile(r'(?<![A-Za-z])(%s)\s*-?\d'
+                  % '|'.join(re.escape(w['not_']) for w in traces.WORDS.values()))
 _END = re.compile('|'.join(re.escape(w['end']) for w in traces.WORDS.values()))
 
 
@@ -69,13 +67,11 @@ def _value(a, op, b):
 
 
 def check_verdicts(reasoning):
-    """Does the model's checking work? For each check in a math reasoning: it is due when a step
-    written since the previous check (or the start) has wrong arithmetic (a carried value is not
-    looked at), and it flags an error when its sentence says "not <number>". A check whose
-    sentence never ends (cut off by the token limit) has no verdict and is skipped. Returns
-    (due, caught, clean, false_alarms): checks due, due checks that flagged, checks not due,
-    not-due checks that flagged. A check that flags as often when nothing slipped as when
-    something did checks nothing."""
+    """Does the model's checking work? A check in a math reasoning is due when a step written since
+    the previous check (or the start) has wrong arithmetic (carried values aside), and it flags when
+    its sentence says "not <number>"; one cut off before its sentence ends is skipped. Returns (due,
+    caught, clean, false_alarms): due checks, those that flagged, checks not due, those that
+    flagged. A check flagging as often when nothing slipped as when something did checks nothing."""
     due = caught = clean = false = 0
     checks = list(_CHECK.finditer(reasoning))
     for i, m in enumerate(checks):
@@ -93,10 +89,9 @@ def check_verdicts(reasoning):
 
 
 def math_error(reasoning, problem, ended=True):
-    """Why a wrong math response went wrong, read from its steps: 'misread' (a step took a
-    number or operation that is not the problem's, or a step is missing or extra), 'slip' (a
-    step's arithmetic is wrong, or it carried the running value wrong), 'cut' (right so far,
-    but it hit the token limit), else None (no steps, or right steps and a wrong answer)."""
+    """Why a wrong math response went wrong, from its steps: 'misread' (a number or operation not
+    the problem's, a step missing or extra), 'slip' (wrong arithmetic or a running value carried
+    wrong), 'cut' (right so far, then the token limit), else None (no steps, or right ones)."""
     gold, steps = traces.math_steps(problem.expr), []
     for opener, a, op, b, c in _STEP.findall(reasoning):
         if opener in _REDO and steps:
@@ -112,23 +107,23 @@ def math_error(reasoning, problem, ended=True):
     return 'misread' if steps and len(steps) != len(gold) else None
 
 
-# findx: a try as traces.solve_findx writes it, "try 5: 5 + 2 = 7, 7 + 6 = 13. need 20: 13 < 20, so
-# x > 5." or "... 20 = 20, yes."; a step right after "wait," redoes the step before it. A model may
-# stray from that form, so a comparison is any "a < b" not inside a step, and a yes is any "yes"/"对".
+# findx: a try as traces.solve_findx writes it ("try 5: 5 + 2 = 7. need 9: 7 < 9, so x > 5."); a
+# step after "wait," redoes the one before. Models stray, so a comparison is any "a < b" outside a
+# step, and a yes any "yes"/"对".
 _TRY_HEAD = re.compile(r'(?<![A-Za-z])(?:%s) (-?\d+)\s*[:：]' % '|'.join(
-    re.escape(word) for lang in traces.WORDS for key, word in openers('findx', lang).items() if key != 'direct'),
-    re.IGNORECASE)
-_FX_STEP = re.compile(r'(?:(%s)[,，]?)?\s*(-?\d+) ?([-+]) ?(\d+) = (-?\d+)' % '|'.join(map(re.escape, _REDO)))
+    re.escape(word) for lang in traces.WORDS
+    for key, word in openers('findx', lang).items() if key != 'direct'), re.IGNORECASE)
+_FX_STEP = re.compile(r'(?:(%s)[,，]?)?\s*(-?\d+) ?([-+]) ?(\d+) = (-?\d+)'
+                      % '|'.join(map(re.escape, _REDO)))
 _FX_CMP = re.compile(r'(?<![-+*/] )(?<![-+*/\d])(-?\d+) ([<>=]) (-?\d+)(?!\d)')
-_FX_YES = re.compile(r'(?<![A-Za-z])%s(?![A-Za-z])|%s' % (traces.FINDX['en']['yes'], traces.FINDX['zh']['yes']),
-                     re.IGNORECASE)
+_FX_YES = re.compile(r'(?<![A-Za-z])%s(?![A-Za-z])|%s'
+                     % (traces.FINDX['en']['yes'], traces.FINDX['zh']['yes']), re.IGNORECASE)
 
 
 def findx_tries(reasoning, problem):
-    """The tries of a findx reasoning, each (guess, steps right, value it reached, comparison,
-    said yes): steps are right when they start at the guess, apply the problem's terms in order
-    and add correctly (those before the try's last comparison); comparison is that last one's
-    '<', '>' or '=', or None (a guess computed and never compared)."""
+    """A findx reasoning's tries, each (guess, steps right, value reached, comparison, said yes):
+    the steps before the try's last comparison are right when they start at the guess and apply the
+    problem's terms in order, correctly; comparison is that last '<', '>', '=', or None."""
     terms, rhs = traces.findx_terms(problem.expr)
     heads = list(_TRY_HEAD.finditer(reasoning))
     tries = []
@@ -152,8 +147,7 @@ def findx_tries(reasoning, problem):
 
 def _findx_measures(reasoning, problem):
     """Per response: tries, comparisons, yeses, false yeses (a "yes" on a guess that is not the
-    solution, whose written arithmetic is wrong, or that no "=" comparison backs: the check that
-    says yes near the target)."""
+    solution, whose written arithmetic is wrong, or that no "=" comparison backs)."""
     tries = findx_tries(reasoning, problem)
     gold = int(problem.answer)
     yes = [t for t in tries if t[4]]
@@ -162,14 +156,15 @@ def _findx_measures(reasoning, problem):
 
 
 def sound_search(reasoning, problem):
-    """True when every try of a findx reasoning is sound: its arithmetic right, its comparison
-    true of the value it reached, "yes" said exactly on equality, and the last try a yes: the
-    searches R1's cold start keeps (a correct answer reached through a false check is not)."""
+    """True when every findx try is sound (right arithmetic, a comparison true of the value reached,
+    "yes" exactly on equality) and the last says yes: the searches R1's cold start keeps (not a
+    right answer reached through a false check)."""
     _, rhs = traces.findx_terms(problem.expr)
     tries = findx_tries(reasoning, problem)
     true_cmp = lambda v: '<' if v < rhs else '>' if v > rhs else '='
     return bool(tries) and tries[-1][4] and all(
-        right and cmp_ == true_cmp(value) and yes == (cmp_ == '=') for _, right, value, cmp_, yes in tries)
+        right and cmp_ == true_cmp(value) and yes == (cmp_ == '=')
+        for _, right, value, cmp_, yes in tries)
 
 
 def measures(reasoning, problem, correct, ended):
@@ -185,21 +180,20 @@ def measures(reasoning, problem, correct, ended):
 
 
 def rates(flat, lens):
-    """The probes' figures of one family, joining summarize()'s block: flat holds judge() of
-    every sample, lens their lengths in tokens."""
+    """One family's probe figures (summarize()): judge() of each sample in flat, tokens in lens."""
     def len_where(keep):
         picked = [n for j, n in zip(flat, lens) if keep(j)]
         return sum(picked) / len(picked) if picked else None
     return {
-        # math only: why samples are wrong (a misread, a slip, the token limit) and whether checking
-        # works (flagged share of checks after a slip, and of the rest)
+        # math only: why samples are wrong, and whether checking works (catch, false-alarm rates)
         **(_math_rates(flat) if 'checks' in flat[0] else {}),
         # accuracy by style: does the model's own checking pay? (None when a style is absent)
         'acc_reflective': _mean_where(flat, lambda j: j['reflect']),
         'acc_stepwise': _mean_where(flat, lambda j: not j['reflect'] and not j['direct']),
         'acc_direct': _mean_where(flat, lambda j: j['direct']),
-        # do longer answers pay? (Figure 3's length, split by outcome; for chat, correct = a full rubric score)
-        'len_correct': len_where(lambda j: j['correct'] == 1), 'len_wrong': len_where(lambda j: j['correct'] != 1),
+        # do longer answers pay? (Figure 3's length by outcome; chat: correct = a full rubric score)
+        'len_correct': len_where(lambda j: j['correct'] == 1),
+        'len_wrong': len_where(lambda j: j['correct'] != 1),
         **(_findx_rates(flat) if 'findx' in flat[0] else {}),
     }
 
@@ -220,9 +214,11 @@ def _math_rates(flat):
     for j in flat:
         total.update(j['checks'])
     ratio = lambda a, b: total[a] / total[b] if total[b] else None
-    return {**{f'{key}_rate': sum(j[key] for j in flat) / len(flat) for key in ('misread', 'slip', 'cut')},
-            'check_catch_rate': ratio('caught', 'due'), 'check_false_alarm_rate': ratio('false', 'clean'),
-            'checks_due': total['due'], 'checks_clean': total['clean']}  # how many checks the rates rest on
+    return {**{f'{key}_rate': sum(j[key] for j in flat) / len(flat)
+               for key in ('misread', 'slip', 'cut')},
+            'check_catch_rate': ratio('caught', 'due'),
+            'check_false_alarm_rate': ratio('false', 'clean'),
+            'checks_due': total['due'], 'checks_clean': total['clean']}  # checks the rates rest on
 
 
 def _mean_where(judged, keep):

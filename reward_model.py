@@ -1,9 +1,8 @@
 """The reward model for open-ended prompts (R1 section 2.3.4).
 
-Reasoning answers can be checked by rules; a greeting cannot. R1's last RL stage scores
-general prompts with a reward model trained on human preferences. Ours is the same
-transformer as the policy, started from the base, with a scalar head on the last token,
-trained with the Bradley-Terry loss
+Reasoning answers can be checked by rules; a greeting cannot. R1's last RL stage scores general
+prompts with a reward model trained on human preferences. Ours is the policy's transformer, started
+from the base, with a scalar head on the last token, trained with the Bradley-Terry loss
 
     loss = -log sigmoid(r(prompt, chosen) - r(prompt, rejected))
 
@@ -12,10 +11,8 @@ keyword, the language, brevity), which stands in for the human labellers. The ru
 is never an RL reward: the policy only ever sees this model's score, so RL can find what the
 model gets wrong (reward hacking), and train_r1.py logs the gap between the two.
 
-The pair replies come from tasks.solve_chat at random quality (each rubric check met or
-missed), some with broken tags; a malformed reply scores 0 under the rubric (as in evaluation.py).
-Held-out pairs use test-split prompts only.
-"""
+Pair replies come from tasks.solve_chat at random quality, some with broken tags; a malformed reply
+scores 0 under the rubric (as in evaluation.py). Held-out pairs use test-split prompts only."""
 import os
 import random
 
@@ -54,9 +51,8 @@ def bt_loss(chosen, rejected):
 
 
 def _batch(tok, texts, device, block_size, ended=None):
-    """Right-padded ids (B, T) and lengths. The end token closes each text that ended (a reply cut
-    off at the length limit is scored as cut off); over-long texts keep their last block_size
-    tokens, the reply's end, which is what the head reads."""
+    """Right-padded ids (B, T) and lengths; the end token closes each text that ended (a cut-off
+    reply scores as cut off); long texts keep their last block_size tokens, where the head reads."""
     ids = [(tok.encode(t) + ([tok.eot_id] if ended is None or ended[i] else []))[-block_size:]
            for i, t in enumerate(texts)]
     x = torch.full((len(ids), max(map(len, ids))), tok.pad_id, dtype=torch.long)
@@ -67,21 +63,20 @@ def _batch(tok, texts, device, block_size, ended=None):
 
 @torch.no_grad()
 def score_texts(rm, tok, prompts, responses, ended=None, batch_size=64, dtype='float32'):
-    """Scores of responses to their (rendered) prompts, as a list of floats; `ended` (one bool
-    per response, default all True) says which responses stopped with the end token."""
+    """Float scores of responses to their (rendered) prompts; `ended`: which hit the end token."""
     rm.eval()
     device = next(rm.parameters()).device
     out = []
     for i in range(0, len(prompts), batch_size):
         texts = [p + r for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
-        x, lens = _batch(tok, texts, device, rm.config.block_size, None if ended is None else ended[i:i + batch_size])
+        x, lens = _batch(tok, texts, device, rm.config.block_size,
+                         None if ended is None else ended[i:i + batch_size])
         with autocast_ctx(device, dtype):
             out += rm(x, lens).float().tolist()
     return out
 
 
-# ----------------------------------------------------------------------------------------------
-# Preference pairs, labelled by the hidden rubric.
+# ---- Preference pairs, labelled by the hidden rubric -----------------------------------------
 
 def chat_reply(problem, rng):
     """One reply of random quality in the template's grammar; 1 in 8 has broken tags."""
@@ -113,11 +108,10 @@ def pair_accuracy(rm, tok, pairs, dtype='float32'):
     return sum(a > b for a, b in zip(c, r)) / len(pairs)
 
 
-def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, device='cpu', dtype='float32',
-                       seed=0, log_interval=50, out_dir=None):
-    """A RewardModel on `body` (fine-tuned in place) trained on (prompt, chosen, rejected);
-    with out_dir, one metrics.jsonl row per step there."""
-    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl') if out_dir else None)  # None: writes nowhere
+def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, device='cpu',
+                       dtype='float32', seed=0, log_interval=50, out_dir=None):
+    """A RewardModel on `body` (fine-tuned in place) trained on (prompt, chosen, rejected)."""
+    log = MetricsLog(os.path.join(out_dir, 'metrics.jsonl') if out_dir else None)  # None: no file
     torch.manual_seed(seed)
     rm = RewardModel(body).to(device).train()
     opt = make_optimizer(rm, lr, 0.0)

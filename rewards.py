@@ -7,37 +7,32 @@ reflection markers. Code answers are run against hidden tests by sandbox.py.
 
 A response is the decoded model output after "Assistant:". The grammar (docs/design.md, Contracts):
 optional whitespace, exactly one <think>...</think>, optional whitespace, exactly one
-<answer>...</answer>, then nothing but whitespace and at most one end token. No tag and no
-end token may appear anywhere else. parse_response is the one parser the project uses.
+<answer>...</answer>, then only whitespace and at most one end token; no tag or end token elsewhere.
+parse_response is the one parser the project uses.
 
 Rules, chosen to be hard to game:
-- accuracy counts only the single answer block of a WELL-FORMED response, so nothing
-  outside the grammar can earn reward: not an answer inside <think>, not the second of two
-  answer blocks, not text after </answer>.
+- accuracy reads only the single answer block of a WELL-FORMED response: nothing outside the
+  grammar earns reward (an answer in <think>, a second answer block, text after </answer>).
 - math and findx: the answer block must be one integer and nothing else (see parse_int).
-- countdown: an expression of + - * / and parentheses over the given numbers, each used
-  exactly once (as TinyZero's Countdown reward does; an unused number makes the puzzle
-  easier), equal to the target in exact rational arithmetic (fractions allowed on the
-  way). Parsed by countdown.py's own recursive-descent parser, never eval.
-- code: all-or-nothing. The code must pass every hidden test; a share-passed reward
-  would pay for special-casing the easy tests (the paper runs the tests, R1 2.2.2).
-- latex (MATH, from data.py): the answer block, and only it, is compared with the gold by
-  math-verify (LaTeX-aware: \\frac{1}{2} equals 0.5). A block that is not already math
-  ($...$ or \\boxed{}) is read as one LaTeX expression, so "1, 2, 3" is a set and does not
-  match 2. Longer than _LATEX_MAX_CHARS scores 0 unread; parsing and comparison each
-  stop after _LATEX_TIMEOUT_S seconds (math-verify's own alarm: the main thread only).
+- countdown: + - * / and parentheses over the given numbers, each used exactly once (as TinyZero's
+  Countdown reward does; an unused number makes the puzzle easier), equal to the target in exact
+  rational arithmetic (fractions allowed on the way); countdown.py parses it, never eval.
+- code: all-or-nothing. The code must pass every hidden test; a share-passed reward would pay for
+  special-casing the easy tests (the paper runs the tests, R1 2.2.2).
+- latex (MATH, from data.py): math-verify compares the answer block, and only it, with the gold
+  (LaTeX-aware: \\frac{1}{2} equals 0.5). A block not already math ($...$ or \\boxed{}) is one
+  LaTeX expression, so "1, 2, 3" is a set and does not match 2. Over _LATEX_MAX_CHARS scores 0
+  unread; parsing and comparing each stop after _LATEX_TIMEOUT_S (math-verify's alarm: main thread).
 - chat: 0.0 here; chat is scored by the reward model (R1 2.3.4), not by rules.
-format_reward (the whole grammar plus the end token), language_consistency_reward (R1 2.3.2) and
-has_reflection (for evaluation) are documented where defined; STAGE_WEIGHTS combines the terms
-per stage and score() applies them. rewards.run_code is sandbox.py's run_code, imported.
+format_reward, language_consistency_reward and has_reflection are documented where defined;
+STAGE_WEIGHTS combines the terms per stage, score() applies them; run_code is sandbox.py's.
 
-Responses are untrusted: for any str every reward returns a value in its range and never
-raises or hangs. A response that is not a str raises TypeError: it is a caller bug (token
-ids, None), and scoring it 0 would make a broken pipeline look like a model that cannot
-learn. Problems are our own data: a malformed one raises ValueError naming its id.
+Responses are untrusted: for any str every reward returns a value in its range and never raises or
+hangs. A non-str response raises TypeError: a caller bug (token ids, None) that scoring 0 would
+make look like a model that cannot learn. Problems are our own data: a malformed one raises
+ValueError naming its id.
 
-Run the tests: .venv/bin/pytest tests/test_rewards.py tests/test_rewards_fuzz.py tests/test_sandbox.py
-"""
+Tests: .venv/bin/pytest tests/test_rewards.py tests/test_rewards_fuzz.py tests/test_sandbox.py"""
 import re
 import textwrap
 from collections import Counter
@@ -70,9 +65,8 @@ class Parsed(NamedTuple):
 
 
 def _reasoning(text):
-    # For malformed responses too, so that evaluation can measure language and
-    # reflection on them: from the first <think> to </think> (or to <answer>, or the end,
-    # when never closed); with no <think>, everything before the first <answer>.
+    # Also for malformed responses (evaluation measures their language and reflection): from the
+    # first <think> to </think>, else <answer>, else the end; with no <think>, all before <answer>.
     start = text.find('<think>')
     if start >= 0:
         start += len('<think>')
@@ -85,9 +79,8 @@ def _reasoning(text):
 
 
 def parse_response(response):
-    """Parsed(think, answer, well_formed, reason) of a response (the text after
-    "Assistant:", with or without the end token). The answer is set only when the whole
-    response follows the grammar, so no reward can read an answer from outside it."""
+    """Parsed(think, answer, well_formed, reason) of a response (the text after "Assistant:", end
+    token or not). The answer is set only when the whole response follows the grammar."""
     _need_str(response)
     think = _reasoning(response)
 
@@ -115,8 +108,8 @@ def parse_response(response):
 
 
 def format_reward(response, ended=True):
-    """1.0 iff the response is wholly well-formed and generation stopped on the end token
-    (`ended`, known to the sampler; a textual end token at the end counts too); docs/design.md, GRPO."""
+    """1.0 iff the response is wholly well-formed and generation stopped on the end token (`ended`,
+    known to the sampler; a textual end token at the end counts too); docs/design.md, GRPO."""
     return _format(parse_response(response), response, ended)
 
 
@@ -126,10 +119,9 @@ def _format(parsed, response, ended):
 
 # ----------------------------------------------------------------------------- math
 
-# One integer, ASCII digits only, optional sign, optional correctly grouped thousands
-# separators, optional ".0" tail. Not accepted: words or units ("42 apples", "x = 42"),
-# several candidates ("3 or 4"), full-width digits (our corpus writes ASCII, and one
-# canonical form is harder to game), zero-width characters, "\boxed{}".
+# One integer: ASCII digits with optional sign, correctly grouped thousands separators and ".0"
+# tail. Not words or units ("42 apples", "x = 42"), several candidates ("3 or 4"), full-width digits
+# (the corpus writes ASCII; one canonical form is harder to game), zero-width chars, "\boxed{}".
 _INT = re.compile(r'[+-]?(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.0+)?')
 _INT_MAX_CHARS = 64  # longer is never one of our answers; also keeps int() cheap
 
@@ -149,7 +141,7 @@ _LATEX_TIMEOUT_S = 1    # sympy can take minutes on a tower of powers a model mi
 
 
 def _as_math(text):
-    text = text.replace('\\$', '')  # an escaped dollar is a currency sign (MATH writes \$18.90), not math mode
+    text = text.replace('\\$', '')  # \$ is a currency sign (MATH writes \$18.90), not math mode
     return text if '$' in text or '\\boxed' in text else f'${text}$'
 
 
@@ -161,7 +153,8 @@ def latex_accuracy(answer, gold):
     from math_verify import parse, verify  # imported here: sympy costs a second at start-up
     try:
         ok = verify(parse(_as_math(gold), parsing_timeout=_LATEX_TIMEOUT_S),
-                    parse(_as_math(answer), parsing_timeout=_LATEX_TIMEOUT_S), timeout_seconds=_LATEX_TIMEOUT_S)
+                    parse(_as_math(answer), parsing_timeout=_LATEX_TIMEOUT_S),
+                    timeout_seconds=_LATEX_TIMEOUT_S)
     except Exception:  # math-verify reports failures as False, but untrusted text must never raise
         return 0.0
     return 1.0 if ok else 0.0
@@ -170,9 +163,8 @@ def latex_accuracy(answer, gold):
 # ----------------------------------------------------------------------------- code
 
 def code_of(answer):
-    """The code inside an answer block: the body of one ``` fence, else the text itself,
-    dedented and stripped (the template puts a space after <answer>, which Python would
-    read as an indent)."""
+    """The code in an answer block: the body of one ``` fence, else the text, dedented and stripped
+    (the template puts a space after <answer>, which Python would read as an indent)."""
     m = re.fullmatch(r'\s*```[A-Za-z0-9_+-]*[ \t]*\n(.*?)\n?```\s*', answer, re.S)
     return m.group(1) if m and '```' not in m.group(1) else textwrap.dedent(answer).strip()
 
@@ -190,7 +182,8 @@ def _check_problem(problem):
         bad = f'unknown family {problem.family!r}'
     elif problem.lang not in LANGS:
         bad = f'unknown lang {problem.lang!r}'
-    elif problem.family in ('math', 'countdown', 'findx') and not re.fullmatch(r'-?[0-9]{1,18}', problem.answer):
+    elif (problem.family in ('math', 'countdown', 'findx')
+          and not re.fullmatch(r'-?[0-9]{1,18}', problem.answer)):
         bad = f'gold answer {problem.answer!r} is not an integer'
     elif problem.family == 'countdown' and not (
             problem.numbers and all(type(n) is int and n >= 0 for n in problem.numbers)):
@@ -221,13 +214,13 @@ def _accuracy(parsed, problem):
         return 1.0 if value == int(problem.answer) and sorted(used) == sorted(problem.numbers) else 0.0
     if problem.family == 'latex':
         return latex_accuracy(parsed.answer, problem.answer)
-    return 1.0 if run_code(code_of(parsed.answer), problem.tests, problem.entry).status == 'passed' else 0.0
+    return (1.0 if run_code(code_of(parsed.answer), problem.tests, problem.entry).status == 'passed'
+            else 0.0)
 
 
 def chat_score(response, problem):
-    """The hidden rubric's score of a chat response (0 unless well-formed): the gold metric
-    for open-ended prompts, which evaluation reports and the reward model learns from pairs.
-    Never an RL reward: RL sees only the reward model (R1 2.3.4)."""
+    """The hidden rubric's score of a chat response (0 unless well-formed): the gold metric that
+    evaluation reports and the reward model learns; never an RL reward (R1 2.3.4)."""
     _check_problem(problem)
     parsed = parse_response(response)
     return tasks.chat_rubric(problem, parsed.answer) if parsed.well_formed else 0.0
@@ -235,11 +228,9 @@ def chat_score(response, problem):
 
 # ----------------------------------------------------------------------------- language
 
-
 def language_consistency_reward(response, lang):
-    """Share of the reasoning's words in `lang` (R1 2.3.2: target-language words / all
-    words in the CoT). The reasoning is Parsed.think. No words at all gives 1.0: nothing
-    is mixed (and the accuracy reward, not this one, decides whether reasoning helps)."""
+    """Share of Parsed.think's words in `lang` (R1 2.3.2: target-language words / all words in the
+    CoT); 1.0 with no words: nothing is mixed (accuracy decides whether reasoning helps)."""
     if lang not in LANGS:
         raise ValueError(f'lang must be one of {LANGS}, got {lang!r}')
     return _language(parse_response(response), lang)
@@ -258,9 +249,8 @@ def is_mixed(response, lang):
 
 
 def is_repetitive(response, n=4, max_repeats=3):
-    """True if some run of n words occurs more than max_repeats times: the loops a policy
-    falls into ("and so on and so on ...") that rejection sampling drops (R1 2.3.3). Words
-    as the language measure counts them (a Han character is a word), numbers included."""
+    """True if some run of n words occurs over max_repeats times: the loops ("and so on and so on")
+    rejection sampling drops (R1 2.3.3). Words as language.py counts them, plus numbers."""
     _need_str(response, 'response')
     words = _NGRAM_WORD.findall(response)
     counts = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
@@ -292,8 +282,7 @@ _REFLECTION = re.compile('|'.join(map(_marker_pattern, REFLECTION_MARKERS)), re.
 
 
 def has_reflection(text):
-    """True if `text` has a reflection marker. Evaluation passes the reasoning,
-    parse_response(response).think, so a marker in the answer does not count."""
+    """True if `text` has a reflection marker (evaluation passes the reasoning, not the answer)."""
     _need_str(text, 'text')
     return _REFLECTION.search(text) is not None
 
@@ -305,14 +294,12 @@ def reflects(response):
 
 # ----------------------------------------------------------------------------- combined
 
-# The one place rewards are combined; the weights are data. Accuracy already requires a
-# well-formed response. The format term is small, and GRPO normalises rewards inside each
-# group: where no sample is correct, any format difference becomes a full-size advantage,
-# and a loose format bonus then teaches tags and nothing else (docs/design.md, GRPO). Ours is strict
-# (the whole grammar plus the end token). Set it to 0 to reward only a correct answer in
-# a well-formed response, as the first probes of this world did. The reasoning stage sums accuracy and
-# language consistency with equal weight, as R1 2.3.2 does. Chat prompts get their reward
-# from the reward model (R1 2.3.4), added by a later stage.
+# The one place rewards are combined; the weights are data. Accuracy already requires a well-formed
+# response. The format term is small: GRPO normalises rewards inside each group, so where no sample
+# is correct any format difference becomes a full-size advantage, and a loose format bonus teaches
+# tags and nothing else (docs/design.md, GRPO). Ours is strict (whole grammar plus end token); at 0
+# only a correct, well-formed answer pays, as in this world's first probes. The reasoning stage
+# sums accuracy and language consistency equally (R1 2.3.2); chat gets reward-model scores (2.3.4).
 STAGE_WEIGHTS = {
     'zero': {'accuracy': 1.0, 'format': 0.1, 'language': 0.0},
     'reasoning': {'accuracy': 1.0, 'format': 0.1, 'language': 1.0},
@@ -320,24 +307,26 @@ STAGE_WEIGHTS = {
 
 
 def score(responses, problems, stage='zero', ended=True, weights=None):
-    """One dict per response: 'reward' (the weighted sum), each component and
-    'reflection' (1.0 when the reasoning re-checks itself), for the RL loop to log. `ended` is one bool for all, or one per response. `weights` overrides
-    entries of STAGE_WEIGHTS[stage] (an ablation: {'language': 0.0}). Code responses run in
-    one batch, sandbox.CODE_WORKERS sandboxes at a time."""
+    """One dict per response for the RL loop: 'reward' (the weighted sum), each component and
+    'reflection' (1.0 when the reasoning re-checks itself). `ended`: one bool or one per response;
+    `weights` overrides STAGE_WEIGHTS[stage] entries ({'language': 0.0}); code runs in one batch."""
     if stage not in STAGE_WEIGHTS:
         raise ValueError(f'stage must be one of {sorted(STAGE_WEIGHTS)}, got {stage!r}')
     unknown = set(weights or {}) - set(STAGE_WEIGHTS[stage])
     if unknown:
-        raise ValueError(f'unknown reward weights {sorted(unknown)}; expected some of {sorted(STAGE_WEIGHTS[stage])}')
+        raise ValueError(f'unknown reward weights {sorted(unknown)}; '
+                         f'expected some of {sorted(STAGE_WEIGHTS[stage])}')
     responses, problems = list(responses), list(problems)
     ended = list(ended) if hasattr(ended, '__len__') else [ended] * len(responses)
     if not len(responses) == len(problems) == len(ended):
-        raise ValueError(f'{len(responses)} responses, {len(problems)} problems, {len(ended)} ended flags')
+        raise ValueError(f'{len(responses)} responses, {len(problems)} problems, '
+                         f'{len(ended)} ended flags')
     for problem in problems:
         _check_problem(problem)
     parsed = [parse_response(r) for r in responses]
     accuracy = [0.0 if p.family == 'code' else _accuracy(pr, p) for pr, p in zip(parsed, problems)]
-    runs = [i for i, (pr, p) in enumerate(zip(parsed, problems)) if p.family == 'code' and pr.well_formed]
+    runs = [i for i, (pr, p) in enumerate(zip(parsed, problems))
+            if p.family == 'code' and pr.well_formed]
     results = run_code_batch([(code_of(parsed[i].answer), problems[i].tests, problems[i].entry)
                               for i in runs])
     for i, result in zip(runs, results):
@@ -346,6 +335,6 @@ def score(responses, problems, stage='zero', ended=True, weights=None):
     for r, pr, p, e, acc in zip(responses, parsed, problems, ended, accuracy):
         row = {'accuracy': acc, 'format': _format(pr, r, e), 'language': _language(pr, p.lang)}
         row['reward'] = sum(weights[k] * row[k] for k in weights)
-        row['reflection'] = float(has_reflection(pr.think or ''))  # logged, never rewarded (Table 3)
+        row['reflection'] = float(has_reflection(pr.think or ''))  # logged, not rewarded (Table 3)
         rows.append(row)
     return rows

@@ -1,51 +1,45 @@
-"""The code sandbox: runs model-written Python against hidden tests, for the code family's
-accuracy reward (R1 2.2.2: the code is compiled and run against test cases; docs/design.md, Reliability).
+"""The code sandbox: runs model-written Python against hidden tests, for the code family's accuracy
+reward (R1 2.2.2: the code is compiled and run against test cases; docs/design.md, Reliability).
 
     from sandbox import run_code, run_code_batch
     r = run_code('def add(a, b): return a + b', [((1, 2), 3), ((5, 7), 12)], 'add')
     r  # SandboxResult(status='passed', n_passed=2, n_tests=2, output='')
     run_code_batch([(code, tests, entry), ...])  # CODE_WORKERS sandboxes at a time, in order
 
-A test is (args, expected): a list of JSON arguments for `entry` and the JSON value it must
-return. Only status 'passed' earns reward (rewards.py); n_passed and output are for logs.
+A test is (args, expected): a list of JSON arguments for `entry` and the JSON value it must return.
+Only status 'passed' earns reward (rewards.py); n_passed and output are for logs.
 
-What it guards against: reward hacking through the grader (an early sys.exit or os._exit,
-a redefined test helper, a printed "all tests passed", zero tests, a missing expected
-value, forged result records) and accidents (infinite loops, fork bombs, memory bombs,
-output floods, os.system, reading files outside the scratch folder, secrets in the
-parent's environment, children that outlive the run).
+What it guards against: reward hacking through the grader (an early sys.exit or os._exit, a
+redefined test helper, a printed "all tests passed", zero tests, a missing expected value, forged
+result records) and accidents (infinite loops, fork bombs, memory bombs, output floods, os.system,
+reading files outside its folder, secrets in the parent's environment, children outliving the run).
 
 How, in layers, strongest first:
-1. The grader is the parent. The child gets the test arguments, never the expected
-   values; it reports what the function returned and the parent compares. A pass needs
-   a matching result for every test plus the harness's closing record and a clean exit,
-   so an early sys.exit / os._exit, a crash, zero tests or a missing value never pass,
-   and a forged record must still hold the right value, which is solving the task.
-2. A separate process in its own session: a wall-clock deadline (plus RLIMIT_CPU), and
-   the whole process group is SIGKILLed on timeout and after every run.
-3. Resource limits, set by the harness before model code: address space (a memory bomb
-   gets MemoryError), CPU time, file size, no core files, no new processes or threads
-   (RLIMIT_NPROC=0; the kernel ignores it for root). Not in a preexec_fn: that forces
-   fork() instead of vfork(), measured 181 ms a spawn instead of 7 ms from a 3 GB parent
-   (the RL trainer is one), and it is unsafe in a threaded parent (run_code_batch is).
-4. An isolated interpreter (-I -S) with an empty environment, stdin closed, its cwd a
-   fresh scratch folder that is deleted afterwards; stdout/stderr are capped.
-5. A PEP 578 audit hook in the harness refuses new imports, os.* (fork, exec, system,
-   spawn, kill, file and directory operations), signal.*, gc.*, resource.*, opening a
-   file for writing (no disk filling), and opening anything outside the scratch folder.
-   This is what stops fork bombs and os.system when we run as root, where RLIMIT_NPROC
-   does nothing.
+1. The grader is the parent: the child gets the test arguments, never the expected values, and
+   reports what the function returned. A pass needs a matching result for every test plus the
+   harness's closing record and a clean exit, so an early exit, a crash, zero tests or a missing
+   value never pass, and a forged record must hold the right value: solve the task.
+2. A separate process in its own session: a wall-clock deadline (plus RLIMIT_CPU), and the whole
+   process group is SIGKILLed on timeout and after every run.
+3. Resource limits, set by the harness before model code: address space (a memory bomb gets
+   MemoryError), CPU time, file size, no core files, no new processes or threads (RLIMIT_NPROC=0,
+   ignored for root). Not in a preexec_fn: it forces fork() over vfork() (181 ms a spawn, not
+   7 ms, from a 3 GB parent like the RL trainer) and is unsafe in run_code_batch's threads.
+4. An isolated interpreter (-I -S) with an empty environment, stdin closed, its cwd a fresh scratch
+   folder that is deleted afterwards; stdout/stderr are capped.
+5. A PEP 578 audit hook in the harness refuses new imports, os.* (fork, exec, system, spawn, kill,
+   file and directory operations), signal.*, gc.*, resource.*, opening a file for writing (no disk
+   filling), and opening anything outside the scratch folder. It is what stops fork bombs and
+   os.system as root, where RLIMIT_NPROC does nothing.
 
-Honest limits: it is not a jail. The audit hook is defence in depth: code in the
-harness's interpreter can reach its objects (the nonce), some C functions are not audited
-(os.pidfd_open plus signal.pidfd_send_signal could signal a process of the same user), and
-the child runs as our user (root here). That is proportionate for a policy's code, where
-the risks are reward hacking through the grader and accidents (loops, bombs, floods); for
-hostile code, add OS isolation (namespaces, seccomp, an unprivileged user, a container).
-Linux only (resource limits, process groups).
+Honest limits: it is not a jail. The audit hook is defence in depth: code in the harness's
+interpreter can reach its objects (the nonce), some C functions are not audited (os.pidfd_open +
+signal.pidfd_send_signal can signal a same-user process), and the child runs as our user (root
+here). That is proportionate for a policy's code, where the risks are reward hacking and accidents;
+hostile code needs OS isolation (namespaces, seccomp, an unprivileged user, a container). Linux only
+(resource limits, process groups).
 
-Run the tests: .venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)
-"""
+Run the tests: .venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)"""
 import json
 import math
 import os
@@ -68,20 +62,16 @@ CODE_WORKERS = 2            # parallel sandboxes in run_code_batch / score
 OUTPUT_KEEP = 2048          # bytes of the child's stdout+stderr kept in SandboxResult.output
 OUTPUT_LIMIT = 1 << 20      # bytes on either pipe after which the child is killed (flood)
 FILE_LIMIT = 1 << 20        # largest file the child may write, should the hook let it
-# Modules model code may import: loaded by the harness BEFORE the audit hook is installed,
-# after which every new import is refused (an already-loaded module imports silently).
+# Importable by model code: loaded BEFORE the audit hook, after which only loaded modules import.
 PRELOAD = ('json', 'math', 'cmath', 'random', 're', 'string', 'collections', 'itertools',
            'functools', 'heapq', 'bisect', 'operator', 'copy', 'fractions', 'decimal',
            'typing', 'array')
-# Audit events refused once model code runs. With imports refused, these cover what the
-# loaded modules can reach: os.* is fork, exec, system, spawn, kill, and file and
-# directory operations; signal.*; gc.* (which finds the harness's objects); resource.*
-# (root could raise its limits again).
+# Audit events refused once model code runs: with imports refused, all loaded modules can reach
+# (layer 5 above); gc.* finds the harness's objects, resource.* could raise root's limits again.
 DENY_EVENTS = ('os.', 'signal.', 'gc.', 'resource.', 'sys.addaudithook', 'import')
 
-# The child. It never sees expected values: it reports what the function returned and
-# the parent compares. Records go to a private pipe, tagged with a nonce read from a file
-# it deletes before model code runs; a record with a wrong nonce spoils the run.
+# The child (layer 1 above). Records go to a private pipe, tagged with a nonce read from a file it
+# deletes before model code runs; a record with a wrong nonce spoils the run.
 HARNESS = r'''
 import sys, os, json, resource
 job = json.load(open('job.json', encoding='utf-8'))
@@ -135,8 +125,7 @@ class SandboxResult(NamedTuple):
 
 
 def _same(got, want):
-    # Strict: True is not 1, 3.0 is not 3; floats compare with a tolerance and accept an
-    # int (JSON itself does not tell 2.0 from 2 in every writer).
+    # Strict: True is not 1, 3.0 is not 3; a float accepts a close int (JSON may write 2.0 as 2).
     if isinstance(want, float):
         return type(got) in (int, float) and math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
     if type(got) is not type(want):
@@ -173,8 +162,7 @@ def _collect(proc, results_fd, timeout_s):
                 buffers[key.fd] += chunk[:max(0, keep - len(buffers[key.fd]))]
                 if sizes[key.fd] > OUTPUT_LIMIT:
                     why = 'flood'
-    # Before reaping the leader: its pid, hence the group id, is still reserved, so this
-    # cannot hit an unrelated group. Kills anything left, even after a clean exit.
+    # Before reaping the leader, whose pid (the group id) is still ours: kills all left, always.
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -190,7 +178,8 @@ def check_tests(tests):
         return 'no tests: nothing can pass'
     args, expected = [], []
     for i, test in enumerate(tests):
-        if not isinstance(test, (list, tuple)) or len(test) != 2 or not isinstance(test[0], (list, tuple)):
+        if (not isinstance(test, (list, tuple)) or len(test) != 2
+                or not isinstance(test[0], (list, tuple))):
             return f'test {i} is not (args, expected)'
         try:
             args.append(json.dumps(test[0], allow_nan=False))
@@ -201,9 +190,8 @@ def check_tests(tests):
 
 
 def run_code(code, tests, entry, timeout_s=CODE_TIMEOUT_S, memory_mb=CODE_MEMORY_MB):
-    """Run `code` in a fresh sandboxed interpreter and call `entry(*args)` for each
-    (args, expected) in `tests`; the parent compares results. Never raises for any code
-    string; raises only for bad arguments or when no process can be started. Linux."""
+    """Run `code` in a fresh sandboxed interpreter, calling `entry(*args)` for each (args, expected)
+    in `tests`. Raises only for bad arguments or when no process starts, never for any code."""
     for what, value in (('code', code), ('entry', entry)):
         if not isinstance(value, str):
             raise TypeError(f'{what} must be a str, got {type(value).__name__}')
@@ -226,8 +214,7 @@ def run_code(code, tests, entry, timeout_s=CODE_TIMEOUT_S, memory_mb=CODE_MEMORY
         harness = f'PRELOAD = {PRELOAD!r}\nDENY_EVENTS = {DENY_EVENTS!r}\n{HARNESS}'
         with open(os.path.join(scratch, 'harness.py'), 'w', encoding='utf-8') as f:
             f.write(harness)
-        # RLIMIT_CPU never fires before our wall-clock deadline; it ends a busy child that
-        # outlives us when the trainer dies before it could kill the group.
+        # RLIMIT_CPU never beats our deadline; it ends a busy child orphaned before killpg.
         limits = [('RLIMIT_AS', memory_mb << 20), ('RLIMIT_CPU', math.ceil(timeout_s) + 1),
                   ('RLIMIT_FSIZE', FILE_LIMIT), ('RLIMIT_CORE', 0), ('RLIMIT_NPROC', 0)]
         with open(os.path.join(scratch, 'job.json'), 'w', encoding='ascii') as f:
@@ -235,10 +222,8 @@ def run_code(code, tests, entry, timeout_s=CODE_TIMEOUT_S, memory_mb=CODE_MEMORY
                        'limits': limits}, f)
         read_end, write_end = os.pipe()
         try:
-            # -I: ignore PYTHON* variables and user site; -S: no site; -B: no .pyc files;
-            # -u: unbuffered, so prints survive the harness's os._exit.
-            # New session, so that one killpg reaches everything it starts; empty env, so
-            # no secret of ours is inherited; stdin closed.
+            # -I: no PYTHON* vars or user site; -S: no site; -B: no .pyc; -u: prints survive
+            # os._exit. New session: one killpg reaches all it starts; empty env: no secret leaks.
             proc = subprocess.Popen(
                 [sys.executable, '-I', '-S', '-B', '-u', '-X', 'utf8', 'harness.py', str(write_end)],
                 cwd=scratch, env={}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

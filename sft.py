@@ -1,13 +1,11 @@
 """SFT: the one supervised fine-tuning loop, and rejection sampling, the data it is fed.
 
-Every stage that fine-tunes calls train() here: R1's cold start (section 2.3.1), the SFT on
-rejection-sampled data (2.3.3), and distillation (2.4). The loss is next-token prediction on
-the response tokens only (and the end token after them): the prompt is context, not a target,
-so its tokens are masked out of the loss (docs/design.md, Supervised stages).
+Every stage that fine-tunes calls train(): R1's cold start (2.3.1), SFT on rejection-sampled data
+(2.3.3) and distillation (2.4). The loss is next-token prediction on the response tokens and the end
+token after them; the prompt is context, masked out of the loss (docs/design.md, Supervised stages).
 
-Rejection sampling (2.3.3): sample k responses per prompt from a checkpoint, keep the correct
-ones, drop mixed-language, over-long and repetitive ones, and report the keep rate of each
-filter. R1's cold start and distill.py's teacher data come from the same function.
+Rejection sampling (2.3.3; also R1's cold start and distill.py's teacher data): sample k responses
+per prompt, keep the correct ones not mixed-language, over-long or repetitive; report keep rates.
 
 Data file (CLI): JSON lines {"prompt": "...", "response": "..."}; the prompt is the full text
 the model sees (the R1-Zero template already applied) and the response what should follow.
@@ -17,8 +15,7 @@ the model sees (the R1-Zero template already applied) and the response what shou
 
 What we chose: padding (right-padded batches, one permutation per epoch) rather than packing:
 examples are short and of similar length here, so padding wastes little and keeps one example
-per row, which the loss mask needs anyway. A cosine schedule with warmup, as pretraining.
-"""
+per row, which the loss mask needs anyway. A cosine schedule with warmup, as pretraining."""
 import json
 import math
 import os
@@ -32,22 +29,21 @@ import torch
 import ddp
 import rewards
 from checkpoint import MetricsLog, StepGuard, load_model, open_run, write_json
-from config import (ConfigError, InputError, Key, Options, autocast_ctx, configure, get_device, input_errors,
-                    print_config, resolve_dtype)
+from config import (ConfigError, InputError, Key, Options, autocast_ctx, configure, get_device,
+                    input_errors, print_config, resolve_dtype)
 from kernels.logprobs import IGNORE_INDEX, selective_logprobs
 from model import lr_schedule, make_optimizer
 from sample import rollout_texts
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
-# The command line's own keys; the loop's (--epochs, --lr, ...) are OPTIONS below (--help lists all).
+# This script's own keys; the loop's (--epochs, --lr, ...) are OPTIONS below (--help lists all).
 init = 'out/base'        # run folder (or ckpt.pt) of the model to fine-tune
 data = ''                # JSON-lines file of {"prompt": ..., "response": ...} examples
 out_dir = 'out/sft'      # run folder of this fine-tune
 resume = False           # continue from out_dir/ckpt.pt
 # -------------------------------------------------------------------------------------------
 
-# The loop's settings, each defined once: the stages that fine-tune (train_r1.py, distill.py)
-# change a few with OPTIONS.settings(lr=...) and inherit the rest.
+# The loop's settings, defined once; train_r1.py and distill.py change a few (OPTIONS.settings).
 OPTIONS = Options({
     'epochs': Key(2.0, 'passes over the data (fractions allowed)', (0, None)),
     'batch_size': Key(16, 'examples per optimizer step', (1, None)),
@@ -61,8 +57,8 @@ OPTIONS = Options({
     'seed': Key(0, 'seeds the order of the examples'),
     'dtype': Key('auto', "'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)",
                  choices=('auto', 'float32', 'bfloat16')),
-    'kernels': Key('auto', "log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', 'triton'",
-                   choices=('auto', 'torch', 'triton')),
+    'kernels': Key('auto', "log-prob path: 'auto' (Triton on CUDA, torch on CPU), 'torch', "
+                   "'triton'", choices=('auto', 'torch', 'triton')),
 })
 
 
@@ -70,31 +66,31 @@ OPTIONS = Options({
 # Examples -> token rows -> padded batches with the prompt masked.
 
 def encode_examples(tok, examples, block_size):
-    """(prompt, response) pairs -> (ids, n_prompt) rows. Prompt and response are encoded
-    apart and joined, as the sampler sees them (BPE merges never cross that boundary), and
-    the end token closes the response so the model learns to stop."""
+    """(prompt, response) pairs -> (ids, n_prompt) rows, encoded apart and joined as the sampler
+    sees them (no BPE merge crosses the seam), then the end token, so the model learns to stop."""
     rows = []
     for i, (prompt, response) in enumerate(examples):
-        if not isinstance(prompt, str) or not isinstance(response, str) or not prompt or not response:
+        if (not isinstance(prompt, str) or not isinstance(response, str)
+                or not prompt or not response):
             raise ValueError(f'example {i}: prompt and response must be non-empty strings')
         p, r = tok.encode(prompt), tok.encode(response) + [tok.eot_id]
         if len(p) + len(r) > block_size + 1:
             raise ValueError(f'example {i}: {len(p) + len(r)} tokens do not fit the model context '
-                             f'({block_size}); filter long examples first (rejection_sample max_tokens)')
+                             f'({block_size}); filter long examples first '
+                             f'(rejection_sample max_tokens)')
         rows.append((p + r, len(p)))
     return rows
 
 
 def collate(rows, pad_id):
-    """Right-padded inputs x (B, T) and targets y (B, T): y is x shifted by one, with every
-    position that predicts a prompt token or padding set to IGNORE_INDEX."""
+    """Right-padded x (B, T) and targets y: x shifted by one, IGNORE_INDEX outside the responses."""
     T = max(len(ids) for ids, _ in rows) - 1
     x = torch.full((len(rows), T), pad_id, dtype=torch.long)
     y = torch.full((len(rows), T), IGNORE_INDEX, dtype=torch.long)
     for b, (ids, n_prompt) in enumerate(rows):
         t = torch.tensor(ids)
         x[b, :len(ids) - 1] = t[:-1]
-        y[b, n_prompt - 1:len(ids) - 1] = t[n_prompt:]  # targets: the response tokens and the end token
+        y[b, n_prompt - 1:len(ids) - 1] = t[n_prompt:]  # the response tokens and the end token
     return x, y
 
 
@@ -121,7 +117,8 @@ def read_examples(path):
                 row = json.loads(line)
                 out.append((row['prompt'], row['response']))
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise InputError(f'{path}:{n}: not a {{"prompt", "response"}} JSON object ({e})') from None
+                raise InputError(f'{path}:{n}: not a {{"prompt", "response"}} JSON object '
+                                 f'({e})') from None
     if not out:
         raise InputError(f'{path}: no examples')
     return out
@@ -139,10 +136,9 @@ def write_jsonl(path, examples):
 # The loop.
 
 def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sft'):
-    """Fine-tune `model` in place on (prompt, response) pairs; write out_dir/ckpt.pt and
-    metrics.jsonl. evaluate(model, step) -> dict joins that step's metrics row every
-    eval_interval steps and after the last step. Resumes bit-identically: the example order
-    is a function of (seed, epoch)."""
+    """Fine-tune `model` in place on (prompt, response) pairs; write out_dir/ckpt.pt, metrics.jsonl.
+    evaluate(model, step) -> dict joins that step's metrics row every eval_interval steps and after
+    the last. Resumes bit-identically: the example order is a function of (seed, epoch)."""
     missing = [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume') if not hasattr(cfg, k)]
     if missing:
         raise ValueError(f'sft.train: config lacks {", ".join(missing)}')
@@ -160,7 +156,6 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     start, log, save = open_run(name, cfg, model, opt, main)
     print(f'{name}: {len(rows)} examples, {steps} steps of {cfg.batch_size} ({cfg.epochs} epochs)')
-
     order, order_epoch = None, -1
     model.train()
     t0 = time.time()
@@ -178,16 +173,16 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
                 row.update(evaluate(model, step))
                 model.train()
             batch_rows = [rows[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
-            mine = batch_rows[ddp.shard(len(batch_rows))]  # this process's share (all of it in one process)
-            n_tok = ddp.all_sum(sum(len(ids) - n_prompt for ids, n_prompt in mine))  # the whole batch's targets
+            mine = batch_rows[ddp.shard(len(batch_rows))]  # our share (all of it in one process)
+            n_tok = ddp.all_sum(sum(len(ids) - n_prompt for ids, n_prompt in mine))  # global count
             opt.zero_grad(set_to_none=True)
             loss = torch.zeros(())
-            if mine:  # (a last short batch can leave a process with nothing: it adds a zero gradient)
+            if mine:  # a last short batch can leave a process with nothing: it adds a zero gradient
                 x, y = collate(mine, tok.pad_id)
                 x, y = x.to(device), y.to(device)
                 with autocast_ctx(device, dt):
                     loss = sft_loss(model, x, y, cfg.kernels, n=n_tok if ddp.world() > 1 else None)
-                loss.backward()  # a non-finite loss makes a non-finite gradient norm below, on every process
+                loss.backward()  # non-finite loss -> non-finite grad norm below, on every process
             ddp.sum_grads(model)
             loss = ddp.all_sum(loss.item())
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or float('inf'))
@@ -199,15 +194,16 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
             else:
                 opt.step()
             elapsed = time.time() - t0
-            row.update({'loss': loss, 'lr': lr_now, 'epoch': epoch, 'elapsed': elapsed, 'skipped': skipped,
-                        'grad_norm': None if skipped else norm.item(), 'tokens': int(n_tok)})
+            row.update({'loss': loss, 'lr': lr_now, 'epoch': epoch, 'elapsed': elapsed,
+                        'skipped': skipped, 'grad_norm': None if skipped else norm.item(),
+                        'tokens': int(n_tok)})
             log.write(row)
             if main and (step % cfg.log_interval == 0 or step == steps - 1):
                 eta = elapsed / (step - start + 1) * (steps - step - 1)
                 print(f'{name} {step:5d} | loss {loss:.4f} | lr {lr_now:.2e} | epoch {epoch} | '
                       f'{elapsed:6.1f}s | ETA {eta:5.1f}s')
             guard.completed(step)
-            if ddp.any_true(guard.stop):  # a Ctrl-C seen by any process stops every process at this step
+            if ddp.any_true(guard.stop):  # a Ctrl-C in any process stops all processes at this step
                 guard.stop = True
                 break
     model.eval()
@@ -228,12 +224,10 @@ class Kept:
 
 
 def filter_samples(problems, prompts, samples, *, max_tokens=None, per_prompt=1, extra=None):
-    """Filters, in order: correct (accuracy reward 1, which implies a well-formed response),
-    ended (stopped with the end token, not cut off), single-language (no word of the
-    reasoning outside the prompt's language), not over-long (at most max_tokens), not
-    repetitive, and the caller's own `extra=(name, keep(text, problem))` if given; then at
-    most `per_prompt` distinct responses per prompt, longest first (the long chains of
-    thought R1's cold start collects)."""
+    """Filters, in order: correct (accuracy 1, so well-formed), ended (not cut off), single-language
+    (no reasoning word outside the prompt's language), not over-long (max_tokens), not repetitive,
+    and the caller's `extra=(name, keep(text, problem))` if given; then <= `per_prompt` distinct
+    responses per prompt, longest first (the long chains of thought R1's cold start collects)."""
     flat = [(i, text, n, ended) for i, rows in enumerate(samples) for text, n, ended in rows]
     scored = rewards.score([t for _, t, _, _ in flat], [problems[i] for i, _, _, _ in flat], 'zero',
                            [e for _, _, _, e in flat])
@@ -251,7 +245,8 @@ def filter_samples(problems, prompts, samples, *, max_tokens=None, per_prompt=1,
     for fname, keep in filters:
         before = len(alive)
         alive = [(f, s) for f, s in alive if keep(*f, s)]
-        report[fname] = {'in': before, 'kept': len(alive), 'rate': len(alive) / before if before else 0.0}
+        report[fname] = {'in': before, 'kept': len(alive),
+                         'rate': len(alive) / before if before else 0.0}
     by_prompt = {}
     for (i, text, n, _), _ in alive:
         by_prompt.setdefault(i, {}).setdefault(text.strip(), n)  # distinct responses only
@@ -267,22 +262,24 @@ def filter_samples(problems, prompts, samples, *, max_tokens=None, per_prompt=1,
 
 
 def fitting(tok, examples, max_tokens):
-    """The examples whose response (with its end token) is at most max_tokens tokens under
-    `tok`: what the model fine-tuned on them can sample back."""
+    """Examples whose response (+ end token) fits max_tokens under `tok`: what can be sampled."""
     return [(p, r) for p, r in examples if len(tok.encode(r)) + 1 <= max_tokens]
 
 
-def rejection_sample(model, tok, problems, k, *, render, temperature=1.0, max_new_tokens=128, seed=0, **filters):
+def rejection_sample(model, tok, problems, k, *, render, temperature=1.0, max_new_tokens=128,
+                     seed=0, **filters):
     """Sample k responses per problem from `model` and keep what filter_samples keeps."""
     prompts = [render(p) for p in problems]
     model.eval()
-    samples = rollout_texts(model, tok, prompts, k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    samples = rollout_texts(model, tok, prompts, k, temperature=temperature,
+                            max_new_tokens=max_new_tokens, seed=seed)
     return filter_samples(problems, prompts, samples, **filters)
 
 
 def format_report(report):
     parts = [f"{report['samples']} samples"]
-    parts += [f"{k} {v['rate']:.0%}" for k, v in report.items() if isinstance(v, dict) and 'rate' in v]
+    parts += [f"{k} {v['rate']:.0%}" for k, v in report.items()
+              if isinstance(v, dict) and 'rate' in v]
     return ' -> '.join(parts) + f" -> {report['kept_examples']} examples"
 
 

@@ -1,8 +1,7 @@
 """The toy world: synthetic reasoning problems in English and Chinese.
 
-Five families, each with a generator `(rng, difficulty, lang) -> Problem` here and an oracle
-in traces.py that writes solution traces in several styles (corpus.py mixes them into the
-pretraining corpus and says why the styles matter):
+Five families, each with a generator `(rng, difficulty, lang) -> Problem` here and an oracle in
+traces.py writing solution traces in several styles (corpus.py mixes them and says why they matter):
 
   math       "Compute 7 + 3 - 5." or a one-line word problem; gold answer an integer.
   countdown  reach a target from given numbers; traces search, hit dead ends, backtrack.
@@ -12,8 +11,7 @@ pretraining corpus and says why the styles matter):
              miss says which way to go: the family where checking pays.
 
 Held-out problems: a problem's split is a hash of its canonical form (the arithmetic, not its
-wording or language), so a test expression never appears in the corpus or among RL prompts.
-"""
+wording or language), so a test expression never appears in the corpus or among RL prompts."""
 import hashlib
 import random
 from dataclasses import dataclass
@@ -37,16 +35,16 @@ TEMPLATE = (
 @dataclass(frozen=True)
 class Problem:
     id: str              # stable hash of family + canonical form (also decides the held-out split)
-    family: str          # 'math' | 'countdown' | 'code' | 'chat' | 'findx'; 'latex' for MATH files (data.py)
+    family: str          # 'math' | 'countdown' | 'code' | 'chat' | 'findx'; MATH files: 'latex'
     lang: str            # 'en' | 'zh'
     difficulty: int      # family-specific knob: steps, numbers, list length...
     prompt: str          # the user's question; goes into the R1-Zero template
-    answer: str = ''     # gold: the integer for math, the target for countdown, a reference solution for code
+    answer: str = ''     # gold: math's integer, countdown's target, code's reference solution
     numbers: tuple = ()  # countdown: the numbers the expression must use
     entry: str = ''      # code: the function name the hidden tests call
     tests: tuple = ()    # code: hidden tests, ((args_tuple, expected), ...), JSON-able values
-    rubric: tuple = ()   # chat: what the hidden rubric checks, ((kind, value), ...); see chat_rubric
-    expr: str = ''       # math: the canonical expression, e.g. '7+3-5'; findx: the equation, 'x+7-3=12'
+    rubric: tuple = ()   # chat: the hidden rubric's checks, ((kind, value), ...); see chat_rubric
+    expr: str = ''       # math: canonical expression, e.g. '7+3-5'; findx: the equation, 'x+7-3=12'
 
 
 def render_prompt(problem):
@@ -66,11 +64,11 @@ def split_of(problem):
 # Names and things of each language, for prompts (the words of reasoning: traces.WORDS).
 NAMES = {'en': ['Tom', 'Anna', 'Bob', 'Lily', 'Sam', 'Mia', 'Max', 'Eva', 'Leo', 'Zoe'],
          'zh': ['小明', '小红', '小刚', '小丽', '小华', '小军', '小云', '小东', '小芳', '小龙']}
-ITEMS = {'en': ['apples', 'books', 'coins', 'cards', 'pens'], 'zh': ['个苹果', '本书', '枚硬币', '张卡片', '支笔']}
+ITEMS = {'en': ['apples', 'books', 'coins', 'cards', 'pens'],
+         'zh': ['个苹果', '本书', '枚硬币', '张卡片', '支笔']}
 
 
-# ----------------------------------------------------------------------------------------------
-# math: a start value, then `difficulty` additions or subtractions of operands 1..max_operand.
+# ---- math: a start value, then `difficulty` additions or subtractions of operands 1..max_operand.
 # A share of problems opens with a one-digit product ("3 * 2 + 4 - 1"). Running values stay >= 0.
 
 def gen_math(rng, difficulty, lang, max_operand=10, product_rate=0.1):
@@ -93,7 +91,8 @@ def gen_math(rng, difficulty, lang, max_operand=10, product_rate=0.1):
         name, item = rng.choice(NAMES[lang]), rng.choice(ITEMS[lang])
         prompt = _word_problem(lang, name, item, tokens)
     canonical = expr.replace(' ', '')
-    return Problem(_canon_id('math', canonical), 'math', lang, difficulty, prompt, str(value), expr=canonical)
+    return Problem(_canon_id('math', canonical), 'math', lang, difficulty, prompt, str(value),
+                   expr=canonical)
 
 
 def _word_problem(lang, name, item, tokens):
@@ -101,13 +100,12 @@ def _word_problem(lang, name, item, tokens):
     if lang == 'en':
         parts = ', then '.join(f'gets {x} more' if op == '+' else f'gives away {x}' for op, x in moves)
         return f"{name} has {tokens[0]} {item}, then {parts}. How many {item} does {name} have now?"
-    parts = '，然后'.join(f'又得到 {x} {item[0]}' if op == '+' else f'送出 {x} {item[0]}' for op, x in moves)
+    parts = '，然后'.join(f'又得到 {x} {item[0]}' if op == '+' else f'送出 {x} {item[0]}'
+                          for op, x in moves)
     return f"{name}有 {tokens[0]} {item}，然后{parts}。{name}现在有多少{item}？"
 
 
-# ----------------------------------------------------------------------------------------------
-# countdown: combine the given numbers (each exactly once) with + - * into the target
-# (countdown.py holds the arithmetic: what the numbers reach, what an answer is worth).
+# ---- countdown: the given numbers, each exactly once, with + - * into the target (countdown.py)
 
 def gen_countdown(rng, difficulty, lang, max_number=10):
     """difficulty = how many numbers are given (3 on the cpu preset, 4 on gpu)."""
@@ -121,18 +119,15 @@ def gen_countdown(rng, difficulty, lang, max_number=10):
     prompt = (f'Using the numbers {nums_txt} once each, with + - *, make {target}' if lang == 'en'
               else f'用数字 {nums_txt} 各一次，用 + - *，得到 {target}')
     canonical = f"{sorted(nums)}->{target}"
-    return Problem(_canon_id('countdown', canonical), 'countdown', lang, difficulty, prompt, str(target),
-                   numbers=tuple(nums))
+    return Problem(_canon_id('countdown', canonical), 'countdown', lang, difficulty, prompt,
+                   str(target), numbers=tuple(nums))
 
 
-# ----------------------------------------------------------------------------------------------
-# findx: "Find x: x + 7 - 3 = 12", x in 1..12. A guess is easy to check (compute the left side,
-# compare it with the right) and hard to produce in one step: the world where checking pays
-# (e3, Setlur et al. 2025). The left side grows with x, so a comparison says which way to go.
+# ---- findx: x in 1..12. A guess is easy to check and hard to produce in one step: the world where
+# checking pays (e3, Setlur et al. 2025). The left side grows with x: a comparison shows which way.
 
 def gen_findx(rng, difficulty, lang):
-    """difficulty = how many constants follow x (1 or 2). Every guess 1..FINDX_MAX computes
-    through non-negative values, so a search never meets a negative number."""
+    """difficulty = how many constants follow x (1 or 2); every guess 1..FINDX_MAX stays >= 0."""
     while True:
         x, terms, low = rng.randint(1, FINDX_MAX), [], 1  # low: the left side's value at x = 1
         for _ in range(difficulty):
@@ -149,8 +144,7 @@ def gen_findx(rng, difficulty, lang):
                    f"{FINDX[lang]['find']}{WORDS[lang]['sep']}{left} = {rhs}", str(x), expr=canonical)
 
 
-# ----------------------------------------------------------------------------------------------
-# code: a one-line function from a spec. Difficulty 1 is one operation, 2 composes two.
+# ---- code: a one-line function from a spec. Difficulty 1 is one operation, 2 composes two -----
 
 CODE_OPS = [  # (English spec, Chinese spec, body, argument kind)
     ('returns x plus {k}', '返回 x 加 {k}', 'x + {k}', 'int'),
@@ -158,7 +152,8 @@ CODE_OPS = [  # (English spec, Chinese spec, body, argument kind)
     ('returns x minus {k}', '返回 x 减 {k}', 'x - {k}', 'int'),
     ('returns the sum of the list xs', '返回列表 xs 的和', 'sum(xs)', 'list'),
     ('returns the largest number in the list xs', '返回列表 xs 中最大的数', 'max(xs)', 'list'),
-    ('returns how many even numbers the list xs has', '返回列表 xs 中偶数的个数', 'len([v for v in xs if v % 2 == 0])', 'list'),
+    ('returns how many even numbers the list xs has', '返回列表 xs 中偶数的个数',
+     'len([v for v in xs if v % 2 == 0])', 'list'),
     ('returns the list xs reversed', '返回反转后的列表 xs', 'xs[::-1]', 'list'),
 ]
 CODE_THEN = [  # a second operation for difficulty 2, applied to an integer result
@@ -191,9 +186,7 @@ def gen_code(rng, difficulty, lang):
                    entry=entry, tests=tests)
 
 
-# ----------------------------------------------------------------------------------------------
-# chat: open-ended requests. The hidden rubric is the gold metric (never the RL reward): the
-# reward model learns it from preference pairs (paper section 2.3.4).
+# ---- chat: a hidden rubric, the gold metric, is never the RL reward (reward model: R1 2.3.4) ---
 
 CHAT_KINDS = [  # (English request, Chinese request, what a good reply must contain)
     ('Write a short greeting to {name}', '给{name}写一句简短的问候', ('hello', '你好')),
@@ -211,7 +204,8 @@ def gen_chat(rng, difficulty, lang):
     prompt = (en if lang == 'en' else zh).format(name=name)
     rubric = (('name', name), ('keyword', kw[0] if lang == 'en' else kw[1]), ('lang', lang),
               ('max_words', 12))
-    return Problem(_canon_id('chat', f'{i}:{name}:{lang}'), 'chat', lang, difficulty, prompt, rubric=rubric)
+    return Problem(_canon_id('chat', f'{i}:{name}:{lang}'), 'chat', lang, difficulty, prompt,
+                   rubric=rubric)
 
 
 def chat_rubric(problem, reply):
@@ -237,17 +231,18 @@ def solve_chat(problem, rng, quality):
         parts.append(kw.capitalize() if lang == 'en' else kw)
     if rng.random() < quality:
         parts.append(name)
-    reply = (' '.join(parts) + ('!' if lang == 'en' else '！')) if parts else ('Ok.' if lang == 'en' else '好的。')
+    reply = ((' '.join(parts) + ('!' if lang == 'en' else '！')) if parts
+             else ('Ok.' if lang == 'en' else '好的。'))
     if rng.random() > quality:  # wrong language or rambling
-        reply += ' ' + ('这是我的回答。' if lang == 'en' else 'This is my reply, I hope it is what you wanted.')
+        reply += ' ' + ('这是我的回答。' if lang == 'en'
+                        else 'This is my reply, I hope it is what you wanted.')
     if rng.random() > quality:
-        reply += ' ' + ' '.join(['and so on'] * rng.randint(4, 8) if lang == 'en' else ['还有还有'] * rng.randint(4, 8))
+        reply += ' ' + ' '.join(['and so on'] * rng.randint(4, 8) if lang == 'en'
+                                else ['还有还有'] * rng.randint(4, 8))
     return Trace('', reply, chat_rubric(problem, reply) == 1.0)
 
 
-# ----------------------------------------------------------------------------------------------
-# Problem sets. Every set is drawn from one side of the split, so held-out problems never reach
-# the corpus or the RL prompts, whatever the seed.
+# ---- Problem sets, each from one side of the split: held-out problems never reach training
 
 GENERATORS = {'math': gen_math, 'countdown': gen_countdown, 'code': gen_code, 'chat': gen_chat,
               'findx': gen_findx}

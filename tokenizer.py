@@ -1,30 +1,25 @@
 """Byte-level BPE: trained by the readable code below, served by `tiktoken` (as nanochat does).
 
-Training (`train_tokenizer`) splits text into pre-token chunks with a GPT-4-style regex,
-counts each distinct chunk once with its frequency, and then repeatedly merges the most
-frequent adjacent pair of tokens. Pair counts are updated incrementally: a merge only
-touches the chunks that contain the pair, so 2k merges on a few MB take seconds. The
-result is a list of merged byte strings in rank order; `tiktoken.Encoding` encodes with
-those ranks in fast Rust code.
+Training (`train_tokenizer`) splits text into chunks with a GPT-4-style regex, counts each distinct
+chunk once with its frequency, then repeatedly merges the most frequent adjacent pair of tokens,
+updating pair counts incrementally (a merge touches only the chunks with the pair): 2k merges on a
+few MB take seconds. `tiktoken` encodes with the resulting ranks in fast Rust code.
 
-Digits are split one per token (`\\p{N}`, where GPT-4 has `\\p{N}{1,3}`): with multi-digit
-tokens "57" and "5", "7" are unrelated symbols and arithmetic gets much harder to learn.
+Digits are split one per token (`\\p{N}`, where GPT-4 has `\\p{N}{1,3}`): with multi-digit tokens
+"57" and "5", "7" are unrelated symbols and arithmetic gets much harder to learn.
 
-Tags such as <think> and <answer> are ordinary text, not special tokens, on purpose: the
-rewards read decoded text, so nothing a user or the model writes can inject a control
-token, and malformed tags ("<thin", "</answer") stay representable and can be penalised.
-The only special tokens are <|endoftext|> (end of a document or response) and <|pad|>;
-`encode` never produces them from text, even from the literal string "<|endoftext|>".
+Tags (<think>, <answer>) are plain text, not special tokens, on purpose: rewards read decoded text,
+so nothing a user or the model writes can inject a control token, and malformed tags ("<thin",
+"</answer") stay representable and penalisable. The only special tokens, <|endoftext|> (ends a
+document or response) and <|pad|>, never come out of `encode`, even for the text "<|endoftext|>".
 
     tok = train_tokenizer(texts, vocab_size=2048)
     ids = tok.encode('12 + 30 = 42')
     tok.save('out/base/tokenizer.json'); tok = Tokenizer.load('out/base/tokenizer.json')
 
-A published model's byte-level BPE (the `tokenizer.json` Qwen2 and Llama 3 ship) is served the
-same way by `HFTokenizer`: its vocabulary becomes tiktoken's ranks, which is exact because
-those files number merged tokens in merge order (checked on load). `Tokenizer.load` reads
-either kind, and `save_hf` writes ours in that format, for a model exported by hf.py.
-"""
+A published model's byte-level BPE (Qwen2's or Llama 3's `tokenizer.json`) is served alike by
+`HFTokenizer`: its vocabulary becomes tiktoken's ranks (exact: those files number merged tokens
+in merge order, checked on load). `Tokenizer.load` reads either; `save_hf` writes ours for hf.py."""
 import heapq
 import json
 import os
@@ -47,7 +42,7 @@ def _pairs(word):
 
 
 def train_bpe(texts, n_merges, pattern=PATTERN):
-    """Learn up to `n_merges` new tokens; return their byte strings in rank order (ranks 256, 257, ...)."""
+    """Learn up to `n_merges` new tokens; their byte strings in rank order (ranks 256, 257, ...)."""
     compiled = regex.compile(pattern)
     counts = Counter()
     for text in texts:
@@ -56,18 +51,16 @@ def train_bpe(texts, n_merges, pattern=PATTERN):
     freqs = list(counts.values())
     token_bytes = [bytes([i]) for i in range(256)]  # id -> byte string
     id_of = {b: i for i, b in enumerate(token_bytes)}
-
     pair_count = Counter()  # (a, b) -> occurrences, weighted by chunk frequency
     where = {}  # (a, b) -> indices of the chunks that contain it
     for i, (word, f) in enumerate(zip(words, freqs)):
         for pair in _pairs(word):
             pair_count[pair] += f
             where.setdefault(pair, set()).add(i)
-    # max-heap by count via negation; ties go to the smaller (a, b) ids, so training is deterministic.
+    # max-heap by count via negation; ties go to smaller (a, b) ids, so training is deterministic.
     # Entries go stale when a count changes; a popped entry is used only if it still matches.
     heap = [(-c, pair) for pair, c in pair_count.items()]
     heapq.heapify(heap)
-
     merges = []
     while len(merges) < n_merges and heap:
         neg, pair = heapq.heappop(heap)
@@ -115,9 +108,10 @@ def train_bpe(texts, n_merges, pattern=PATTERN):
 
 
 def train_tokenizer(texts, vocab_size):
-    """Train a tokenizer whose vocabulary (256 bytes + merges + 2 specials) is at most `vocab_size`."""
+    """A tokenizer whose vocabulary (256 bytes + merges + 2 specials) is at most `vocab_size`."""
     if vocab_size < 256 + len(SPECIALS):
-        raise ValueError(f'vocab_size must be at least {256 + len(SPECIALS)} (bytes + specials), got {vocab_size}')
+        raise ValueError(f'vocab_size must be at least {256 + len(SPECIALS)} (bytes + specials), '
+                         f'got {vocab_size}')
     return Tokenizer(train_bpe(texts, vocab_size - 256 - len(SPECIALS)))
 
 
@@ -130,7 +124,7 @@ class Tokenizer:
             if b in ranks:
                 raise ValueError(f'duplicate merge {b!r}')
             ranks[b] = len(ranks)
-        self.eot_id, self.pad_id = len(ranks), len(ranks) + 1  # specials come right after the merges
+        self.eot_id, self.pad_id = len(ranks), len(ranks) + 1  # specials right after the merges
         self.vocab_size = len(ranks) + len(SPECIALS)
         self.enc = tiktoken.Encoding(
             name='nano-r1', pat_str=pattern, mergeable_ranks=ranks,
@@ -156,16 +150,21 @@ class Tokenizer:
         merges = [[_to_unicode(part) for part in _split_in_two(b, rank, ranks)]
                   for rank, b in enumerate(self.merges, 256)]
         added = [{'id': i, 'content': s, 'single_word': False, 'lstrip': False, 'rstrip': False,
-                  'normalized': False, 'special': True} for s, i in zip(SPECIALS, (self.eot_id, self.pad_id))]
+                  'normalized': False, 'special': True}
+                 for s, i in zip(SPECIALS, (self.eot_id, self.pad_id))]
         data = {'version': '1.0', 'truncation': None, 'padding': None, 'added_tokens': added,
                 'normalizer': None, 'post_processor': None,
                 'pre_tokenizer': {'type': 'Sequence', 'pretokenizers': [
-                    {'type': 'Split', 'pattern': {'Regex': self.pattern}, 'behavior': 'Isolated', 'invert': False},
-                    {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True, 'use_regex': False}]},
-                'decoder': {'type': 'ByteLevel', 'add_prefix_space': True, 'trim_offsets': True, 'use_regex': True},
-                'model': {'type': 'BPE', 'dropout': None, 'unk_token': None, 'continuing_subword_prefix': None,
-                          'end_of_word_suffix': None, 'fuse_unk': False, 'byte_fallback': False,
-                          'ignore_merges': True, 'vocab': vocab, 'merges': merges}}
+                    {'type': 'Split', 'pattern': {'Regex': self.pattern}, 'behavior': 'Isolated',
+                     'invert': False},
+                    {'type': 'ByteLevel', 'add_prefix_space': False, 'trim_offsets': True,
+                     'use_regex': False}]},
+                'decoder': {'type': 'ByteLevel', 'add_prefix_space': True, 'trim_offsets': True,
+                            'use_regex': True},
+                'model': {'type': 'BPE', 'dropout': None, 'unk_token': None,
+                          'continuing_subword_prefix': None, 'end_of_word_suffix': None,
+                          'fuse_unk': False, 'byte_fallback': False, 'ignore_merges': True,
+                          'vocab': vocab, 'merges': merges}}
         _write_hf(folder, data, SPECIALS[0], SPECIALS[1])
 
     def save(self, path):
@@ -199,12 +198,12 @@ class Tokenizer:
         return tok
 
 
-# ----------------------------------------------------------------------------------------------
-# Hugging Face byte-level BPE files (tokenizer.json), served by tiktoken.
+# ---- Hugging Face byte-level BPE files (tokenizer.json), served by tiktoken ------------------
 
 def _byte_chars():
-    """GPT-2's byte -> printable character table, which byte-level BPE vocabularies are written in."""
-    keep = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1), *range(ord('®'), ord('ÿ') + 1)]
+    """GPT-2's byte -> printable character table, the alphabet of byte-level BPE vocabularies."""
+    keep = [*range(ord('!'), ord('~') + 1), *range(ord('¡'), ord('¬') + 1),
+            *range(ord('®'), ord('ÿ') + 1)]
     extra = iter(range(256, 512))
     return {b: chr(b) if b in keep else chr(next(extra)) for b in range(256)}
 
@@ -219,7 +218,7 @@ def _to_unicode(b):
 
 
 def _split_in_two(token, rank, ranks):
-    """The merge that made `token`: BPE over its bytes with the tokens ranked below it stops at two parts."""
+    """The merge that made `token`: BPE on its bytes with lower-ranked tokens stops at two parts."""
     parts = [bytes([x]) for x in token]
     while len(parts) > 2:
         found = [(ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1)
@@ -238,27 +237,30 @@ def _write_hf(folder, data, eos, pad):
     with open(os.path.join(folder, 'tokenizer.json'), 'w', encoding='utf-8') as f:
         json.dump(data, f, ensure_ascii=False)
     with open(os.path.join(folder, 'tokenizer_config.json'), 'w', encoding='utf-8') as f:
-        json.dump({'eos_token': eos, 'pad_token': pad, 'add_bos_token': False, 'clean_up_tokenization_spaces': False,
+        json.dump({'eos_token': eos, 'pad_token': pad, 'add_bos_token': False,
+                   'clean_up_tokenization_spaces': False,
                    'tokenizer_class': 'PreTrainedTokenizerFast'}, f, ensure_ascii=False, indent=2)
 
 
 def _pattern_of(pre, where):
-    """The one split regex of a byte-level pre-tokenizer (Qwen2 / Llama 3: Split then ByteLevel; GPT-2: ByteLevel)."""
+    """The split regex of a byte-level pre-tokenizer (Qwen2: Split, ByteLevel; GPT-2: ByteLevel)."""
     steps = pre.get('pretokenizers', []) if pre and pre.get('type') == 'Sequence' else [pre]
     pattern = None
     for step in steps:
         kind = (step or {}).get('type')
-        if kind == 'Split' and 'Regex' in step.get('pattern', {}) and step.get('behavior') == 'Isolated' \
-                and not step.get('invert') and pattern is None:
+        if (kind == 'Split' and 'Regex' in step.get('pattern', {})
+                and step.get('behavior') == 'Isolated' and not step.get('invert')
+                and pattern is None):
             pattern = step['pattern']['Regex']
         elif kind == 'ByteLevel' and not step.get('add_prefix_space'):
             if step.get('use_regex', True):
                 if pattern is not None:
-                    raise ValueError(f'{where}: pre_tokenizer splits twice (Split and ByteLevel use_regex)')
+                    raise ValueError(f'{where}: pre_tokenizer splits twice '
+                                     '(Split and ByteLevel use_regex)')
                 pattern = GPT2_PATTERN
         else:
-            raise ValueError(f'{where}: pre_tokenizer step {step!r} is not supported '
-                             f'(byte-level BPE only: Split(Regex, Isolated) + ByteLevel without prefix space)')
+            raise ValueError(f'{where}: pre_tokenizer step {step!r} is not supported (byte-level '
+                             'BPE only: Split(Regex, Isolated) + ByteLevel without prefix space)')
     if pattern is None or 'ByteLevel' not in json.dumps(pre):
         raise ValueError(f'{where}: pre_tokenizer is not byte-level (a SentencePiece-style BPE?)')
     return pattern
@@ -271,17 +273,18 @@ def _token_name(value):
 class HFTokenizer:
     """A Hugging Face byte-level BPE tokenizer.json, behind the same interface as Tokenizer.
 
-    Special added tokens (end of text, pad, chat markers) are never produced from text, as in
-    ours: the literal string "<|endoftext|>" in a prompt is plain text. Non-special added tokens
-    are matched in text, as `tokenizers` does. No BOS token is prepended (base models get the
-    R1-Zero template as plain text). eos and pad come from tokenizer_config.json beside the
-    file (eos_token, pad_token), else config.json's eos_token_id; pad falls back to eos."""
+    As in ours, special added tokens (end of text, pad, chat markers) never come from text: a
+    literal "<|endoftext|>" in a prompt is plain text; non-special ones are matched, as in
+    `tokenizers`. No BOS is prepended (base models get the R1-Zero template as plain text). eos and
+    pad come from tokenizer_config.json beside it, else config.json's eos; pad defaults to eos."""
 
     def __init__(self, path, data):
         model = data.get('model') or {}
         if model.get('type') != 'BPE':
-            raise ValueError(f"{path}: model.type {model.get('type')!r} is not supported (byte-level BPE only)")
-        if model.get('byte_fallback') or model.get('continuing_subword_prefix') or model.get('end_of_word_suffix'):
+            raise ValueError(f"{path}: model.type {model.get('type')!r} is not supported "
+                             '(byte-level BPE only)')
+        if (model.get('byte_fallback') or model.get('continuing_subword_prefix')
+                or model.get('end_of_word_suffix')):
             raise ValueError(f'{path}: byte_fallback / subword prefixes are not byte-level BPE')
         norm = data.get('normalizer')
         if norm not in (None, {'type': 'NFC'}):
@@ -303,7 +306,7 @@ class HFTokenizer:
         for m in model.get('merges', []):
             a, b = m.split(' ') if isinstance(m, str) else m
             r = ranks.get(bytes(CHAR_BYTE[c] for c in a + b))
-            if r is None or r <= last:  # tiktoken ranks tokens, not pairs: ids must follow merge order
+            if r is None or r <= last:  # tiktoken ranks tokens, not pairs: ids follow merge order
                 raise ValueError(f'{path}: merge {a!r} + {b!r} is not numbered in merge order')
             last = r
         self.special = {s for s, t in added.items() if t.get('special')}
@@ -313,8 +316,9 @@ class HFTokenizer:
         # a model's embedding can be larger than its tokenizer (Qwen2.5: 151936 rows, ids up to
         # 151664): an id the tokenizer lacks can be sampled, and decodes to nothing
         self.known = frozenset(ranks.values()) | set(ids.values())
-        self.enc = tiktoken.Encoding(name=os.path.basename(os.path.dirname(os.path.abspath(path))) or 'hf',
-                                     pat_str=self.pattern, mergeable_ranks=ranks, special_tokens=ids)
+        self.enc = tiktoken.Encoding(
+            name=os.path.basename(os.path.dirname(os.path.abspath(path))) or 'hf',
+            pat_str=self.pattern, mergeable_ranks=ranks, special_tokens=ids)
         self.data = data
         folder = os.path.dirname(path)
         conf = _read_optional(os.path.join(folder, 'tokenizer_config.json'))
@@ -349,7 +353,7 @@ class HFTokenizer:
         _write_hf(folder, self.data, inv.get(self.eot_id), inv.get(self.pad_id))
 
     def save(self, path):
-        """A run folder keeps the file as it came, with tokenizer_config.json beside it for eos and pad."""
+        """Save the file as it came, with tokenizer_config.json beside it for eos and pad."""
         self.save_hf(os.path.dirname(path) or '.')
 
 

@@ -1,13 +1,11 @@
-"""Solution traces (the oracle) for tasks.py's problems, each family in its styles; corpus.py mixes
-them into the corpus and says why the styles matter (chat replies: tasks.solve_chat, beside their
-rubric). An oracle reads only a problem's fields, so tasks.py imports from here, not the reverse."""
+"""Solution traces (the oracle) of tasks.py's problems, in each family's styles (corpus.py mixes
+them, says why; chat: tasks.solve_chat). They read only Problem fields, so tasks.py imports them."""
 import re
 from dataclasses import dataclass
 
 from countdown import reachable
 
-# ----------------------------------------------------------------------------------------------
-# Words of each language. Reasoning uses these, so the language-consistency reward (paper
+# ---- Words of each language. Reasoning uses these, so the language-consistency reward (paper
 # section 2.3.2) has words to count, and a trace that switches language half-way is visible.
 
 WORDS = {
@@ -34,8 +32,7 @@ def _slip(rng, value):
     return max(0, value + rng.choice([-2, -1, 1, 2, 10, -10] if value >= 10 else [-2, -1, 1, 2]))
 
 
-# ----------------------------------------------------------------------------------------------
-# math: the sloppy, careful and direct styles (corpus.py's docstring shows each).
+# ---- math: the sloppy, careful and direct styles (corpus.py's docstring shows each) ----------
 
 def math_steps(expr):
     """The steps of a canonical expression: [(a, op, b, result), ...], products first."""
@@ -53,7 +50,7 @@ def math_steps(expr):
 
 
 def _inverse(a, op, b, c):
-    """Recompute a step another way: c - b should give back a for '+', c + b for '-', c / b for '*'."""
+    """Recompute a step another way: c - b gives back a for '+', c + b for '-', c / b for '*'."""
     if op == '+':
         return f'{c} - {b}', c - b
     if op == '-':
@@ -62,12 +59,11 @@ def _inverse(a, op, b, c):
 
 
 def solve_math(problem, rng, style, error_rate, catch_rate=0.9, switch_at=None, skip_rate=0.0):
-    """Write a trace for a math problem in one style. `error_rate` is the author's per-step slip
-    rate (for 'direct', the chance the one guess is wrong). A careful author checks each step by
-    its inverse and catches a slip with probability catch_rate ("wait, ..." and redo); a slip it
-    misses comes with a check that slipped too. A sloppy author skips a step with probability
-    skip_rate. switch_at: the step from which the reasoning's words are in the other language
-    (None = never): the language mixing of paper section 2.3.2."""
+    """A trace for a math problem in one style. `error_rate` is the author's per-step slip rate (for
+    'direct', the chance the one guess is wrong). A careful author checks each step by its inverse
+    and catches a slip with probability catch_rate ("wait, ..." and redo); a missed slip comes with
+    a check that slipped too. A sloppy author skips a step with probability skip_rate. switch_at:
+    the step from which words are in the other language (None = never), paper 2.3.2's mixing."""
     steps, gold, lang = math_steps(problem.expr), int(problem.answer), problem.lang
     w, switched = WORDS[lang], WORDS['zh' if lang == 'en' else 'en']
     if style == 'direct':
@@ -90,18 +86,18 @@ def solve_math(problem, rng, style, error_rate, catch_rate=0.9, switch_at=None, 
         if style == 'careful':
             if got != c and rng.random() < catch_rate:  # the check disagrees: say so and redo
                 inv, back = _inverse(a, op, b, got)
-                line += f" {w['check']} {inv} = {back}{w['comma']}{w['not_']} {a}{w['end']} {w['wait']} {a} {op} {b} = {c}{w['end']}"
+                line += (f" {w['check']} {inv} = {back}{w['comma']}{w['not_']} {a}{w['end']}"
+                         f" {w['wait']} {a} {op} {b} = {c}{w['end']}")
                 got = c
             line += f" {w['check']} {_inverse(a, op, b, got)[0]} = {a}{w['comma']}{w['ok']}{w['end']}"
         out.append(line)
         value = got
-    w = switched if switch_at is not None else WORDS[lang]  # switch_at == len(steps): only this line
+    w = switched if switch_at is not None else WORDS[lang]  # switch_at == len(steps): only here
     out.append(f"{w['so']} {value}{w['end']}")
     return Trace(' '.join(out), str(value), value == gold, style == 'careful')
 
 
-# ----------------------------------------------------------------------------------------------
-# countdown: the oracle searches depth-first, writing its dead ends and backtracking (Stream of
+# ---- countdown: the oracle searches depth-first, writing its dead ends and backtracking (Stream of
 # Search, 2024).
 
 def solve_countdown(problem, rng, max_dead_ends=2):
@@ -117,11 +113,12 @@ def solve_countdown(problem, rng, max_dead_ends=2):
     return Trace(' '.join(lines), win, True)
 
 
-# ----------------------------------------------------------------------------------------------
-# findx: a guess is checked by computing the left side, and a miss says which way to go (tasks.py).
+# ---- findx: a guess is checked by computing the left side; a miss says which way to go (tasks.py)
 
-FINDX = {'en': dict(find='Find x:', yes='yes', so_x='so', guess='The answer is', let='let x be', need='need', colon=':'),
-         'zh': dict(find='求 x：', yes='对', so_x='所以', guess='答案是', let='设 x 为', need='需要', colon='：')}
+FINDX = {'en': dict(find='Find x:', yes='yes', so_x='so', guess='The answer is', let='let x be',
+                    need='need', colon=':'),
+         'zh': dict(find='求 x：', yes='对', so_x='所以', guess='答案是', let='设 x 为',
+                    need='需要', colon='：')}
 FINDX_MAX = 12  # x lies in 1..FINDX_MAX
 
 
@@ -150,16 +147,16 @@ def _evaluate(guess, terms, lang, rng, error_rate, catch_rate):
 def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=0.5, give_up=0.05,
                 direct_error=0.7):
     """A trace in one style. 'direct' states a guess (wrong with probability direct_error);
-    'one_try' computes one guess and answers it without comparing; 'search' guesses, computes,
-    compares with the right side, narrows the interval and guesses again near its middle until
-    the values are equal ("yes"). A search author's guess lands next to the answer with
-    probability near_miss (so traces are full of near misses rejected), and after a miss gives
-    up with probability give_up, answering the last guess."""
+    'one_try' computes one guess and answers it uncompared; 'search' guesses, computes, compares
+    with the right side, narrows the interval and guesses again near its middle until the values
+    are equal ("yes"). A searcher's guess lands next to the answer with probability near_miss
+    (traces full of rejected near misses); after a miss it gives up with probability give_up."""
     terms, rhs = findx_terms(problem.expr)
     gold, lang = int(problem.answer), problem.lang
     w, f = WORDS[lang], FINDX[lang]
     if style == 'direct':
-        guess = gold if rng.random() >= direct_error else rng.choice([g for g in range(1, FINDX_MAX + 1) if g != gold])
+        guess = (gold if rng.random() >= direct_error
+                 else rng.choice([g for g in range(1, FINDX_MAX + 1) if g != gold]))
         return Trace(f"{f['guess']} {guess}{w['end']}", str(guess), guess == gold)
     lo, hi, lines, guess = 0, FINDX_MAX + 1, [], None  # x lies strictly between lo and hi
     while True:
@@ -167,26 +164,28 @@ def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=
         inside = list(range(lo + 1, hi))
         if not inside:  # an uncaught slip narrowed past the answer: commit to the last guess
             break
-        biased = style == 'search' and near and rng.random() < near_miss  # a one-try author just guesses
-        middle = [g for g in inside if abs(g - (lo + hi) / 2) <= 1.5]  # a searcher halves the interval
-        guess = rng.choice(near) if biased else rng.choice(middle if style == 'search' and lines else inside)
+        biased = style == 'search' and near and rng.random() < near_miss  # one_try just guesses
+        middle = [g for g in inside if abs(g - (lo + hi) / 2) <= 1.5]  # a searcher halves it
+        guess = (rng.choice(near) if biased
+                 else rng.choice(middle if style == 'search' and lines else inside))
         text, value = _evaluate(guess, terms, lang, rng, error_rate, catch_rate)
         if style == 'one_try':  # its own first words, so evaluation.py --opener can force the style
             lines.append(f"{f['let']} {guess}: {text}{w['end']}")
             break
         # the target is restated before the comparison, so the model compares two numbers that are
         # both on the last line, not one it must recall from the prompt while writing the sign
-        line = f"{w['wait'] + ' ' if lines else ''}{w['trying']} {guess}: {text}{w['end']} {f['need']} {rhs}{f['colon']}"
+        line = (f"{w['wait'] + ' ' if lines else ''}{w['trying']} {guess}: {text}{w['end']} "
+                f"{f['need']} {rhs}{f['colon']}")
         if value == rhs:
             lines.append(f"{line} {value} = {rhs}{w['comma']}{f['yes']}{w['end']}")
             break
         sign = '<' if value < rhs else '>'
         lo, hi = (guess, hi) if sign == '<' else (lo, guess)
         # a miss narrows the interval and sends the search back ("wait, try 9: ..."), the
-        # re-evaluation that Table 3's reflection marker counts. The interval is written out once
-        # both ends are known ("so 4 < x < 6"): a small model keeps the last line, not the whole
-        # search (without it R1-Zero looped "try 6, x < 6; try 4, x > 4; try 6 ..." to the token limit)
-        bound = f'{lo} < x < {hi}' if 0 < lo and hi <= FINDX_MAX else f'x > {lo}' if sign == '<' else f'x < {hi}'
+        # re-evaluation Table 3 counts. Once both ends are known it is written out ("so 4 < x < 6"):
+        # a small model keeps the last line (else R1-Zero looped "try 6, x < 6; try 4, x > 4; ...")
+        bound = (f'{lo} < x < {hi}' if 0 < lo and hi <= FINDX_MAX
+                 else f'x > {lo}' if sign == '<' else f'x < {hi}')
         lines.append(f"{line} {value} {sign} {rhs}{w['comma']}{f['so_x']} {bound}{w['end']}")
         if rng.random() < give_up:
             break
@@ -194,8 +193,7 @@ def solve_findx(problem, rng, style, error_rate=0.05, catch_rate=0.5, near_miss=
     return Trace(' '.join(lines), str(guess), guess == gold, style == 'search' and len(lines) > 2)
 
 
-# ----------------------------------------------------------------------------------------------
-# code
+# ---- code ------------------------------------------------------------------------------------
 
 def solve_code(problem, rng, error_rate):
     """A short plan, then the one-line solution; a sloppy author gets the constant wrong."""
@@ -205,4 +203,3 @@ def solve_code(problem, rng, error_rate):
         code = code.replace(d, str((int(d) + 1) % 10), 1)
     plan = 'I write the function in one line.' if problem.lang == 'en' else '我用一行写出这个函数。'
     return Trace(plan, code, code == problem.answer)
-

@@ -1,35 +1,26 @@
 """R1: cold start, reasoning RL, rejection sampling + SFT, all-scenario RL (R1 section 2.3).
 
-R1-Zero reasons but reads badly and mixes languages. R1 fixes that in four stages, each a
-call to the one SFT loop (sft.py) or the one RL loop (grpo.py):
-
-  1. cold start (2.3.1): a few hundred readable long-reasoning examples, SFT of the base.
-     They are R1-Zero's own samples (out/zero) on its family (findx by default), kept if
-     correct, single-language, not repetitive and, for searches, sound (every try's
-     arithmetic, comparison and verdict true: probes.sound_search), rewritten as reasoning then
-     a one-line summary. Without an R1-Zero run the script says so and uses oracle traces
-     from traces.py as the "human annotators" (--cold_source=oracle forces that;
-     --cold_source=zero requires the run).
-  2. reasoning RL (2.3.2): GRPO on R1-Zero's family and math, half each, with accuracy +
-     format + language consistency (the paper sums accuracy and language;
-     --language_weight=0 is the ablation).
-  3. rejection sampling + SFT (2.3.3): stage 2 answers train prompts of every reasoning family
-     k times; the correct, single-language, short enough, non-repetitive answers plus chat
-     answered without reasoning fine-tune the base (not stage 2) for about two epochs.
-  4. all-scenario RL (2.3.4): GRPO on the reasoning prompts of stage 2 (rule rewards) and chat
-     prompts (a reward model trained on rubric-ranked pairs, reward_model.py); the rubric
-     itself is only logged, next to the reward model's score, to show reward hacking.
+R1-Zero reasons but reads badly and mixes languages. R1 fixes that in four stages, each a call to
+the one SFT loop (sft.py) or the one RL loop (grpo.py):
+  1. cold start (2.3.1): SFT of the base on a few hundred readable long-reasoning examples:
+     R1-Zero's own samples on its family, kept if correct, single-language, not repetitive and
+     sound (probes.sound_search), rewritten as reasoning then a one-line summary; with no R1-Zero
+     run, oracle traces (traces.py) play the "human annotators".
+  2. reasoning RL (2.3.2): GRPO on R1-Zero's family and math, half each, with accuracy + format +
+     language consistency (the paper sums accuracy and language; --language_weight=0 ablates it).
+  3. rejection sampling + SFT (2.3.3): stage 2's correct, single-language, short, non-repetitive
+     answers to every reasoning family's train prompts (k samples each), plus chat without
+     reasoning, fine-tune the base (not stage 2) for about two epochs.
+  4. all-scenario RL (2.3.4): GRPO on stage 2's prompts (rule rewards) and chat (reward_model.py,
+     trained on rubric-ranked pairs); the rubric is only logged, to show reward hacking.
 
 The recipe is a table, STAGES (the reward model is a row), walked by one runner, run_stage.
-After each stage evaluation.py measures every family; out/r1/eval.json holds one block per stage
-(base, cold_start, reasoning_rl, rejection_sft, r1) plus R1-Zero's when out/zero has one.
-Each stage lives in its own folder under out/r1 (checkpoint, config.json, metrics.jsonl) and
-is skipped when its checkpoint and its eval.json block both exist (the reward model has no
-block: its checkpoint); an interrupted stage resumes from its checkpoint. To redo a stage,
-delete its folder: it runs again, and the later stages, built on the old one, are moved aside
-to <folder>.stale-<time> and redone (a redone reward model makes only r1 stale). A cold
-start sampled from an R1-Zero checkpoint that has since changed is redone the same way (an
-oracle cold start is kept: delete out/r1/cold_start to start from R1-Zero's samples).
+evaluation.py measures every family after each stage (out/r1/eval.json, one block each, plus
+R1-Zero's when out/zero has one). A stage (a folder under out/r1) is skipped when its checkpoint
+and eval.json block exist (the reward model: its checkpoint) and resumes if interrupted. To redo
+one, delete its folder: the later stages, built on it, move to <folder>.stale-<time> and run again
+(a new reward model makes only r1 stale), as does a cold start from an R1-Zero checkpoint that has
+since changed (an oracle one is kept: delete out/r1/cold_start to use R1-Zero's samples).
 
   python train_r1.py                              # cpu preset (README: minutes on our 2 cores)
   python train_r1.py --language_weight=0 --last_stage=2 --out_dir=out/r1_nolang   # the ablation
@@ -57,28 +48,27 @@ from checkpoint import ensure_base, file_digest, load_model, read_json, read_jso
 from config import InputError, configure, get_device, input_errors, print_config, resolve_dtype
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
-# The script's own keys; stage 2 and stage 4 run grpo.OPTIONS (--steps, --lr, --beta, ... as in
-# train_zero.py: R1-Zero's recipe), stages 1 and 3 sft.OPTIONS with the sft_ keys below.
+# Stages 2 and 4 take grpo.OPTIONS (--steps, --lr, ...: R1-Zero's recipe), 1 and 3 the sft_ keys.
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
-dataset = ''               # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
+base_dir = 'out/base'  # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
+dataset = ''  # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
 eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (as train_zero.py)
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 zero_dir = 'out/zero'      # the R1-Zero run: cold-start samples and the comparison row
-family = 'auto'            # reasoning family of the cold start and half of stage 2: 'auto' = R1-Zero's (else findx)
+family = 'auto'  # reasoning family of the cold start and half of stage 2: 'auto' = R1-Zero's (else findx)
 out_dir = 'out/r1'         # run folder: one subfolder per stage, eval.json
 last_stage = 4             # stop after this stage (1-4)
-cold_source = 'auto'       # 'auto' (R1-Zero samples if zero_dir has a checkpoint, else oracle), 'zero', 'oracle'
+cold_source = 'auto'  # 'auto' (R1-Zero samples if zero_dir has a checkpoint, else oracle), 'zero', 'oracle'
 cold_prompts = 400         # train prompts of the family the cold-start data is drawn from
 cold_k = 2                 # R1-Zero samples per prompt (the longest kept one is used)
 oracle_style = 'careful'   # oracle cold start: traces.solve_math style ('careful' checks each step)
 sft_epochs = 2.0           # passes over the data in stages 1 and 3
 sft_lr = 3e-4              # SFT peak learning rate
 sft_batch = 16             # SFT examples per step
-language_weight = 1.0      # weight of the language-consistency reward in stages 2 and 4 (0 = ablation)
+language_weight = 1.0  # weight of the language-consistency reward in stages 2 and 4 (0 = ablation)
 final_steps = 60           # stage 4 GRPO steps
 final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest as stage 2)
-final_lr = 3e-5            # stage 4 learning rate: gentler than stage 2, so tuning chat does not erode reasoning
+final_lr = 3e-5  # stage 4 learning rate: gentler than stage 2, so tuning chat does not erode reasoning
 final_beta = 0.0           # stage 4: KL weight to the stage-3 model (0 skips the reference model)
 rs_prompts = 800           # stage 3: train math prompts rejection-sampled from stage 2
 rs_family = 200            # stage 3: train prompts of the family (when it is not math)
@@ -86,49 +76,48 @@ rs_other = 100             # stage 3: train prompts each of countdown and code
 rs_k = 4                   # stage 3: samples per prompt
 rs_per_prompt = 2          # stage 3: most distinct kept answers per prompt
 rs_chat = 300              # stage 3: chat examples answered without reasoning
-rs_chat_quality = 0.7      # stage 3: chance each chat reply meets each rubric check (the corpus's chat_quality)
+rs_chat_quality = 0.7  # stage 3: chance each chat reply meets each rubric check (the corpus's chat_quality)
 rm_pairs = 4000            # reward model: training pairs (train-split chat prompts)
 rm_eval_pairs = 500        # reward model: held-out pairs (test-split chat prompts)
 rm_steps = 150             # reward model: optimizer steps
 rm_batch = 16              # reward model: pairs per step
 curve_n = 60               # held-out problems of the family in each small evaluation (as R1-Zero)
 curve_k = 4                # samples per problem in each small evaluation
-eval_n = 200               # held-out problems of math and of the family in each stage's evaluation (as R1-Zero)
+eval_n = 200  # held-out problems of math and of the family in each stage's evaluation (as R1-Zero)
 eval_n_other = 50          # held-out problems of each other family
 eval_k = 8                 # samples per problem
 # -------------------------------------------------------------------------------------------
-
-PRESETS = {
-    'cpu': {},
-    'gpu': dict(cold_prompts=3000, steps=500, final_steps=300, rs_prompts=4000, rs_other=500, rs_chat=1500,
-                rm_pairs=20000, rm_steps=1000, rm_batch=32, final_lr=1.5e-5, curve_n=200, curve_k=8, eval_n=500,
-                eval_n_other=200),  # over grpo.OPTIONS' gpu preset
-}
-BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None), 'sft_epochs': (0, None),
-          'sft_lr': (0, 1), 'sft_batch': (1, None), 'language_weight': (0, None),
-          'final_steps': (0, None), 'final_chat_share': (0, 1), 'final_beta': (0, None), 'final_lr': (0, 1),
-          'rs_prompts': (1, None), 'rs_family': (0, None), 'rs_other': (0, None), 'rs_k': (1, None), 'rs_per_prompt': (1, None),
-          'rs_chat': (0, None), 'rs_chat_quality': (0, 1), 'rm_pairs': (1, None), 'rm_eval_pairs': (1, None),
-          'rm_steps': (1, None), 'rm_batch': (1, None), 'curve_n': (1, None), 'curve_k': (1, None),
-          'eval_n': (1, None), 'eval_n_other': (1, None), 'eval_k': (1, None)}
-CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'findx'), 'cold_source': ('auto', 'zero', 'oracle'),
-           'oracle_style': ('careful', 'sloppy')}
+PRESETS = {'cpu': {},  # 'gpu' goes over grpo.OPTIONS' gpu preset
+           'gpu': dict(cold_prompts=3000, steps=500, final_steps=300, rs_prompts=4000, rs_other=500,
+                       rs_chat=1500, rm_pairs=20000, rm_steps=1000, rm_batch=32, final_lr=1.5e-5,
+                       curve_n=200, curve_k=8, eval_n=500, eval_n_other=200)}
+BOUNDS = {'last_stage': (1, 4), 'cold_prompts': (1, None), 'cold_k': (1, None),
+          'sft_epochs': (0, None), 'sft_lr': (0, 1), 'sft_batch': (1, None),
+          'language_weight': (0, None), 'final_steps': (0, None), 'final_chat_share': (0, 1),
+          'final_beta': (0, None), 'final_lr': (0, 1), 'rs_prompts': (1, None),
+          'rs_family': (0, None), 'rs_other': (0, None), 'rs_k': (1, None),
+          'rs_per_prompt': (1, None), 'rs_chat': (0, None), 'rs_chat_quality': (0, 1),
+          'rm_pairs': (1, None), 'rm_eval_pairs': (1, None), 'rm_steps': (1, None),
+          'rm_batch': (1, None), 'curve_n': (1, None), 'curve_k': (1, None), 'eval_n': (1, None),
+          'eval_n_other': (1, None), 'eval_k': (1, None)}
+CHOICES = {'preset': ('auto', 'cpu', 'gpu'), 'family': ('auto', 'math', 'findx'),
+           'cold_source': ('auto', 'zero', 'oracle'), 'oracle_style': ('careful', 'sloppy')}
 
 
 def readable(problem, response):
-    """Rewrite a kept response as reasoning, then a one-line summary, then the answer: R1's
-    readable format (2.3.1)."""
+    """Rewrite a kept response in R1's readable format (2.3.1): reasoning, summary line, answer."""
     parsed = rewards.parse_response(response)
     think, answer = ' '.join(parsed.think.split()), ' '.join(parsed.answer.split())
-    summary = f'所以答案是 {answer}。' if problem.lang == 'zh' else f'So the answer is {answer}.'
+    summary = (f'所以答案是 {answer}。' if problem.lang == 'zh'
+               else f'So the answer is {answer}.')
     return f' <think> {think} {summary} </think> <answer> {answer} </answer>'
 
 
 def sound(text, problem):
-    """The cold start's last filter: a findx search only if every check in it is true
-    (probes.sound_search); a right answer reached through a false "yes" or a slip is not a
-    trace to imitate. Other families pass."""
-    return problem.family != 'findx' or probes.sound_search(rewards.parse_response(text).think or '', problem)
+    """The cold start's last filter: a findx search passes only if every check in it is true
+    (probes.sound_search): a right answer via a false "yes" or a slip is no trace to imitate."""
+    return problem.family != 'findx' or probes.sound_search(
+        rewards.parse_response(text).think or '', problem)
 
 
 def cold_start_data(cfg, tok, rng):
@@ -141,15 +130,17 @@ def cold_start_data(cfg, tok, rng):
                          f"run `python train_zero.py` first")
     if source == 'oracle' and cfg.dataset:
         raise InputError("the oracle cold start writes toy-world traces (traces.py); with "
-                         "--dataset it needs R1-Zero's samples: run `python train_zero.py --dataset=...` first")
+                         "--dataset it needs R1-Zero's samples: "
+                         "run `python train_zero.py --dataset=...` first")
     if source == 'oracle':
         if cfg.cold_source == 'auto':
-            print(f"no R1-Zero run in {cfg.zero_dir}: the cold start uses oracle traces from traces.py as "
-                  f"the human annotators (`python train_zero.py` first to use R1-Zero's own samples)")
+            print(f"no R1-Zero run in {cfg.zero_dir}: the cold start uses oracle traces from "
+                  f"traces.py as the human annotators (`python train_zero.py` first to use "
+                  f"R1-Zero's own samples)")
         examples = []
-        for p in problems:  # a "human annotator's" solution: a search with no slip for findx, else oracle_style
-            t = (traces.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0) if p.family == 'findx'
-                 else traces.solve_math(p, rng, cfg.oracle_style, 0.0))
+        for p in problems:  # "human annotator": a search with no slip for findx, else oracle_style
+            t = (traces.solve_findx(p, rng, 'search', error_rate=0.0, give_up=0.0)
+                 if p.family == 'findx' else traces.solve_math(p, rng, cfg.oracle_style, 0.0))
             response = f' <think> {t.text} </think> <answer> {t.answer} </answer>'
             examples.append((tasks.render_prompt(p), readable(p, response)))
         short = sft.fitting(tok, examples, cfg.max_new_tokens)
@@ -163,16 +154,14 @@ def cold_start_data(cfg, tok, rng):
     for (prompt, resp), p in zip(kept.examples, kept.problems):
         first.setdefault(prompt, ((prompt, readable(p, resp)), p.family))
     examples = sft.fitting(tok, [ex for ex, _ in first.values()], cfg.max_new_tokens)
-    per_family = dict(Counter(fam for _, fam in first.values()))  # filter_samples counted repeated draws
-    return examples, {'source': 'zero', **kept.report, 'distinct_prompts': len(first), 'per_family': per_family,
-                      'kept_examples': len(examples)}
+    per_family = dict(Counter(fam for _, fam in first.values()))  # filter_samples counted repeats
+    return examples, {'source': 'zero', **kept.report, 'distinct_prompts': len(first),
+                      'per_family': per_family, 'kept_examples': len(examples)}
 
 
 def rejection_data(cfg, model, tok, rng):
-    """Stage 3's mix: rejection-sampled reasoning answers from stage 2 plus chat answered
-    without reasoning. R1 reused DeepSeek-V3's SFT data for these (2.3.3); ours are replies of
-    the corpus's quality (each rubric check met with probability rs_chat_quality, as
-    corpus.CorpusKnobs.chat_quality), not perfect ones: lifting them is stage 4's job."""
+    """Stage 3's mix: stage 2's rejection-sampled answers plus chat without reasoning. R1 reused
+    DeepSeek-V3's SFT data (2.3.3); ours are the corpus's imperfect replies: stage 4 lifts them."""
     mix = [('math', cfg.rs_prompts), ('countdown', cfg.rs_other), ('code', cfg.rs_other)]
     if cfg.family != 'math':
         mix.insert(1, (cfg.family, cfg.rs_family))
@@ -186,39 +175,42 @@ def rejection_data(cfg, model, tok, rng):
         reply = tasks.solve_chat(p, rng, quality=cfg.rs_chat_quality).answer
         chat.append((tasks.render_prompt(p), f' <think> </think> <answer> {reply} </answer>'))
     if not kept.examples:
-        print('WARNING: rejection sampling kept no reasoning answer from stage 2; stage 3 sees chat only')
+        print('WARNING: rejection sampling kept no reasoning answer from stage 2; '
+              'stage 3 sees chat only')
     return kept.examples + chat, {**kept.report, 'chat_examples': len(chat)}
 
 
 def math_reward(cfg, problems, texts, ended):
     """Stage 2's reward (2.3.2): accuracy + format + language consistency; mixing is only logged."""
-    rows = rewards.score(texts, problems, 'reasoning', ended, weights={'language': cfg.language_weight})
+    rows = rewards.score(texts, problems, 'reasoning', ended,
+                         weights={'language': cfg.language_weight})
     for row, t, p in zip(rows, texts, problems):
         row['mixed'] = float(rewards.is_mixed(t, p.lang))
     return rows
 
 
 def all_reward(cfg, rm, tok, problems, texts, ended):
-    """Stage 4's reward (2.3.4): rule rewards on reasoning prompts, the reward model alone on chat
-    prompts. The hidden rubric is logged beside its score (the gap shows reward hacking), never rewarded."""
+    """Stage 4's reward (2.3.4): rules, and on chat the reward model alone; rubric only logged."""
     m = [i for i, p in enumerate(problems) if p.family != 'chat']
     c = [i for i, p in enumerate(problems) if p.family == 'chat']
-    rows = dict(zip(m, math_reward(cfg, [problems[i] for i in m], [texts[i] for i in m], [ended[i] for i in m])))
+    rows = dict(zip(m, math_reward(cfg, [problems[i] for i in m], [texts[i] for i in m],
+                                   [ended[i] for i in m])))
     scores = reward_model.score_texts(rm, tok, [tasks.render_prompt(problems[i]) for i in c],
                                       [texts[i] for i in c], ended=[ended[i] for i in c])
     for i, s in zip(c, scores):
         rows[i] = {'reward': s, 'rm_score': s, 'rubric': rewards.chat_score(texts[i], problems[i]),
-                   'format': rewards.format_reward(texts[i], ended[i]), 'reflection': rewards.reflects(texts[i])}
+                   'format': rewards.format_reward(texts[i], ended[i]),
+                   'reflection': rewards.reflects(texts[i])}
     return [rows[i] for i in range(len(texts))]
 
 
 def draw_prompts(cfg, tag, mix, step, round_):
-    """grpo's draw_prompts, given cfg, tag and mix: seeded by step and round, so a resumed stage draws the same."""
+    """grpo's draw_prompts: seeded by step and round, so a resumed stage draws the same."""
     rng = random.Random(f"{cfg.seed}:{tag}:{step}:{round_}")
     return data.rendered([p for f, n in mix if n for p in data.problems(cfg, 'train', n, rng, f)])
 
 
-# ---- the stages: each stage(ctx, folder) makes its model in folder -----------------------
+# ---- the stages (R1 2.3): each stage(ctx, folder) makes its model in folder --------------
 # ctx, made by main: cfg, tok, results (eval.json's contents), eval_path, held_out (every family's),
 # curve (the RL stages' small evaluation), models (each stage's, once made or loaded) and made_from
 # (a stage's outside input: the digest of the R1-Zero checkpoint a cold start samples).
@@ -226,24 +218,26 @@ def draw_prompts(cfg, tag, mix, step, round_):
 def evaluate_all(ctx, name, model, step, folder):
     if name not in ctx.results['models']:
         print(f'evaluating {name} on every family...')
-    evaluation.record(ctx.results, ctx.eval_path, name, model, ctx.tok, ctx.held_out, k=ctx.cfg.eval_k,
-                      max_new_tokens=ctx.cfg.max_new_tokens, step=step, checkpoint=os.path.join(folder, 'ckpt.pt'))
+    evaluation.record(ctx.results, ctx.eval_path, name, model, ctx.tok, ctx.held_out,
+                      k=ctx.cfg.eval_k, max_new_tokens=ctx.cfg.max_new_tokens, step=step,
+                      checkpoint=os.path.join(folder, 'ckpt.pt'))
 
 
 def fine_tune(ctx, folder, what, make_data, *args):
-    """An SFT stage: data.jsonl made once by make_data(*args) (its report in eval.json), then SFT of the base."""
+    """SFT of the base on data.jsonl, made once by make_data(*args) (its report into eval.json)."""
     cfg, name, data_path = ctx.cfg, os.path.basename(folder), os.path.join(folder, 'data.jsonl')
     if not os.path.exists(data_path):
         examples, report = make_data(*args)
         ctx.results['stages'][f'{name}_data'] = report
         write_json(ctx.eval_path, ctx.results)
         if not examples:
-            raise InputError(f'{what} kept no examples ({sft.format_report(report)}); nothing to fine-tune on')
+            raise InputError(f'{what} kept no examples ({sft.format_report(report)}); '
+                             'nothing to fine-tune on')
         sft.write_jsonl(data_path, examples)
-    settings = sft.OPTIONS.settings(device=cfg.device, epochs=cfg.sft_epochs, batch_size=cfg.sft_batch,
-                                    lr=cfg.sft_lr, min_lr=cfg.sft_lr / 10, log_interval=20, ckpt_interval=50,
-                                    seed=cfg.seed, dtype=cfg.dtype, kernels=cfg.kernels, out_dir=folder,
-                                    resume=True)
+    settings = sft.OPTIONS.settings(
+        device=cfg.device, epochs=cfg.sft_epochs, batch_size=cfg.sft_batch, lr=cfg.sft_lr,
+        min_lr=cfg.sft_lr / 10, log_interval=20, ckpt_interval=50, seed=cfg.seed, dtype=cfg.dtype,
+        kernels=cfg.kernels, out_dir=folder, resume=True)
     model, _ = load_model(cfg.base_dir, cfg.device)
     sft.train(model, ctx.tok, sft.read_examples(data_path), settings, name=name.replace('_', ' '))
 
@@ -257,28 +251,31 @@ def cold_start(ctx, folder):
 def reasoning_rl(ctx, folder):
     """Stage 2 (2.3.2): GRPO of the cold start on R1-Zero's family and math, half each."""
     cfg, mix = ctx.cfg, data.reasoning_mix(ctx.cfg.family, ctx.cfg.n_prompts)
-    rl = grpo.OPTIONS.of(cfg, device=cfg.device, out_dir=folder, resume=True)  # the GRPO keys on our command line
+    rl = grpo.OPTIONS.of(cfg, device=cfg.device, out_dir=folder, resume=True)  # cfg's GRPO keys
     grpo.train(ctx.models['cold_start'], ctx.tok, rl, reward_fn=partial(math_reward, cfg),
-               draw_prompts=partial(draw_prompts, cfg, 'reason', mix), evaluate=ctx.curve, name='reasoning')
+               draw_prompts=partial(draw_prompts, cfg, 'reason', mix), evaluate=ctx.curve,
+               name='reasoning')
 
 
 def rejection_sft(ctx, folder):
-    """Stage 3 (2.3.3): SFT of the base (not stage 2) on stage 2's rejection-sampled answers plus chat."""
-    fine_tune(ctx, folder, 'rejection sampling', rejection_data, ctx.cfg, ctx.models['reasoning_rl'], ctx.tok,
-              random.Random(f"rs:{ctx.cfg.seed}"))
+    """Stage 3 (2.3.3): SFT of the base, not stage 2, on stage 2's rejection samples plus chat."""
+    fine_tune(ctx, folder, 'rejection sampling', rejection_data, ctx.cfg,
+              ctx.models['reasoning_rl'], ctx.tok, random.Random(f"rs:{ctx.cfg.seed}"))
 
 
 def reward_model_stage(ctx, folder):
-    """Stage 4's reward model (2.3.4): the base with a scalar head, on chat pairs the hidden rubric ranked."""
+    """Stage 4's reward model (2.3.4): the base with a scalar head, on rubric-ranked chat pairs."""
     cfg = ctx.cfg
     body, _ = load_model(cfg.base_dir, cfg.device)
-    rm = reward_model.train_reward_model(body, ctx.tok, reward_model.chat_pairs(cfg.rm_pairs, 'train', cfg.seed),
-                                         steps=cfg.rm_steps, batch_size=cfg.rm_batch, device=cfg.device,
-                                         dtype=cfg.dtype, seed=cfg.seed, out_dir=folder)
-    acc = reward_model.pair_accuracy(rm, ctx.tok, reward_model.chat_pairs(cfg.rm_eval_pairs, 'test', cfg.seed))
+    rm = reward_model.train_reward_model(
+        body, ctx.tok, reward_model.chat_pairs(cfg.rm_pairs, 'train', cfg.seed), steps=cfg.rm_steps,
+        batch_size=cfg.rm_batch, device=cfg.device, dtype=cfg.dtype, seed=cfg.seed, out_dir=folder)
+    acc = reward_model.pair_accuracy(rm, ctx.tok,
+                                     reward_model.chat_pairs(cfg.rm_eval_pairs, 'test', cfg.seed))
     print(f'reward model: held-out pair accuracy {acc:.3f}')
     reward_model.save_reward_model(folder, rm, ctx.tok, pair_accuracy=acc)
-    ctx.results['stages']['reward_model'] = {'held_out_pair_accuracy': acc, 'train_pairs': cfg.rm_pairs,
+    ctx.results['stages']['reward_model'] = {'held_out_pair_accuracy': acc,
+                                             'train_pairs': cfg.rm_pairs,
                                              'held_out_pairs': cfg.rm_eval_pairs}
 
 
@@ -290,8 +287,10 @@ def all_scenario_rl(ctx, folder):
     rl = grpo.OPTIONS.of(cfg, device=cfg.device, out_dir=folder, resume=True, steps=cfg.final_steps,
                          lr=cfg.final_lr, beta=cfg.final_beta)
     rm = ctx.models['reward_model']
-    grpo.train(ctx.models['rejection_sft'], ctx.tok, rl, reward_fn=partial(all_reward, cfg, rm, ctx.tok),
-               draw_prompts=partial(draw_prompts, cfg, 'all', mix), evaluate=ctx.curve, name='all-scenario')
+    grpo.train(ctx.models['rejection_sft'], ctx.tok, rl,
+               reward_fn=partial(all_reward, cfg, rm, ctx.tok),
+               draw_prompts=partial(draw_prompts, cfg, 'all', mix), evaluate=ctx.curve,
+               name='all-scenario')
 
 
 class Stage(NamedTuple):
@@ -301,31 +300,31 @@ class Stage(NamedTuple):
     step_key: str    # the config key of the step its eval.json block records (None: 0)
 
 
-# R1's recipe (2.3), in order.
 STAGES = [Stage('cold_start', cold_start, 1, None), Stage('reasoning_rl', reasoning_rl, 2, 'steps'),
           Stage('rejection_sft', rejection_sft, 3, None),
           Stage('reward_model', reward_model_stage, 4, None),
-          Stage('r1', all_scenario_rl, 4, 'final_steps')]
+          Stage('r1', all_scenario_rl, 4, 'final_steps')]  # R1's recipe (2.3), in order
 
 
 def run_stage(ctx, stage):
-    """One row of STAGES, made, resumed or skipped as the module docstring says, then loaded into
-    ctx.models and evaluated."""
+    """Make, resume or skip (module docstring) one row of STAGES, then load and evaluate it."""
     cfg, results, name = ctx.cfg, ctx.results, stage.name
     folder = lambda stage: os.path.join(cfg.out_dir, stage)
-    is_rm = name == 'reward_model'  # built on the base alone: no stage makes it stale; it makes r1 stale
+    is_rm = name == 'reward_model'  # on the base alone: nothing makes it stale; it makes r1 stale
     inputs, made_from = results['stages'].setdefault('made_from', {}), ctx.made_from.get(name)
     stale = made_from is not None and inputs.get(name) not in (None, made_from)
-    if stale or not (is_rm or name in results['models']) or not os.path.exists(os.path.join(folder(name), 'ckpt.pt')):
+    if (stale or not (is_rm or name in results['models'])
+            or not os.path.exists(os.path.join(folder(name), 'ckpt.pt'))):
         results['models'].pop(name, None)
         stamp = time.strftime('%Y%m%d-%H%M%S')
         if stale and os.path.exists(folder(name)):
             os.replace(folder(name), f'{folder(name)}.stale-{stamp}')
-            print(f'{name}: its input changed since it was made: moved the stale {folder(name)} aside')
+            print(f'{name}: its input changed since it was made: '
+                  f'moved the stale {folder(name)} aside')
         if made_from is not None:
             inputs[name] = made_from
         chain = [s.name for s in STAGES if s.name != 'reward_model']
-        for other in ['r1'] if is_rm else chain[chain.index(name) + 1:]:  # built on this stage: stale now
+        for other in ['r1'] if is_rm else chain[chain.index(name) + 1:]:  # built on it: now stale
             results['models'].pop(other, None)
             if os.path.exists(folder(other)):
                 os.replace(folder(other), f'{folder(other)}.stale-{stamp}')
@@ -344,10 +343,11 @@ def run_stage(ctx, stage):
 
 
 def main(argv=None):
-    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES, options=grpo.OPTIONS)
+    cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES,
+                    options=grpo.OPTIONS)
     ddp.one_process_only('train_r1.py')
     math_family = data.math_slot(cfg, 'train_r1.py')  # 'latex' for a MATH file: its eval.json key
-    if cfg.family == 'auto':  # R1-Zero's family: its samples are the cold start, its curve the comparison
+    if cfg.family == 'auto':  # R1-Zero's: its samples make the cold start, its curve the comparison
         zero_cfg = read_json(os.path.join(cfg.zero_dir, 'config.json')) or {}
         cfg.family = zero_cfg.get('family') or ('math' if cfg.dataset else 'findx')
     if cfg.family not in ('math', 'findx'):
@@ -366,25 +366,25 @@ def main(argv=None):
     results.setdefault('seconds', {})
     zero_eval = read_json(os.path.join(cfg.zero_dir, 'eval.json'))
     if zero_eval and 'zero' in zero_eval['models']:
-        results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for the comparison
-
+        results['models']['zero'] = zero_eval['models']['zero']  # R1-Zero's block, for comparison
     fam = cfg.family
-    held_out = {f: data.problems(cfg, 'test', getattr(cfg, 'eval_n' if f in ('math', fam) else 'eval_n_other'), family=f)
+    held_out = {f: data.problems(cfg, 'test', getattr(cfg, 'eval_n' if f in ('math', fam) else
+                                                      'eval_n_other'), family=f)
                 for f in dict.fromkeys(('math', fam, 'countdown', 'code', 'chat'))}
     curve = evaluation.curve_fn(tok, held_out[fam][:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
-    zero_ckpt = os.path.join(cfg.zero_dir, 'ckpt.pt')  # rerunning train_zero.py makes the cold start stale
+    zero_ckpt = os.path.join(cfg.zero_dir, 'ckpt.pt')  # a new R1-Zero makes the cold start stale
     from_zero = cfg.cold_source != 'oracle' and os.path.exists(zero_ckpt)
-    ctx = SimpleNamespace(cfg=cfg, tok=tok, results=results, eval_path=eval_path, curve=curve, models={},
-                          held_out=[p for ps in held_out.values() for p in ps],
+    ctx = SimpleNamespace(cfg=cfg, tok=tok, results=results, eval_path=eval_path, curve=curve,
+                          models={}, held_out=[p for ps in held_out.values() for p in ps],
                           made_from={'cold_start': file_digest(zero_ckpt)} if from_zero else {})
     evaluate_all(ctx, 'base', base, 0, cfg.base_dir)
     for stage in STAGES:
         if stage.last_stage > cfg.last_stage:
             break
         run_stage(ctx, stage)
-        if stage.name == 'reasoning_rl':  # does the cold start help (2.3.1)? Stage 2's curve against R1-Zero's
-            results['stages']['cold_start_helps'] = compare_with_zero(cfg, os.path.join(out, stage.name), results,
-                                                                      math_family if fam == 'math' else fam)
+        if stage.name == 'reasoning_rl':  # cold start helps (2.3.1)? stage 2's curve vs R1-Zero's
+            results['stages']['cold_start_helps'] = compare_with_zero(
+                cfg, os.path.join(out, stage.name), results, math_family if fam == 'math' else fam)
             write_json(eval_path, results)
     return evaluation.write_results(results, eval_path, t0)
 
@@ -392,7 +392,8 @@ def main(argv=None):
 def compare_with_zero(cfg, reason_dir, results, family='math'):
     """Cold start helps (R1 2.3.1): the first stage 2 step whose curve pass@1 reaches R1-Zero's
     last curve point, as a share of R1-Zero's steps; and the final pass@1 of both."""
-    zero_curve = [r for r in read_jsonl(os.path.join(cfg.zero_dir, 'metrics.jsonl')) if 'eval_pass@1' in r]
+    zero_curve = [r for r in read_jsonl(os.path.join(cfg.zero_dir, 'metrics.jsonl'))
+                  if 'eval_pass@1' in r]
     ours = [r for r in read_jsonl(os.path.join(reason_dir, 'metrics.jsonl')) if 'eval_pass@1' in r]
     if not zero_curve or not zero_curve[-1]['step'] or 'zero' not in results['models']:
         return {'note': f"no R1-Zero run in {cfg.zero_dir} to compare with"}

@@ -8,14 +8,12 @@ Naive is `log_softmax(logits.float(), -1).gather(...)`; ours is `selective_logpr
 chunked torch path on CPU, the Triton kernels on CUDA). `bench_logprobs` and
 `bench_logprobs_gpu` return dicts for bench.py; running the module prints tables.
 
-How memory is measured. On CPU, torch's allocations are invisible to tracemalloc, and freed
-memory kept by malloc would hide one variant's needs inside another's, so every (variant,
-pass) runs in a fresh Python process: it builds the inputs, resets the peak resident size
-(VmHWM, through /proc/self/clear_refs, Linux only), and reports the peak minus the resident
-size just before the call, i.e. the bytes the call itself needed. On CUDA,
-torch.cuda.max_memory_allocated above what was allocated before the call. Bytes kept for
-backward are counted with torch.autograd.graph.saved_tensors_hooks; tensors that share
-storage with the inputs (the logits, the targets) are counted apart, since they cost nothing new.
+How memory is measured. On CPU, torch's allocations are invisible to tracemalloc, and freed memory
+kept by malloc would hide one variant's needs inside another's, so each (variant, pass) runs in a
+fresh process that builds the inputs, resets the peak resident size (VmHWM, /proc/self/clear_refs,
+Linux only) and reports the peak minus the resident size before the call: the bytes it needed. On
+CUDA: max_memory_allocated above what was allocated before. Bytes kept for backward are counted
+with saved_tensors_hooks; storage shared with the inputs, which costs nothing new, is counted apart.
 """
 import argparse
 import gc
@@ -74,12 +72,10 @@ def saved_bytes(fn, logits, targets, others=()):
     closes over, such as a weight), each storage counted once."""
     inputs = {t.untyped_storage().data_ptr() for t in (logits, targets, *others)}
     seen = {}
-
     def pack(t):
         storage = t.untyped_storage()
         seen[storage.data_ptr()] = storage.nbytes()
         return t
-
     x = logits.detach().requires_grad_()
     inputs.add(x.untyped_storage().data_ptr())
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
@@ -134,9 +130,11 @@ def _peak_cpu_child(variant, mode, B, T, V, dtype, backend):
 def _peak_cpu(variant, mode, B, T, V, dtype, backend):
     if not os.path.exists("/proc/self/clear_refs"):
         return None  # not Linux: no reliable per-call peak for CPU memory
-    cmd = [sys.executable, "-m", "kernels.benchmark", f"--child={variant}:{mode}:{backend}", f"--B={B}",
-           f"--T={T}", f"--V={V}", f"--dtypes={str(dtype).removeprefix('torch.')}", "--threads=1"]
-    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "kernels.benchmark", f"--child={variant}:{mode}:{backend}",
+           f"--B={B}", f"--T={T}", f"--V={V}", f"--dtypes={str(dtype).removeprefix('torch.')}",
+           "--threads=1"]
+    proc = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe {variant}:{mode} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])["peak_bytes"]
@@ -165,20 +163,23 @@ def bench_logprobs(B=8, T=512, V=32768, device="cpu", dtype=torch.float32, repea
     calls = {(name, mode): (lambda f=fn, m=mode: _run(f, logits, targets, grad, m))
              for name, fn in fns.items() for mode in PASSES}
     seconds = _time(calls, device, repeats)
-    result = {"B": B, "T": T, "V": V, "device": str(device), "dtype": str(dtype).removeprefix("torch."),
-              "backend": backend, "threads": torch.get_num_threads(),
+    result = {"B": B, "T": T, "V": V, "device": str(device),
+              "dtype": str(dtype).removeprefix("torch."), "backend": backend,
+              "threads": torch.get_num_threads(),
               "grad_bytes": logits.numel() * logits.element_size()}
     for name, fn in fns.items():
         row = {}
         for mode in PASSES:
             row[f"{mode}_s"] = seconds[(name, mode)]
-            row[f"{mode}_peak_bytes"] = (_peak_cuda(fn, logits, targets, grad, mode) if device.type == "cuda"
-                                         else _peak_cpu(name, mode, B, T, V, dtype, backend))
+            row[f"{mode}_peak_bytes"] = (
+                _peak_cuda(fn, logits, targets, grad, mode) if device.type == "cuda"
+                else _peak_cpu(name, mode, B, T, V, dtype, backend))
         row["saved_new_bytes"], row["saved_shared_bytes"] = saved_bytes(fn, logits, targets)
         result[name] = row
     ours, naive = result["ours"], result["naive"]
     if ours["fwd_peak_bytes"] is not None:
-        result["fwd_peak_ratio"] = ours["fwd_peak_bytes"] / max(1, naive["fwd_peak_bytes"])  # 0 at toy sizes
+        # naive's peak can read 0 at toy sizes
+        result["fwd_peak_ratio"] = ours["fwd_peak_bytes"] / max(1, naive["fwd_peak_bytes"])
         result["fwdbwd_peak_over_grad"] = ours["fwdbwd_peak_bytes"] / result["grad_bytes"]
     result["fwd_time_ratio"] = ours["fwd_s"] / naive["fwd_s"]
     result["fwdbwd_time_ratio"] = ours["fwdbwd_s"] / naive["fwdbwd_s"]
@@ -187,9 +188,8 @@ def bench_logprobs(B=8, T=512, V=32768, device="cpu", dtype=torch.float32, repea
 
 def bench_logprobs_gpu(N=8192, V=151936, dtype=torch.bfloat16, device="cuda", repeats=20,
                        hbm_bytes_per_s=HBM_BYTES_PER_S):
-    """Time and achieved bandwidth of the Triton kernels against the naive torch path and the
-    HBM bound; and the fused GRPO loss against the unfused one (Triton log-probs, then the
-    loss formula in torch), forward + backward."""
+    """Time and achieved bandwidth of the Triton kernels against the naive torch path and the HBM
+    bound; and the fused GRPO loss, forward + backward, against Triton log-probs + torch loss."""
     device, dtype = torch.device(device), _dtype(dtype)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("bench_logprobs_gpu needs CUDA; none is available here")
@@ -197,24 +197,24 @@ def bench_logprobs_gpu(N=8192, V=151936, dtype=torch.bfloat16, device="cuda", re
     logits, targets, grad = logits[0], targets[0], grad[0]  # (N, V), (N,), (N,)
     ours = _variant("ours", "triton")
     old, ref, adv = (torch.randn(N, device=device) for _ in range(3))  # per-token constants
-
     def grpo_fused():
         x = logits.detach().requires_grad_()
-        loss = grpo_token_loss(x, targets, old, ref, adv, eps_high=0.28, beta=0.04, backend="triton")[0]
+        loss = grpo_token_loss(x, targets, old, ref, adv, eps_high=0.28, beta=0.04,
+                               backend="triton")[0]
         torch.autograd.grad(loss, x, grad)
-
     def grpo_unfused():  # section 6's formula in torch on top of the log-prob kernel
         x = logits.detach().requires_grad_()
         logp = selective_logprobs(x, targets, backend="triton")
         ratio = torch.exp(logp - old)
         d = ref - logp
-        loss = -torch.minimum(ratio * adv, ratio.clamp(0.8, 1.28) * adv) + 0.04 * (torch.exp(d) - d - 1)
+        loss = (-torch.minimum(ratio * adv, ratio.clamp(0.8, 1.28) * adv)
+                + 0.04 * (torch.exp(d) - d - 1))
         torch.autograd.grad(loss, x, grad)
-
     calls = {("ours", "fwd"): lambda: _run(ours, logits, targets, grad, "fwd"),
              ("ours", "fwdbwd"): lambda: _run(ours, logits, targets, grad, "fwdbwd"),
              ("naive", "fwd"): lambda: _run(selective_logprobs_naive, logits, targets, grad, "fwd"),
-             ("naive", "fwdbwd"): lambda: _run(selective_logprobs_naive, logits, targets, grad, "fwdbwd"),
+             ("naive", "fwdbwd"):
+                 lambda: _run(selective_logprobs_naive, logits, targets, grad, "fwdbwd"),
              ("grpo_fused", "fwdbwd"): grpo_fused,
              ("grpo_unfused", "fwdbwd"): grpo_unfused}
     seconds = _time(calls, device, repeats)
@@ -245,28 +245,34 @@ def _mib(n):
 
 def print_table(r):
     print(f"\nlog-probs B={r['B']} T={r['T']} V={r['V']} {r['dtype']} on {r['device']} "
-          f"(ours = {r['backend']} backend, {r['threads']} threads); logits' gradient {_mib(r['grad_bytes']).strip()} MiB")
+          f"(ours = {r['backend']} backend, {r['threads']} threads); "
+          f"logits' gradient {_mib(r['grad_bytes']).strip()} MiB")
     print(f"{'':6} | {'fwd s':>7} | {'fwd MiB':>9} | {'fwd+bwd s':>9} | {'fwd+bwd MiB':>11} | "
           f"{'saved new KiB':>13} | {'saved shared MiB':>16}")
     for name in VARIANTS:
         row = r[name]
-        print(f"{name:6} | {row['fwd_s']:7.3f} | {_mib(row['fwd_peak_bytes'])} | {row['fwdbwd_s']:9.3f} | "
-              f"{_mib(row['fwdbwd_peak_bytes']):>11} | {row['saved_new_bytes'] / 1024:13.1f} | "
-              f"{_mib(row['saved_shared_bytes']):>16}")
+        print(f"{name:6} | {row['fwd_s']:7.3f} | {_mib(row['fwd_peak_bytes'])} | "
+              f"{row['fwdbwd_s']:9.3f} | {_mib(row['fwdbwd_peak_bytes']):>11} | "
+              f"{row['saved_new_bytes'] / 1024:13.1f} | {_mib(row['saved_shared_bytes']):>16}")
     if "fwd_peak_ratio" in r:
-        print(f"fwd peak ours/naive {r['fwd_peak_ratio']:.4f} (target <= 0.1); fwd+bwd peak / gradient "
-              f"{r['fwdbwd_peak_over_grad']:.3f} (target <= 1.1)")
-    print(f"time ours/naive: fwd {r['fwd_time_ratio']:.2f}, fwd+bwd {r['fwdbwd_time_ratio']:.2f} (target <= 1.3)")
+        print(f"fwd peak ours/naive {r['fwd_peak_ratio']:.4f} (target <= 0.1); "
+              f"fwd+bwd peak / gradient {r['fwdbwd_peak_over_grad']:.3f} (target <= 1.1)")
+    print(f"time ours/naive: fwd {r['fwd_time_ratio']:.2f}, "
+          f"fwd+bwd {r['fwdbwd_time_ratio']:.2f} (target <= 1.3)")
 
 
 def print_gpu_table(r):
-    print(f"\nGPU log-probs N={r['N']} V={r['V']} {r['dtype']}: HBM bound {r['hbm_bytes_per_s'] / 1e12:.1f} TB/s")
+    print(f"\nGPU log-probs N={r['N']} V={r['V']} {r['dtype']}: "
+          f"HBM bound {r['hbm_bytes_per_s'] / 1e12:.1f} TB/s")
     for mode in PASSES:
         o, n = r["ours"], r["naive"]
-        peaks = (f" | peak MiB ours {_mib(o[f'{mode}_peak_bytes']).strip()}, naive {_mib(n[f'{mode}_peak_bytes']).strip()}"
+        peaks = (f" | peak MiB ours {_mib(o[f'{mode}_peak_bytes']).strip()}, "
+                 f"naive {_mib(n[f'{mode}_peak_bytes']).strip()}"
                  if f"{mode}_peak_bytes" in o else "")
-        print(f"{mode:6} | ours {o[f'{mode}_s'] * 1e3:8.3f} ms, {o[f'{mode}_bytes_per_s'] / 1e12:5.2f} TB/s "
-              f"({o[f'{mode}_hbm_fraction']:.0%} of HBM) | naive {n[f'{mode}_s'] * 1e3:8.3f} ms{peaks}")
+        print(f"{mode:6} | ours {o[f'{mode}_s'] * 1e3:8.3f} ms, "
+              f"{o[f'{mode}_bytes_per_s'] / 1e12:5.2f} TB/s "
+              f"({o[f'{mode}_hbm_fraction']:.0%} of HBM) | "
+              f"naive {n[f'{mode}_s'] * 1e3:8.3f} ms{peaks}")
     print(f"GRPO loss fwd+bwd: fused {r['grpo_fused']['fwdbwd_s'] * 1e3:.3f} ms, unfused "
           f"{r['grpo_unfused']['fwdbwd_s'] * 1e3:.3f} ms (x{r['grpo_speedup']:.2f})")
 
@@ -276,12 +282,16 @@ def main(argv=None):
     parser.add_argument("--B", type=int, default=8, help="sequences")
     parser.add_argument("--T", type=int, default=512, help="tokens per sequence")
     parser.add_argument("--V", type=int, default=32768, help="vocabulary size")
-    parser.add_argument("--dtypes", default="float32,bfloat16", help="logits' dtypes, comma-separated")
+    parser.add_argument("--dtypes", default="float32,bfloat16",
+                        help="logits' dtypes, comma-separated")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls per variant (median kept)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--gpu", action="store_true", help="also run bench_logprobs_gpu (needs CUDA)")
-    parser.add_argument("--child", default="", help=argparse.SUPPRESS)  # variant:pass:backend memory probe
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed calls per variant (median kept)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="also run bench_logprobs_gpu (needs CUDA)")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)  # memory probe (_peak_cpu)
     args = parser.parse_args(argv)
     for key in ("B", "T", "V", "repeats"):
         if getattr(args, key) < 1:
@@ -294,7 +304,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.child:
         variant, mode, backend = args.child.split(":")
-        print(json.dumps({"peak_bytes": _peak_cpu_child(variant, mode, args.B, args.T, args.V, dtypes[0], backend)}))
+        print(json.dumps({"peak_bytes": _peak_cpu_child(variant, mode, args.B, args.T, args.V,
+                                                        dtypes[0], backend)}))
         return
     for dtype in dtypes:
         print_table(bench_logprobs(args.B, args.T, args.V, args.device, dtype, args.repeats))

@@ -9,20 +9,18 @@ DeepSeek-R1 section 2.2.1, with DAPO's separate lower and upper clip):
     loss   = pg + beta * kl
     clipped = (r > 1 + eps_high and A > 0) or (r < 1 - eps_low and A < 0)
 
-`clipped` marks the tokens whose gradient the clip removed (for clip_frac). Masked tokens
-(mask False, or target == IGNORE_INDEX) get 0 everywhere. Reductions over tokens and
-responses (grpo / token / dr_grpo aggregation) are left to the caller:
+`clipped` marks the tokens whose gradient the clip removed (for clip_frac). Masked tokens (mask
+False, or target == IGNORE_INDEX) get 0 everywhere. Reductions over tokens and responses
+(grpo / token / dr_grpo aggregation) are left to the caller:
 
     from kernels.grpo_loss import grpo_token_loss
     loss, logp, kl, clipped = grpo_token_loss(logits, targets, old_logp, ref_logp, adv, mask,
                                               eps_low=0.2, eps_high=0.2, beta=0.0)  # each (B, T)
 
-Backend 'triton': one kernel reads each logits row once in the forward pass and writes all
-per-token outputs; backward reads it once more and writes the gradient. Backend 'torch'
-(`grpo_loss_torch`): the chunked selective log-softmax of logprobs.py, then the formula above
-in torch with autograd. old_logp, ref_logp and the advantages are constants: no gradient
-flows into them.
-"""
+Backend 'triton': one kernel reads each logits row once in the forward pass and writes all per-token
+outputs; backward reads it once more and writes the gradient. Backend 'torch' (`grpo_loss_torch`):
+the chunked selective log-softmax of logprobs.py, then the formula above in torch with autograd.
+old_logp, ref_logp and the advantages are constants: no gradient flows into them."""
 from __future__ import annotations  # keeps the kernel's `tl.constexpr` annotations unevaluated
 
 import torch
@@ -44,9 +42,8 @@ tl = None  # triton.language, bound by logprobs.jit() when the kernel is first u
 # elsewhere the min is r A, whose derivative in logp is r A since dr/dlogp = r.)
 def _grpo_fwd_kernel(logits_ptr, stride_b, stride_t, T, targets_ptr, old_ptr, ref_ptr, adv_ptr,
                      loss_ptr, logp_ptr, kl_ptr, clipped_ptr, lse_ptr, dloss_ptr, dkl_ptr,
-                     V, temperature, eps_low, eps_high, beta,
-                     HAS_OLD: tl.constexpr, HAS_REF: tl.constexpr, IGNORE: tl.constexpr,
-                     BLOCK_V: tl.constexpr):
+                     V, temperature, eps_low, eps_high, beta, HAS_OLD: tl.constexpr,
+                     HAS_REF: tl.constexpr, IGNORE: tl.constexpr, BLOCK_V: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     target = tl.load(targets_ptr + row)
     if target == IGNORE:
@@ -70,7 +67,6 @@ def _grpo_fwd_kernel(logits_ptr, stride_b, stride_t, T, targets_ptr, old_ptr, re
         m = m_new
     lse = m + tl.log(s)
     logp = tl.load(row_ptr + target).to(tl.float32) / temperature - lse
-
     adv = tl.load(adv_ptr + row).to(tl.float32)
     if HAS_OLD:
         ratio = tl.exp(logp - tl.load(old_ptr + row).to(tl.float32))
@@ -103,7 +99,8 @@ class _GRPOTokenLoss(torch.autograd.Function):
     # c * (onehot - softmax) / tau for every row: one pass over the logits.
 
     @staticmethod
-    def forward(ctx, logits, targets, old_logp, ref_logp, advantages, eps_low, eps_high, beta, temperature):
+    def forward(ctx, logits, targets, old_logp, ref_logp, advantages, eps_low, eps_high, beta,
+                temperature):
         x3 = as_rows(logits)
         B, T, V = x3.shape
         f32 = dict(dtype=torch.float32, device=logits.device)
@@ -114,9 +111,9 @@ class _GRPOTokenLoss(torch.autograd.Function):
                 x3, x3.stride(0), x3.stride(1), T, targets,
                 old_logp if old_logp is not None else logp,  # unread when HAS_OLD is False
                 ref_logp if ref_logp is not None else logp,  # unread when HAS_REF is False
-                advantages, loss, logp, kl, clipped, lse, dloss, dkl, V, temperature, eps_low, eps_high, beta,
-                HAS_OLD=old_logp is not None, HAS_REF=ref_logp is not None, IGNORE=IGNORE_INDEX,
-                BLOCK_V=block_v(V), num_warps=NUM_WARPS)
+                advantages, loss, logp, kl, clipped, lse, dloss, dkl, V, temperature, eps_low,
+                eps_high, beta, HAS_OLD=old_logp is not None, HAS_REF=ref_logp is not None,
+                IGNORE=IGNORE_INDEX, BLOCK_V=block_v(V), num_warps=NUM_WARPS)
         clipped = clipped.view(torch.bool)
         ctx.save_for_backward(logits, targets, lse, dloss, dkl)
         ctx.temperature = temperature
@@ -131,16 +128,18 @@ class _GRPOTokenLoss(torch.autograd.Function):
         return grad.view(logits.shape), None, None, None, None, None, None, None, None
 
 
-def _prepare(logits, targets, old_logp, ref_logp, advantages, mask, eps_low, eps_high, beta, temperature):
+def _prepare(logits, targets, old_logp, ref_logp, advantages, mask, eps_low, eps_high, beta,
+             temperature):
     """Check every input; return flat (N,) targets with masked tokens set to IGNORE_INDEX."""
     check_inputs(logits, targets, temperature)
     if advantages is None:
         raise ValueError("advantages are required (one per token, already broadcast)")
     for name, value in (("old_logp", old_logp), ("ref_logp", ref_logp), ("advantages", advantages)):
-        if value is not None and (not torch.is_tensor(value) or value.shape != targets.shape
-                                  or not value.is_floating_point() or value.device != targets.device):
-            raise ValueError(f"{name} must be a float tensor shaped like targets {tuple(targets.shape)} on "
-                             f"{targets.device}, got {getattr(value, 'dtype', type(value))} "
+        if value is not None and (not torch.is_tensor(value) or value.shape != targets.shape or
+                                  not value.is_floating_point() or value.device != targets.device):
+            raise ValueError(f"{name} must be a float tensor shaped like targets "
+                             f"{tuple(targets.shape)} on {targets.device}, "
+                             f"got {getattr(value, 'dtype', type(value))} "
                              f"{tuple(getattr(value, 'shape', ()))}")
     if mask is not None and (not torch.is_tensor(mask) or mask.shape != targets.shape):
         raise ValueError(f"mask must be a tensor shaped like targets {tuple(targets.shape)}")
@@ -148,9 +147,11 @@ def _prepare(logits, targets, old_logp, ref_logp, advantages, mask, eps_low, eps
         if not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     if eps_low >= 1:
-        raise ValueError(f"eps_low must be below 1 (the lower clip bound is 1 - eps_low), got {eps_low}")
+        raise ValueError(f"eps_low must be below 1 (the lower clip bound is 1 - eps_low), "
+                         f"got {eps_low}")
     if beta > 0 and ref_logp is None:
-        raise ValueError("beta > 0 needs ref_logp (the reference model's log-probs); pass beta=0 to drop the KL term")
+        raise ValueError("beta > 0 needs ref_logp (the reference model's log-probs); "
+                         "pass beta=0 to drop the KL term")
     flat = targets.reshape(-1).long()  # (N,)
     if mask is not None:
         flat = torch.where(mask.reshape(-1).bool(), flat, IGNORE_INDEX)
@@ -164,17 +165,18 @@ def _flat_f32(t):
 
 def grpo_token_loss(logits, targets, old_logp, ref_logp, advantages, mask=None, *, eps_low=0.2,
                     eps_high=0.2, beta=0.0, temperature=1.0, backend="auto"):
-    """Per-token (loss, logp, kl, clipped), each shaped like targets; see the module docstring.
-
-    logits (B, T, V) or (N, V); targets, old_logp, ref_logp, advantages, mask shaped like the
-    logits without V. old_logp None means the ratio is exactly 1 (mu = 1: one update per batch);
-    ref_logp None means no KL term (beta must be 0)."""
-    flat = _prepare(logits, targets, old_logp, ref_logp, advantages, mask, eps_low, eps_high, beta, temperature)
+    """Per-token (loss, logp, kl, clipped), each shaped like targets (see the module docstring).
+    logits (B, T, V) or (N, V); targets, old_logp, ref_logp, advantages, mask shaped like the logits
+    without V. old_logp None: ratio exactly 1 (mu = 1: one update per batch); ref_logp None: no KL
+    term (beta must be 0)."""
+    flat = _prepare(logits, targets, old_logp, ref_logp, advantages, mask, eps_low, eps_high, beta,
+                    temperature)
     if resolve_backend(backend, logits.device) == "torch":
         return _grpo_loss_torch(logits, flat.view(targets.shape), old_logp, ref_logp, advantages,
                                 eps_low, eps_high, beta, temperature)
-    outs = _GRPOTokenLoss.apply(logits, flat, _flat_f32(old_logp), _flat_f32(ref_logp), _flat_f32(advantages),
-                                float(eps_low), float(eps_high), float(beta), float(temperature))
+    outs = _GRPOTokenLoss.apply(logits, flat, _flat_f32(old_logp), _flat_f32(ref_logp),
+                                _flat_f32(advantages), float(eps_low), float(eps_high), float(beta),
+                                float(temperature))
     return tuple(o.view(targets.shape) for o in outs)
 
 
@@ -185,13 +187,15 @@ def grpo_loss_torch(logits, targets, old_logp, ref_logp, advantages, mask=None, 
                            eps_high=eps_high, beta=beta, temperature=temperature, backend="torch")
 
 
-def _grpo_loss_torch(logits, targets, old_logp, ref_logp, advantages, eps_low, eps_high, beta, temperature):
+def _grpo_loss_torch(logits, targets, old_logp, ref_logp, advantages, eps_low, eps_high, beta,
+                     temperature):
     keep = targets != IGNORE_INDEX  # (B, T)
     logp = selective_logprobs(logits, targets, temperature, backend="torch")  # (B, T) fp32
     adv = advantages.detach().float()
     # a masked token compares with itself (ratio 1, k3 0): old and ref hold no value there, and
     # the exponential of a made-up gap could overflow into inf * 0 = NaN in the backward pass
-    old = logp.detach() if old_logp is None else torch.where(keep, old_logp.detach().float(), logp.detach())
+    old = (logp.detach() if old_logp is None
+           else torch.where(keep, old_logp.detach().float(), logp.detach()))
     ratio = torch.exp(logp - old)
     pg = -torch.minimum(ratio * adv, torch.clamp(ratio, 1 - eps_low, 1 + eps_high) * adv)
     clipped = ((ratio > 1 + eps_high) & (adv > 0)) | ((ratio < 1 - eps_low) & (adv < 0))

@@ -1,26 +1,22 @@
 """Log-probabilities of chosen tokens without the full log-softmax (docs/design.md, Kernels).
 
-RL needs log p(token) for the sampled tokens only, yet the obvious
-`log_softmax(logits.float(), -1).gather(...)` builds an fp32 (tokens, vocab) tensor and
-keeps it for backward: the largest tensor of a GRPO step. Here each row's logsumexp is
-found by streaming over the vocabulary, and only that one number per token is kept for
-backward, which recomputes the softmax from the logits.
+RL needs log p(token) of the sampled tokens only; `log_softmax(logits.float(), -1).gather(...)`
+builds an fp32 (tokens, vocab) tensor and keeps it for backward: a GRPO step's largest tensor.
+Here each row's logsumexp is found by streaming over the vocabulary, and only that one number per
+token is kept for backward, which recomputes the softmax from the logits.
 
     from kernels.logprobs import selective_logprobs, linear_logprobs
     logp = selective_logprobs(logits, targets, temperature=1.0)  # logits (B, T, V) or (N, V)
     logp = linear_logprobs(hidden, lm_head.weight, targets)      # never builds (N, V) at all
 
-Backends. 'triton': one Triton program per token on a 1-D grid. 'torch': the same maths in
-plain torch, a chunk of rows at a time, so the fp32 log-softmax of all rows never exists at
-once. 'auto' picks Triton for CUDA tensors and torch otherwise. The module flag `BACKEND`
-(set from the environment variable NANO_R1_KERNELS=auto|torch|triton) overrides 'auto'.
-On CPU the Triton backend runs through Triton's interpreter, which needs TRITON_INTERPRET=1
-in the environment before anything imports triton (kernels itself imports it only at the
-first Triton call); the tests do this, and it is for testing only.
+Backends. 'triton': one Triton program per token on a 1-D grid. 'torch': the same maths in plain
+torch, a chunk of rows at a time, so the fp32 log-softmax of all rows never exists at once. 'auto'
+picks Triton for CUDA tensors, else torch; `BACKEND` (from NANO_R1_KERNELS=auto|torch|triton)
+overrides 'auto'. On CPU, Triton runs only in its interpreter, for tests: TRITON_INTERPRET=1 must
+be set before anything imports triton (kernels imports it only at its first Triton call).
 
 A target of IGNORE_INDEX (-100) marks a token to skip: its log-prob and gradient are 0.
-Outputs are fp32; gradients come back out of place in the logits' dtype.
-"""
+Outputs are fp32; gradients come back out of place in the logits' dtype."""
 from __future__ import annotations  # keeps the kernels' `tl.constexpr` annotations unevaluated
 
 import importlib.util
@@ -30,7 +26,7 @@ import torch
 
 IGNORE_INDEX = -100                  # target value meaning "skip this token"
 BACKEND = os.environ.get("NANO_R1_KERNELS", "auto")  # 'auto' | 'torch' | 'triton'
-TORCH_CHUNK_ELEMENTS = 2 ** 18       # torch path: rows per chunk = this // V (1 MiB of fp32: stays in cache)
+TORCH_CHUNK_ELEMENTS = 2 ** 18       # torch path: rows per chunk = this // V (1 MiB fp32: in cache)
 LINEAR_CHUNK_ELEMENTS = 2 ** 22      # linear_logprobs: rows per chunk = this // V (16 MiB)
 MAX_BLOCK_V = 4096                   # Triton: vocabulary entries one program reads per step
 NUM_WARPS = 8                        # Triton: warps per program (untuned: no GPU measured yet)
@@ -39,9 +35,8 @@ tl = None                            # triton.language, bound by jit() when a ke
 
 
 # ----------------------------------------------------------------------------------------
-# Triton kernels, written as plain functions and compiled by jit() on first use. Every load
-# is cast to fp32 at once: the maths is fp32 whatever the logits' dtype, and the CPU
-# interpreter gets bf16 arithmetic wrong.
+# Triton kernels, plain functions compiled by jit() on first use. Every load is cast to fp32 at
+# once: the maths is fp32 whatever the logits' dtype, and the CPU interpreter gets bf16 wrong.
 
 # Forward, one program per token row x (V logits), target y, temperature tau:
 #   lse  = log sum_v exp(x_v / tau)   (online: running max m and sum s over blocks,
@@ -84,7 +79,8 @@ def _logprobs_bwd_kernel(logits_ptr, stride_b, stride_t, T, targets_ptr, lse_ptr
     if target == IGNORE:
         for start in range(0, V, BLOCK_V):
             offs = start + tl.arange(0, BLOCK_V)
-            tl.store(grad_row + offs, tl.zeros([BLOCK_V], dtype=grad_ptr.dtype.element_ty), mask=offs < V)
+            tl.store(grad_row + offs, tl.zeros([BLOCK_V], dtype=grad_ptr.dtype.element_ty),
+                     mask=offs < V)
         return
     row_ptr = logits_ptr + (row // T) * stride_b + (row % T) * stride_t
     lse = tl.load(lse_ptr + row)
@@ -101,12 +97,10 @@ _jitted = {}  # python kernel function -> its Triton kernel
 
 
 def jit(fn, device):
-    """`fn` as a Triton kernel that runs on `device` (compiled on CUDA, interpreted on CPU).
-
-    triton is imported here, at the first Triton call, rather than when kernels is imported:
-    Triton fixes interpreted-or-compiled for its own helpers (tl.sum, tl.max) when it is
-    imported, so importing kernels early (grpo.py does) must not decide it for a test file
-    that sets TRITON_INTERPRET=1 later."""
+    """`fn` as a Triton kernel that runs on `device` (compiled on CUDA, interpreted on CPU). triton
+    is imported here, at the first Triton call, not with kernels: Triton fixes interpreted or
+    compiled for its helpers (tl.sum, tl.max) at import, so importing kernels early (grpo.py does)
+    must not decide it for a test file that sets TRITON_INTERPRET=1 later."""
     if device.type not in ("cuda", "cpu"):
         raise RuntimeError(f"the Triton backend runs on CUDA (or on CPU through Triton's "
                            f"interpreter), not on {device.type}; use backend='torch'")
@@ -119,9 +113,10 @@ def jit(fn, device):
     if device.type == "cpu":
         from triton.runtime.interpreter import InterpretedFunction
         if not isinstance(triton.language.sum, InterpretedFunction):
-            raise RuntimeError("triton was imported before TRITON_INTERPRET=1 was set, so its helpers "
-                               "are compiled and cannot run on CPU: set the variable before anything "
-                               "imports triton (for pytest, at the top of conftest.py)")
+            raise RuntimeError("triton was imported before TRITON_INTERPRET=1 was set, so its "
+                               "helpers are compiled and cannot run on CPU: set the variable "
+                               "before anything imports triton (for pytest, at the top of "
+                               "conftest.py)")
     if fn not in _jitted:
         fn.__globals__["tl"] = triton.language  # the kernel bodies read tl from their module
         _jitted[fn] = triton.jit(fn)
@@ -145,7 +140,8 @@ def resolve_backend(backend, device):
     if backend not in ("torch", "triton"):
         raise ValueError(f"backend must be 'auto', 'torch' or 'triton', got {backend!r}")
     if backend == "triton" and not HAVE_TRITON:
-        raise RuntimeError("backend='triton' needs the triton package (Linux only); use backend='torch'")
+        raise RuntimeError("backend='triton' needs the triton package (Linux only); "
+                           "use backend='torch'")
     return backend
 
 
@@ -163,17 +159,18 @@ def as_rows(logits):
 def check_inputs(logits, targets, temperature):
     if not torch.is_tensor(logits) or not logits.is_floating_point() or logits.dim() not in (2, 3):
         raise ValueError(f"logits must be a floating tensor of shape (N, V) or (B, T, V), got "
-                         f"{getattr(logits, 'dtype', type(logits))} {tuple(getattr(logits, 'shape', ()))}")
+                         f"{getattr(logits, 'dtype', type(logits))} "
+                         f"{tuple(getattr(logits, 'shape', ()))}")
     check_targets(targets, logits.shape[:-1], logits.size(-1), logits.device, temperature)
 
 
 def check_targets(targets, shape, V, device, temperature):
-    """Targets must match the rows (shape), sit on `device` and hold ids in [0, V) or IGNORE_INDEX."""
+    """Targets must match the rows' shape, sit on `device`, hold ids in [0, V) or IGNORE_INDEX."""
     if not torch.is_tensor(targets) or targets.is_floating_point() or targets.is_complex():
         raise ValueError("targets must be an integer tensor of token ids")
     if targets.shape != shape:
-        raise ValueError(f"targets shape {tuple(targets.shape)} must equal the logits' shape without the "
-                         f"vocabulary, {tuple(shape)}")
+        raise ValueError(f"targets shape {tuple(targets.shape)} must equal the logits' shape "
+                         f"without the vocabulary, {tuple(shape)}")
     if targets.device != device:
         raise ValueError(f"targets are on {targets.device} but the logits on {device}")
     if not (isinstance(temperature, (int, float)) and 0 < temperature < float("inf")):
@@ -272,9 +269,8 @@ class _SelectiveLogprobs(torch.autograd.Function):
 
 
 def selective_logprobs(logits, targets, temperature=1.0, backend="auto"):
-    """log softmax(logits / temperature)[target] per token, fp32, shaped like targets.
-
-    logits (N, V) or (B, T, V), any float dtype; targets of ids, IGNORE_INDEX to skip."""
+    """log softmax(logits / temperature)[target] per token, fp32, shaped like targets. logits
+    (N, V) or (B, T, V), any float dtype; targets of ids, IGNORE_INDEX to skip."""
     check_inputs(logits, targets, temperature)
     backend = resolve_backend(backend, logits.device)
     flat = targets.reshape(-1).long().contiguous()  # (N,)
@@ -319,14 +315,15 @@ class _LinearLogprobs(torch.autograd.Function):
         hidden, weight, targets, lse = ctx.saved_tensors
         need_h, need_w = ctx.needs_input_grad[:2]
         grad_hidden = torch.empty_like(hidden) if need_h else None
-        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        grad_weight = (torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+                       if need_w else None)
         rows = ctx.rows
         for r0 in range(0, hidden.size(0), rows):
             h = hidden[r0:r0 + rows]  # (n, C)
             with torch.autocast(**ctx.autocast):
                 logits = h @ weight.T  # (n, V)
                 dlogits = backward_rows(as_rows(logits), targets[r0:r0 + rows], lse[r0:r0 + rows],
-                                        grad_logp[r0:r0 + rows], ctx.temperature, ctx.backend)[0]  # (n, V)
+                                        grad_logp[r0:r0 + rows], ctx.temperature, ctx.backend)[0]
                 if need_h:
                     grad_hidden[r0:r0 + rows] = dlogits @ weight
                 if need_w:
@@ -338,15 +335,14 @@ class _LinearLogprobs(torch.autograd.Function):
 
 def linear_logprobs(hidden, weight, targets, temperature=1.0, chunk_size=None, backend="auto"):
     """log softmax(hidden @ weight.T / temperature)[target] per token, fp32, shaped like targets.
-
     hidden (N, C) or (B, T, C); weight (V, C), the output layer; chunk_size rows per chunk
     (default: about LINEAR_CHUNK_ELEMENTS logits)."""
     if not torch.is_tensor(hidden) or hidden.dim() not in (2, 3) or not hidden.is_floating_point():
         raise ValueError(f"hidden must be a floating tensor (N, C) or (B, T, C), got "
                          f"{tuple(getattr(hidden, 'shape', ()))}")
     if not torch.is_tensor(weight) or weight.dim() != 2 or weight.size(1) != hidden.size(-1):
-        raise ValueError(f"weight must be (V, C) with C = hidden's last dimension {hidden.size(-1)}, got "
-                         f"{tuple(getattr(weight, 'shape', ()))}")
+        raise ValueError(f"weight must be (V, C) with C = hidden's last dimension "
+                         f"{hidden.size(-1)}, got {tuple(getattr(weight, 'shape', ()))}")
     if weight.dtype != hidden.dtype or weight.device != hidden.device:
         raise ValueError(f"weight ({weight.dtype}, {weight.device}) and hidden ({hidden.dtype}, "
                          f"{hidden.device}) must share dtype and device")

@@ -15,7 +15,9 @@ torch.set_num_threads(1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import corpus  # noqa: E402
 from model import ModelConfig, Transformer  # noqa: E402
+from tokenizer import train_tokenizer  # noqa: E402
 
 
 @pytest.fixture
@@ -32,6 +34,4 @@ def tiny_model():
 @pytest.fixture(scope='session')
 def tok():
     """A 300-token BPE trained on 200 documents of the toy world, built once for the suite."""
-    import corpus
-    from tokenizer import train_tokenizer
     return train_tokenizer(corpus.build_corpus(200, 0), 300)

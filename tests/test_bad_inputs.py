@@ -19,7 +19,8 @@ MISSING = '/nonexistent/nano-r1'
 CASES = {
     'pretrain.py': [(['--no_such_key=1'], 'no_such_key'), (['--n_layer=two'], 'n_layer'),
                     (['--n_layer=0'], 'n_layer'), (['--preset=tpu'], 'preset'),
-                    (['--knobs=carefull=0.3'], 'carefull')],  # no file key: a bad corpus knob instead
+                    # no file key: a bad corpus knob instead
+                    (['--knobs=carefull=0.3'], 'carefull')],
     'train_zero.py': [(['--no_such_key=1'], 'no_such_key'), (['--steps=many'], 'steps'),
                       (['--lr=5'], 'lr'), (['--family=klingon'], 'family'),
                       ([f'--dataset={MISSING}.jsonl'], MISSING)],
@@ -28,13 +29,17 @@ CASES = {
                     ([f'--dataset={MISSING}.jsonl'], MISSING)],
     'distill.py': [(['--no_such_key=1'], 'no_such_key'), (['--k=x'], '--k'), (['--k=0'], '--k'),
                    (['--students=nope'], 'nope'), ([f'--teacher={MISSING}'], MISSING)],
-    'evaluation.py': [(['--no_such_key=1'], 'no_such_key'), (['--n=x'], '--n'), (['--top_p=2'], 'top_p'),
-                      (['--opener=shouting'], 'opener'), ([f'--run={MISSING}'], MISSING)],
-    'sft.py': [(['--no_such_key=1'], 'no_such_key'), (['--epochs=x'], 'epochs'), (['--lr=5'], 'lr'),
-               (['--dtype=fp8'], 'dtype'), ([f'--data={MISSING}.jsonl'], MISSING)],
+    'evaluation.py': [(['--no_such_key=1'], 'no_such_key'), (['--n=x'], '--n'),
+                      (['--top_p=2'], 'top_p'), (['--opener=shouting'], 'opener'),
+                      ([f'--run={MISSING}'], MISSING)],
+    'sft.py': [(['--no_such_key=1'], 'no_such_key'), (['--epochs=x'], 'epochs'),
+               (['--lr=5'], 'lr'), (['--dtype=fp8'], 'dtype'),
+               ([f'--data={MISSING}.jsonl'], MISSING)],
     'sample.py': [(['--no_such_key=1'], 'no_such_key'), (['--num_samples=x'], 'num_samples'),
-                  (['--top_p=2'], 'top_p'), (['--dtype=fp8'], 'dtype'), ([f'--ckpt={MISSING}'], MISSING)],
-    'bench.py': [(['sampler', '--no_such_key=1'], 'no_such_key'), (['sampler', '--threads=x'], 'threads'),
+                  (['--top_p=2'], 'top_p'), (['--dtype=fp8'], 'dtype'),
+                  ([f'--ckpt={MISSING}'], MISSING)],
+    'bench.py': [(['sampler', '--no_such_key=1'], 'no_such_key'),
+                 (['sampler', '--threads=x'], 'threads'),
                  (['sampler', '--threads=-1'], 'threads'), (['nope'], 'sampler'), None],
     'hf.py': [(['--no_such_key=1'], 'usage'), None, None, (['convert', 'a', 'b'], 'usage'),
               (['estimate', MISSING], MISSING)],
@@ -63,14 +68,15 @@ print(json.dumps(out))
 def results():
     cases = [(s, args) for s, kinds in CASES.items() for c in kinds if c for args in [c[0]]]
     code = f'ROOT = {ROOT!r}\nCASES = {cases!r}\n' + DRIVER
-    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stderr[-3000:]
     got = iter(json.loads(r.stdout.strip().splitlines()[-1]))
     return {(s, tuple(c[0])): next(got) for s, kinds in CASES.items() for c in kinds if c}
 
 
-@pytest.mark.parametrize('script, args, name', [(s, c[0], c[1]) for s, kinds in CASES.items() for c in kinds if c],
+@pytest.mark.parametrize('script, args, name',
+                         [(s, c[0], c[1]) for s, kinds in CASES.items() for c in kinds if c],
                          ids=lambda x: x if isinstance(x, str) else ' '.join(x))
 def test_bad_input_exits_2_with_one_line_naming_it(results, script, args, name):
     r = results[(script, tuple(args))]

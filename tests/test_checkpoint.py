@@ -3,12 +3,14 @@
 Run: pytest tests/test_checkpoint.py
 """
 import json
+import random
 
+import numpy as np
 import pytest
 import torch
 
-from checkpoint import (MetricsLog, load_checkpoint, load_model, rng_state, save_checkpoint, saved_step,
-                        set_rng_state)
+from checkpoint import (MetricsLog, load_checkpoint, load_model, rng_state, save_checkpoint,
+                        saved_step, set_rng_state)
 from tokenizer import train_tokenizer
 
 
@@ -34,8 +36,6 @@ def test_round_trip_and_clear_errors(tmp_path, tiny_model):
 
 
 def test_rng_state_round_trip(tmp_path):
-    import random
-    import numpy as np
     state = rng_state()
     a = (random.random(), np.random.rand(), torch.rand(1).item())
     torch.save(state, tmp_path / 's.pt')

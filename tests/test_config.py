@@ -11,6 +11,8 @@ import pytest
 import torch
 
 import config
+import grpo
+import train_zero
 from config import autocast_ctx, configure, print_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,8 +31,10 @@ compile = False      # use torch.compile
 out_dir = 'out/base' # run folder
 init_from = None     # optional checkpoint path
 with input_errors():
-    cfg = configure(globals(), presets={{'cpu': {{'n_layer': 2}}, 'gpu': {{'n_layer': 12, 'lr': 1e-3}}}},
-                    bounds={{'lr': (0, 1), 'n_layer': (1, None)}}, choices={{'preset': ('auto', 'cpu', 'gpu')}})
+    cfg = configure(globals(),
+                    presets={{'cpu': {{'n_layer': 2}}, 'gpu': {{'n_layer': 12, 'lr': 1e-3}}}},
+                    bounds={{'lr': (0, 1), 'n_layer': (1, None)}},
+                    choices={{'preset': ('auto', 'cpu', 'gpu')}})
 print(json.dumps(dict(vars(cfg), n_layer_global=n_layer)))
 '''
 
@@ -51,7 +55,8 @@ def test_defaults_preset_and_overrides(script):
     cfg = json.loads(r.stdout)
     assert cfg['preset'] in ('cpu', 'gpu')  # 'auto' resolved and recorded
     assert cfg['lr'] == 0.01 and cfg['compile'] is True and cfg['init_from'] == 'ckpt.pt'
-    assert cfg['n_layer_global'] == 4  # the plain names are the declaration: configure never writes them
+    # the plain names are the declaration: configure never writes them
+    assert cfg['n_layer_global'] == 4
 
 
 @pytest.mark.parametrize('args, needle', [
@@ -95,7 +100,8 @@ def test_keys_and_types_in_process():
 
 
 def test_constants_are_not_keys():
-    # an UPPER_CASE module constant (sft.py imports IGNORE_INDEX, sample.py has COMPACT_AT) is no knob
+    # an UPPER_CASE module constant (sft.py imports IGNORE_INDEX, sample.py has COMPACT_AT)
+    # is no knob
     ns = g(lr=0.1, IGNORE_INDEX=-100, COMPACT_AT=0.75)
     assert vars(configure(ns, [])) == {'lr': 0.1}
     with pytest.raises(config.ConfigError, match="unknown key 'COMPACT_AT'"):
@@ -131,11 +137,13 @@ def test_script_mistakes_raise():
 
 def test_help_reads_indented_defaults_of_a_main_block(tmp_path, capsys):
     path = tmp_path / 'lib.py'
-    path.write_text("if __name__ == '__main__':\n    top_k = 0  # 0 = off\n    if top_k == 1:  # not a default\n")
+    path.write_text("if __name__ == '__main__':\n    top_k = 0  # 0 = off\n"
+                    "    if top_k == 1:  # not a default\n")
     with pytest.raises(SystemExit) as e:
         configure(dict(__file__=str(path), __doc__='Lib.', top_k=0), ['--help'])
     lines = capsys.readouterr().out.splitlines()
-    assert e.value.code == 0 and lines[0] == 'Lib.' and lines[3].split() == ['--top_k=0', '0', '=', 'off']
+    assert (e.value.code == 0 and lines[0] == 'Lib.'
+            and lines[3].split() == ['--top_k=0', '0', '=', 'off'])
 
 
 def test_print_config(capsys):
@@ -159,7 +167,8 @@ def test_auto_dtype_on_cpu_follows_native_bf16(monkeypatch, native):
     monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: native)
     monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)
     assert config.resolve_dtype('auto', 'cpu') == ('bfloat16' if native else 'float32')
-    assert config.resolve_dtype('float32', 'cpu') == 'float32' and config.resolve_dtype('bfloat16', 'cpu') == 'bfloat16'
+    assert (config.resolve_dtype('float32', 'cpu') == 'float32'
+            and config.resolve_dtype('bfloat16', 'cpu') == 'bfloat16')
     assert config.resolve_dtype('auto', 'mps') == 'float32'
 
 
@@ -176,15 +185,18 @@ def _script_globals(**own):
 
 def test_options_join_the_command_line_with_their_bounds_choices_and_presets():
     g = _script_globals(out_dir='out/x')
-    cfg = configure(g, ['--preset=cpu', '--agg=grpo'], presets={'cpu': {}, 'gpu': {}}, options=LOOP)
-    assert vars(cfg) == {'preset': 'cpu', 'out_dir': 'out/x', 'steps': 100, 'agg': 'grpo'} and 'agg' not in g
+    cfg = configure(g, ['--preset=cpu', '--agg=grpo'], presets={'cpu': {}, 'gpu': {}},
+                    options=LOOP)
+    assert (vars(cfg) == {'preset': 'cpu', 'out_dir': 'out/x', 'steps': 100, 'agg': 'grpo'}
+            and 'agg' not in g)
     # the loop's gpu preset applies, and the script's own preset overrides it
     assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {}},
                      options=LOOP).steps == 1000
-    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}, 'gpu': {'steps': 500}},
-                     options=LOOP).steps == 500
+    assert configure(_script_globals(), ['--preset=gpu'],
+                     presets={'cpu': {}, 'gpu': {'steps': 500}}, options=LOOP).steps == 500
     # a preset only the loop names is still offered when the script lists none of its own
-    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}}, options=LOOP).steps == 1000
+    assert configure(_script_globals(), ['--preset=gpu'], presets={'cpu': {}},
+                     options=LOOP).steps == 1000
     for bad, said in (('--steps=-1', 'out of range'), ('--agg=mean', 'not one of'),
                       ('--stepz=3', "did you mean 'steps'")):
         with pytest.raises(config.ConfigError, match=said):
@@ -205,7 +217,8 @@ def test_help_shows_the_loop_keys_with_their_help(capsys):
 
 def test_settings_and_of_give_the_loop_keys_with_overrides():
     assert vars(LOOP.settings()) == {'steps': 100, 'agg': 'token'}
-    assert vars(LOOP.settings('gpu', out_dir='o')) == {'steps': 1000, 'agg': 'token', 'out_dir': 'o'}
+    assert vars(LOOP.settings('gpu', out_dir='o')) == {'steps': 1000, 'agg': 'token',
+                                                       'out_dir': 'o'}
     mine = config.Config(steps=7, agg='grpo', other=1)
     assert vars(LOOP.of(mine, lr=1)) == {'steps': 7, 'agg': 'grpo', 'lr': 1}
     with pytest.raises(ValueError, match='unknown keys'):
@@ -215,8 +228,6 @@ def test_settings_and_of_give_the_loop_keys_with_overrides():
 def test_train_zero_takes_every_grpo_key_and_grpo_train_needs_them():
     """The stages run one recipe: train_zero's command line is grpo.OPTIONS plus its own keys, and
     grpo.train refuses a config that lacks any of them."""
-    import grpo
-    import train_zero
     cfg = configure(dict(vars(train_zero)), ['--preset=cpu'], presets=train_zero.PRESETS,
                     bounds=train_zero.BOUNDS, choices=train_zero.CHOICES, options=grpo.OPTIONS)
     assert grpo.OPTIONS.of(cfg) == grpo.OPTIONS.settings('cpu')

@@ -12,7 +12,8 @@ from config import Config
 
 def write(tmp_path, name, rows):
     path = tmp_path / name
-    path.write_text(''.join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + '\n' for r in rows))
+    path.write_text(''.join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + '\n'
+                            for r in rows))
     return str(path)
 
 
@@ -22,7 +23,8 @@ def answer(text):
 
 def test_gsm8k_lines_parse(tmp_path):
     path = write(tmp_path, 'gsm8k.jsonl', [
-        {'question': 'Tom has 3 apples and buys 4 more. How many?', 'answer': 'He has 3 + 4 = <<3+4=7>>7.\n#### 7'},
+        {'question': 'Tom has 3 apples and buys 4 more. How many?',
+         'answer': 'He has 3 + 4 = <<3+4=7>>7.\n#### 7'},
         {'question': 'A farm sells 1,200 eggs a day...', 'answer': 'So...\n#### 1,200'},
         {'question': '小明有 5 个苹果，吃了 8 个？', 'answer': '#### -3'}])
     ps = data.load(path)
@@ -35,28 +37,36 @@ def test_gsm8k_lines_parse(tmp_path):
 
 def test_math_lines_parse_with_nested_braces(tmp_path):
     path = write(tmp_path, 'math.jsonl', [
-        {'problem': 'Simplify $\\sqrt{1/2}$.', 'solution': 'We get \\boxed{1}, no: $\\boxed{\\frac{1}{\\sqrt{2}}}$.',
+        {'problem': 'Simplify $\\sqrt{1/2}$.',
+         'solution': 'We get \\boxed{1}, no: $\\boxed{\\frac{1}{\\sqrt{2}}}$.',
          'level': 'Level 3', 'type': 'Algebra'},
-        {'problem': 'What is $1+1$?', 'solution': 'It is \\boxed{3}.', 'answer': '2'}])  # MATH-500: answer wins
+        # MATH-500: answer wins
+        {'problem': 'What is $1+1$?', 'solution': 'It is \\boxed{3}.', 'answer': '2'}])
     ps = data.load(path)
     assert [p.answer for p in ps] == ['\\frac{1}{\\sqrt{2}}', '2'] and ps[0].difficulty == 3
     assert ps[0].family == 'latex'
 
 
 @pytest.mark.parametrize('text,reward', [
-    ('0.5', 1.0), ('\\frac{1}{2}', 1.0), ('\\frac12', 1.0), ('$\\dfrac{2}{4}$', 1.0), ('\\boxed{\\frac{1}{2}}', 1.0),
+    ('0.5', 1.0), ('\\frac{1}{2}', 1.0), ('\\frac12', 1.0), ('$\\dfrac{2}{4}$', 1.0),
+    ('\\boxed{\\frac{1}{2}}', 1.0),
     ('1/2', 1.0), ('2', 0.0), ('0.5, 2', 0.0), ('', 0.0), ('\\frac{1}{2' + '}' * 400, 0.0)])
 def test_math_answer_check(text, reward):
-    p = tasks.Problem(id='00ff', family='latex', lang='en', difficulty=0, prompt='q', answer='\\frac{1}{2}')
+    p = tasks.Problem(id='00ff', family='latex', lang='en', difficulty=0, prompt='q',
+                      answer='\\frac{1}{2}')
     assert rewards.accuracy_reward(answer(text), p) == reward
 
 
 def test_boxed_answer_outside_the_answer_block_earns_nothing():
-    p = tasks.Problem(id='00ff', family='latex', lang='en', difficulty=0, prompt='q', answer='\\frac{1}{\\sqrt{2}}')
+    p = tasks.Problem(id='00ff', family='latex', lang='en', difficulty=0, prompt='q',
+                      answer='\\frac{1}{\\sqrt{2}}')
     assert rewards.accuracy_reward(answer('\\frac{\\sqrt{2}}{2}'), p) == 1.0
-    assert rewards.accuracy_reward('<think> so \\boxed{\\frac{1}{\\sqrt{2}}} </think> <answer> 3 </answer>', p) == 0.0
-    assert rewards.accuracy_reward('\\boxed{\\frac{1}{\\sqrt{2}}}', p) == 0.0  # no answer block at all
-    assert rewards.accuracy_reward(answer('1') + ' <answer> \\frac{1}{\\sqrt{2}} </answer>', p) == 0.0
+    assert rewards.accuracy_reward('<think> so \\boxed{\\frac{1}{\\sqrt{2}}} </think> '
+                                   '<answer> 3 </answer>', p) == 0.0
+    # no answer block at all
+    assert rewards.accuracy_reward('\\boxed{\\frac{1}{\\sqrt{2}}}', p) == 0.0
+    assert rewards.accuracy_reward(answer('1') + ' <answer> \\frac{1}{\\sqrt{2}} </answer>',
+                                   p) == 0.0
 
 
 def test_countdown_jsonl_and_parquet(tmp_path):
@@ -73,7 +83,8 @@ def test_countdown_jsonl_and_parquet(tmp_path):
 
 
 @pytest.mark.parametrize('line,match', [
-    ('{"question": "q", "answer": "no marker"}', r'bad.jsonl:2: a GSM8K answer must end with "#### <integer>"'),
+    ('{"question": "q", "answer": "no marker"}',
+     r'bad.jsonl:2: a GSM8K answer must end with "#### <integer>"'),
     ('{"question": "q", "answer": "#### 2.5"}', r'bad.jsonl:2: a GSM8K answer'),
     ('{"problem": "p", "solution": "no box"}', r'bad.jsonl:2: no gold answer'),
     ('{"problem": "p", "solution": "\\\\boxed{1"}', r'bad.jsonl:2: no gold answer'),
@@ -105,8 +116,10 @@ def test_split_is_by_canonical_form(tmp_path):
 
 
 def test_currency_gold_answer():
-    p = tasks.Problem(id='00ff', family='latex', lang='en', difficulty=0, prompt='q', answer='\\$18.90')
-    assert [rewards.accuracy_reward(answer(a), p) for a in ('18.90', '\\$18.90', '18.9', '19')] == [1, 1, 1, 0]
+    p = tasks.Problem(id='00ff', family='latex', lang='en', difficulty=0, prompt='q',
+                      answer='\\$18.90')
+    assert [rewards.accuracy_reward(answer(a), p)
+            for a in ('18.90', '\\$18.90', '18.9', '19')] == [1, 1, 1, 0]
 
 
 def test_eval_dataset_alone_evaluates_that_file_and_cannot_train(tmp_path):
@@ -115,7 +128,8 @@ def test_eval_dataset_alone_evaluates_that_file_and_cannot_train(tmp_path):
     assert [p.answer for p in data.problems(cfg, 'test', 5)] == ['4']
     with pytest.raises(data.DataError, match='without --dataset'):
         data.problems(cfg, 'train', 2, random.Random(0))
-    assert data.problems(cfg, 'test', 2, family='countdown')[0].family == 'countdown'  # toy families stay toy
+    # toy families stay toy
+    assert data.problems(cfg, 'test', 2, family='countdown')[0].family == 'countdown'
 
 
 def test_unreadable_files_are_data_errors(tmp_path):
@@ -135,4 +149,5 @@ def test_train_r1_and_distill_refuse_a_countdown_file_in_the_math_slot(tmp_path)
     with pytest.raises(data.DataError, match='pooled'):
         data.math_slot(Config(dataset=path, eval_dataset=path, preset='cpu'), 'train_r1.py')
     gsm = write(tmp_path, 'g.jsonl', [{'question': 'What is 2 + 2?', 'answer': '#### 4'}])
-    assert data.math_slot(Config(dataset=gsm, eval_dataset=gsm, preset='cpu'), 'distill.py') == 'math'
+    assert data.math_slot(Config(dataset=gsm, eval_dataset=gsm, preset='cpu'),
+                          'distill.py') == 'math'

@@ -19,6 +19,7 @@ import logits
 import tasks
 from config import Config
 from model import ModelConfig, Transformer
+from sample import response_texts
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -32,9 +33,10 @@ def tiny_policy(tok, seed=0):
 def rl_cfg(tmp_path, **over):
     """A few tiny steps: grpo.OPTIONS' defaults with the sizes, intervals and paths a test wants."""
     return grpo.OPTIONS.settings(**{**dict(
-        steps=3, n_prompts=2, group_size=3, max_new_tokens=6, lr=1e-3, warmup_steps=1, micro_batch=4, max_refill=1,
-        ref_reset=0, eval_interval=0, ckpt_interval=1, dtype='float32', kernels='torch', out_dir=str(tmp_path),
-        resume=False, device='cpu'), **over})
+        steps=3, n_prompts=2, group_size=3, max_new_tokens=6, lr=1e-3, warmup_steps=1,
+        micro_batch=4, max_refill=1, ref_reset=0, eval_interval=0, ckpt_interval=1,
+        dtype='float32', kernels='torch', out_dir=str(tmp_path), resume=False, device='cpu'),
+        **over})
 
 
 def draw(step, round_):
@@ -55,12 +57,13 @@ def length_reward(problems, texts, ended):
 def test_every_option_runs_a_few_steps(tmp_path, tok, over):
     policy = tiny_policy(tok)
     before = [p.detach().clone() for p in policy.parameters()]
-    grpo.train(policy, tok, rl_cfg(tmp_path, **over), draw_prompts=draw, reward_fn=length_reward, name='t')
+    grpo.train(policy, tok, rl_cfg(tmp_path, **over), draw_prompts=draw, reward_fn=length_reward,
+               name='t')
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
     rows = [l for l in open(tmp_path / 'metrics.jsonl')]
     assert len(rows) == 3
-    for key in ('step', 'reward', 'accuracy', 'format', 'mean_len', 'reflection_rate', 'kl', 'clip_frac',
-                'entropy', 'lr', 'gen_s', 'train_s', 'tok_s', 'signal'):
+    for key in ('step', 'reward', 'accuracy', 'format', 'mean_len', 'reflection_rate', 'kl',
+                'clip_frac', 'entropy', 'lr', 'gen_s', 'train_s', 'tok_s', 'signal'):
         assert key in rows[0]
 
 
@@ -72,8 +75,10 @@ def test_dynamic_sampling_draws_again_when_no_group_carries_signal(tmp_path, tok
         calls.append(round_)
         return draw(step, round_)
 
-    def flat_then_length(problems, texts, ended):  # the first round teaches nothing, the second does
-        return [{'reward': 1.0} for _ in texts] if len(calls) == 1 else length_reward(problems, texts, ended)
+    # the first round teaches nothing, the second does
+    def flat_then_length(problems, texts, ended):
+        return ([{'reward': 1.0} for _ in texts] if len(calls) == 1
+                else length_reward(problems, texts, ended))
 
     for dynamic, rounds in ((False, [0]), (True, [0, 1])):
         calls.clear()
@@ -84,9 +89,9 @@ def test_dynamic_sampling_draws_again_when_no_group_carries_signal(tmp_path, tok
 
 
 def test_dynamic_sampling_keeps_the_groups_with_signal_in_the_rounds_order(tmp_path, tok):
-    """Round 0: group 0 scores alike, group 1 does not; round 1: both carry signal. The batch is round
-    0's group 1 then round 1's group 0, laid out as one round (the texts decode from its responses)."""
-    from sample import response_texts
+    """Round 0: group 0 scores alike, group 1 does not; round 1: both carry signal. The batch is
+    round 0's group 1 then round 1's group 0, laid out as one round (the texts decode from its
+    responses)."""
     tok, seen = tok, []
 
     def reward(problems, texts, ended):
@@ -100,48 +105,60 @@ def test_dynamic_sampling_keeps_the_groups_with_signal_in_the_rounds_order(tmp_p
     assert batch.texts == seen[0][1][3:] + seen[1][1][:3] == response_texts(batch, tok)
     assert batch.group.tolist() == [0, 0, 0, 1, 1, 1]
     for g, problem in enumerate([seen[0][0][3], seen[1][0][0]]):
-        assert tok.decode(batch.prompts[g][batch.prompt_mask[g]].tolist()) == tasks.render_prompt(problem)
-    assert batch.responses.shape[1] == int(batch.response_lens.max()) and batch.prompt_mask[:, 0].any()
-    assert torch.equal(batch.mask, torch.arange(batch.responses.shape[1]) < batch.response_lens[:, None])
+        assert (tok.decode(batch.prompts[g][batch.prompt_mask[g]].tolist())
+                == tasks.render_prompt(problem))
+    assert (batch.responses.shape[1] == int(batch.response_lens.max())
+            and batch.prompt_mask[:, 0].any())
+    assert torch.equal(batch.mask,
+                       torch.arange(batch.responses.shape[1]) < batch.response_lens[:, None])
 
 
 def test_overlong_penalty_lowers_the_rewards_of_long_responses_only(tmp_path, tok):
 
-    def stopping_policy():  # ends some responses early: the end token's logit follows one hidden feature
+    # ends some responses early: the end token's logit follows one hidden feature
+    def stopping_policy():
         torch.manual_seed(0)
-        policy = Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1, n_embd=32,
-                                         block_size=512, tie_embeddings=False))
+        policy = Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2,
+                                         n_kv_head=1, n_embd=32, block_size=512,
+                                         tie_embeddings=False))
         with torch.no_grad():
             policy.norm.weight.zero_()[0] = 1.0
             policy.lm_head.weight.zero_()[tok.eot_id, 0] = 8.0
         return policy
 
     plain = next(grpo.rollouts(stopping_policy(), tok, draw, length_reward, rl_cfg(tmp_path), 0))
-    pen = next(grpo.rollouts(stopping_policy(), tok, draw, length_reward, rl_cfg(tmp_path, overlong_buffer=3), 0))
+    pen = next(grpo.rollouts(stopping_policy(), tok, draw, length_reward,
+                             rl_cfg(tmp_path, overlong_buffer=3), 0))
     assert torch.equal(plain.responses, pen.responses)  # same seed, same samples
     lens, gap = plain.mask.sum(1), pen.rewards - plain.rewards
-    assert (lens > 3).any() and (lens <= 3).any()  # both kinds occur in this batch (max_new_tokens 6)
+    # both kinds occur in this batch (max_new_tokens 6)
+    assert (lens > 3).any() and (lens <= 3).any()
     assert torch.all(gap[lens <= 3] == 0) and torch.all(gap[lens > 3] < 0)
     assert torch.allclose(gap, -(lens - 3).clamp(min=0).float() / 3)
 
 
 def test_clip_higher_lets_more_ratios_through(tmp_path, tok):
-    """With mu = 2 the second pass sees ratios away from 1; a wider upper clip binds on fewer tokens."""
+    """With mu = 2 the second pass sees ratios away from 1; a wider upper clip binds on fewer
+    tokens."""
     cfg = rl_cfg(tmp_path, mu=2, lr=3e-2, eps_low=0.01, eps_high=0.01)
     batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, length_reward, cfg, 0))
     share = {}
     for eps_high in (0.01, 10.0):
         policy = tiny_policy(tok)
         opt = torch.optim.AdamW(policy.parameters(), lr=cfg.lr)
-        share[eps_high] = grpo.optimize(policy, None, opt, batch, Config(**{**vars(cfg), 'eps_high': eps_high}), 0)['clip_frac']
+        share[eps_high] = grpo.optimize(policy, None, opt, batch,
+                                        Config(**{**vars(cfg), 'eps_high': eps_high}),
+                                        0)['clip_frac']
     assert share[0.01] > share[10.0] > 0  # the lower clip still binds on negative advantages
 
 
 def test_reference_reset_copies_the_policy(tmp_path, tok):
-    """ref_reset=2: at step 2 the reference becomes the policy of that moment (the policy after step 1)."""
+    """ref_reset=2: at step 2 the reference becomes the policy of that moment (the policy after
+    step 1)."""
     ref_of = lambda d: torch.load(d / 'ckpt.pt', weights_only=True)['ref_model']
     two = tiny_policy(tok)
-    grpo.train(two, tok, rl_cfg(tmp_path / 'two', steps=2, beta=0.05), draw_prompts=draw, reward_fn=length_reward, name='t')
+    grpo.train(two, tok, rl_cfg(tmp_path / 'two', steps=2, beta=0.05), draw_prompts=draw,
+               reward_fn=length_reward, name='t')
     start = tiny_policy(tok).state_dict()
     for reset, expected in ((0, start), (2, two.state_dict())):
         policy = tiny_policy(tok)
@@ -149,7 +166,8 @@ def test_reference_reset_copies_the_policy(tmp_path, tok):
                    draw_prompts=draw, reward_fn=length_reward, name='t')
         ref = ref_of(tmp_path / str(reset))
         assert all(torch.equal(ref[k], expected[k]) for k in expected)
-        assert not all(torch.equal(ref[k], v) for k, v in policy.state_dict().items())  # the policy moved on
+        # the policy moved on
+        assert not all(torch.equal(ref[k], v) for k, v in policy.state_dict().items())
 
 
 def test_no_signal_step_skips_the_optimizer(tmp_path, tok):
@@ -180,9 +198,11 @@ def test_compiled_rollouts_give_the_same_run(tmp_path, tok):
         grpo.train(tiny_policy(tok), tok, rl_cfg(tmp_path / str(compile), compile=compile),
                    draw_prompts=draw, reward_fn=length_reward, name='t')
         runs[compile] = [json.loads(l) for l in open(tmp_path / str(compile) / 'metrics.jsonl')]
-    for a, b in zip(runs[False], runs[True]):  # same samples and rewards; the log-probs the sampler
-        assert a['reward'] == b['reward'] and a['mean_len'] == b['mean_len']  # reports round apart in the last bits
-        assert a['entropy'] == pytest.approx(b['entropy'], rel=1e-6) and a['grad_norm'] == pytest.approx(b['grad_norm'], rel=1e-5)
+    # same samples and rewards; the log-probs the sampler reports round apart in the last bits
+    for a, b in zip(runs[False], runs[True]):
+        assert a['reward'] == b['reward'] and a['mean_len'] == b['mean_len']
+        assert (a['entropy'] == pytest.approx(b['entropy'], rel=1e-6)
+                and a['grad_norm'] == pytest.approx(b['grad_norm'], rel=1e-5))
 
 
 def test_resume_continues_bit_identically(tmp_path, tok):
@@ -193,8 +213,8 @@ def test_resume_continues_bit_identically(tmp_path, tok):
     grpo.train(part, tok, rl_cfg(tmp_path / 'b', steps=2, beta=0.05), draw_prompts=draw,
                reward_fn=length_reward, name='t')
     resumed = tiny_policy(tok, seed=99)  # different init: everything must come from the checkpoint
-    grpo.train(resumed, tok, rl_cfg(tmp_path / 'b', steps=4, beta=0.05, resume=True), draw_prompts=draw,
-               reward_fn=length_reward, name='t')
+    grpo.train(resumed, tok, rl_cfg(tmp_path / 'b', steps=4, beta=0.05, resume=True),
+               draw_prompts=draw, reward_fn=length_reward, name='t')
     for a, b in zip(full.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
     a = torch.load(tmp_path / 'a' / 'ckpt.pt', weights_only=True)
@@ -214,7 +234,8 @@ def test_micro_batches_add_up_to_the_full_batch_update(tmp_path, tok, agg, over)
     # beta > 0 and mu = 2 the reference and old log-probs come from length-sorted chunks too
     cfg = rl_cfg(tmp_path, loss_agg=agg, grad_clip=0.0, max_new_tokens=12, **over)
     batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, length_reward, cfg, 0))
-    for i, n in enumerate([12, 3, 7, 1, 9, 5]):  # ragged (an untrained policy rarely stops): padding to cut
+    # ragged (an untrained policy rarely stops): padding to cut
+    for i, n in enumerate([12, 3, 7, 1, 9, 5]):
         batch.mask[i, n:], batch.responses[i, n:] = False, tok.pad_id
     after = []
     for micro in (64, 1, 4):
@@ -234,14 +255,15 @@ def test_update_equals_one_plain_backward_over_the_whole_batch(tmp_path, tok, ag
     # the end) against the plain path: response_logits runs the prompts itself, one micro-batch
     cfg = rl_cfg(tmp_path, loss_agg=agg, grad_clip=0.0, max_new_tokens=12, micro_batch=2)
     batch = next(grpo.rollouts(tiny_policy(tok), tok, draw, length_reward, cfg, 0))
-    for i, n in enumerate([12, 2, 7, 1, 9, 5]):  # width 2 runs a one-token decode step under autograd
+    # width 2 runs a one-token decode step under autograd
+    for i, n in enumerate([12, 2, 7, 1, 9, 5]):
         batch.mask[i, n:], batch.responses[i, n:] = False, tok.pad_id
     policy = tiny_policy(tok)
     grpo.optimize(policy, None, torch.optim.SGD(policy.parameters(), lr=1.0), batch, cfg, 0)
     ref = tiny_policy(tok)
     N = batch.responses.shape[0]
-    loss_t, _, _ = grpo.per_token_loss(ref, logits.select_rows(batch, torch.arange(N)), batch.mask, None, None,
-                                       batch.advantages, cfg)
+    loss_t, _, _ = grpo.per_token_loss(ref, logits.select_rows(batch, torch.arange(N)), batch.mask,
+                                       None, None, batch.advantages, cfg)
     grpo.aggregate(loss_t, batch.mask.float(), agg, cfg.max_new_tokens).backward()
     torch.optim.SGD(ref.parameters(), lr=1.0).step()
     moved = False

@@ -11,6 +11,7 @@ import logits
 from kernels.grpo_loss import grpo_token_loss
 from model import ModelConfig, Transformer
 from logits import Rows, response_logits
+from sample import sample
 
 
 # ---------------------------------------------------------------------------- advantages
@@ -52,9 +53,10 @@ def _token_loss(logp, old, ref, adv, eps_low, eps_high, beta):
     """The per-token loss training runs (kernels' torch path) at chosen log-probs: logits over two
     tokens whose first has probability exp(logp)."""
     logits = torch.stack([logp, torch.log1p(-torch.exp(logp))], -1)  # (N, T, 2)
-    loss, _, kl, clipped = grpo_token_loss(logits, torch.zeros(logp.shape, dtype=torch.long), old, ref,
-                                           adv[:, None].expand(logp.shape).to(logp.dtype), eps_low=eps_low,
-                                           eps_high=eps_high, beta=beta, backend='torch')
+    loss, _, kl, clipped = grpo_token_loss(logits, torch.zeros(logp.shape, dtype=torch.long), old,
+                                           ref, adv[:, None].expand(logp.shape).to(logp.dtype),
+                                           eps_low=eps_low, eps_high=eps_high, beta=beta,
+                                           backend='torch')
     return loss, kl, clipped
 
 
@@ -75,7 +77,8 @@ def test_token_loss_by_hand_clipping_both_sides_and_k3():
     # k3 = exp(ref - logp) - (ref - logp) - 1, added with weight beta
     loss, kl, _ = _token_loss(logp, old, ref, torch.tensor([0.0]), 0.2, 0.2, beta=0.5)
     d = (ref - logp)[0]
-    assert kl[0].tolist() == pytest.approx((torch.exp(d) - d - 1).tolist(), rel=1e-5)  # float32 log-softmax
+    # float32 log-softmax
+    assert kl[0].tolist() == pytest.approx((torch.exp(d) - d - 1).tolist(), rel=1e-5)
     assert loss[0].tolist() == pytest.approx((0.5 * (torch.exp(d) - d - 1)).tolist(), rel=1e-5)
     assert (kl >= 0).all()
 
@@ -111,13 +114,14 @@ def test_loss_gradient_matches_autograd_of_the_naive_formula():
     N, T, V = 3, 5, 7
     logits = torch.randn(N, T, V, dtype=torch.float64, requires_grad=True)
     targets = torch.randint(0, V, (N, T))
-    old = torch.log_softmax(torch.randn(N, T, V, dtype=torch.float64), -1).gather(-1, targets[..., None])[..., 0]
+    old = (torch.log_softmax(torch.randn(N, T, V, dtype=torch.float64), -1)
+           .gather(-1, targets[..., None])[..., 0])
     ref = old + 0.1 * torch.randn(N, T, dtype=torch.float64)
     adv = torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64)
     mask = torch.ones(N, T, dtype=torch.bool)
     mask[1, 3:] = False
-    loss_t, _, _, _ = grpo_token_loss(logits, targets, old, ref, adv[:, None].expand(N, T), mask, eps_low=0.2,
-                                      eps_high=0.3, beta=0.04, backend='torch')
+    loss_t, _, _, _ = grpo_token_loss(logits, targets, old, ref, adv[:, None].expand(N, T), mask,
+                                      eps_low=0.2, eps_high=0.3, beta=0.04, backend='torch')
     ours = grpo.aggregate(loss_t, mask, 'grpo')
     g_ours, = torch.autograd.grad(ours, logits)
     naive = naive_grpo_objective(logits, targets, old, ref, adv, mask, 0.2, 0.3, 0.04)
@@ -131,7 +135,8 @@ def test_shared_prompt_forward_equals_the_full_rows():
     # each prompt once, its responses on top of its cached keys/values: same logits and gradients
     # as running every [prompt, response] row whole (prompts and responses of different lengths)
     torch.manual_seed(0)
-    model = Transformer(ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64))
+    model = Transformer(ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32,
+                                    block_size=64))
     prompts = [torch.randint(1, 50, (n,)) for n in (5, 9, 7)]
     lens = [3, 6, 1, 4, 6, 2]  # two responses per prompt
     responses = [torch.randint(1, 50, (n,)) for n in lens]
@@ -165,11 +170,11 @@ def test_shared_prompt_forward_equals_the_full_rows():
 
 
 def test_batch_log_probs_match_the_samplers_own():
-    # sample's layout is the update's: select_rows -> response_logits scores each response token exactly
-    # as the KV-cached sampler drew it (prompts of different lengths, two responses each)
-    from sample import sample
+    # sample's layout is the update's: select_rows -> response_logits scores each response token
+    # exactly as the KV-cached sampler drew it (prompts of different lengths, two responses each)
     torch.manual_seed(0)
-    model = Transformer(ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64))
+    model = Transformer(ModelConfig(vocab_size=50, n_layer=2, n_head=4, n_kv_head=2, n_embd=32,
+                                    block_size=64))
     prompts = [[3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15, 16]]
     s = sample(model, prompts, 6, temperature=1.0, num_samples=2, seed=0, stop_ids=(1, 2, 3))
     assert len(set(s.response_lens.tolist())) > 1  # ragged: there is padding to get wrong

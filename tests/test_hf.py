@@ -1,4 +1,5 @@
-"""Hugging Face interop (hf.py, tokenizer.HFTokenizer) against transformers and tokenizers themselves.
+"""Hugging Face interop (hf.py, tokenizer.HFTokenizer) against transformers and tokenizers
+themselves.
 
 transformers and tokenizers are test-time dependencies (requirements-test.txt): they are the
 reference we are checked against, never used by a run."""
@@ -16,8 +17,11 @@ from tokenizer import HFTokenizer, Tokenizer, train_tokenizer
 
 transformers = pytest.importorskip('transformers')
 tokenizers = pytest.importorskip('tokenizers')
+# after the skip above: tokenizers is a test-time dependency
+from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
 
-QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+                 r"| ?[^\s\p{L}\p{N}]+[\r\n]*"
                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 
@@ -31,7 +35,8 @@ def tiny_hf(tmp_path, kind, tied=False, **over):
         ref = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(rope_theta=50000.0, **common))
         with torch.no_grad():  # transformers initialises the q/k/v biases to zero; make them count
             for layer in ref.model.layers:
-                for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj,
+                             layer.self_attn.v_proj):
                     proj.bias.normal_(0, 0.5)
     else:
         ref = transformers.LlamaForCausalLM(transformers.LlamaConfig(**common))
@@ -53,7 +58,8 @@ def test_logits_and_greedy_match_transformers(tmp_path, kind, tied):
     ref, folder = tiny_hf(tmp_path, kind, tied)
     ours = hf.load_hf(folder)
     assert ours.config.qkv_bias == (kind == 'qwen2') and ours.config.tie_embeddings == tied
-    assert hf.n_params(ours.config) == ours.num_params() == ref.num_parameters()  # the memory estimate's count
+    # the memory estimate's count
+    assert hf.n_params(ours.config) == ours.num_params() == ref.num_parameters()
     if tied:
         assert ours.lm_head.weight is ours.embed_tokens.weight
     g = torch.Generator().manual_seed(1)
@@ -65,8 +71,9 @@ def test_logits_and_greedy_match_transformers(tmp_path, kind, tied):
         a, b = ours(idx, pad_mask=mask), hf_logits(ref, idx, mask)
         assert torch.allclose(a[mask], b[mask], atol=1e-5, rtol=0)
     prompt = idx[0, :9]
-    want = ref.generate(prompt[None], attention_mask=torch.ones(1, 9, dtype=torch.long), max_new_tokens=20,
-                        do_sample=False, pad_token_id=0, eos_token_id=None)[0, 9:].tolist()
+    want = ref.generate(prompt[None], attention_mask=torch.ones(1, 9, dtype=torch.long),
+                        max_new_tokens=20, do_sample=False, pad_token_id=0,
+                        eos_token_id=None)[0, 9:].tolist()
     got = generate(ours, [prompt.tolist()], 20, temperature=0.0)[0]
     assert got == want and len(got) == 20
 
@@ -86,8 +93,9 @@ def test_sharded_folder_and_dtype_kept(tmp_path):
 @pytest.mark.parametrize('qkv_bias,tied', [(False, True), (True, False)])
 def test_export_loads_in_transformers(tmp_path, qkv_bias, tied):
     torch.manual_seed(0)
-    model = Transformer(ModelConfig(vocab_size=300, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, block_size=64,
-                                    qkv_bias=qkv_bias, tie_embeddings=tied)).eval()
+    model = Transformer(ModelConfig(vocab_size=300, n_layer=2, n_head=4, n_kv_head=2, n_embd=32,
+                                    block_size=64, qkv_bias=qkv_bias,
+                                    tie_embeddings=tied)).eval()
     if qkv_bias:
         with torch.no_grad():
             model.layers[0].self_attn.q_proj.bias.normal_()
@@ -106,33 +114,43 @@ def test_export_loads_in_transformers(tmp_path, qkv_bias, tied):
 
 def varied_strings(n, seed=0):
     rng = random.Random(seed)
-    words = ['the', 'Answer', "don't", "I'LL", 'x', 'café', 'naïve', 'Ünïcode', 'tokenizer', 'GRPO']
+    words = ['the', 'Answer', "don't", "I'LL", 'x', 'café', 'naïve', 'Ünïcode', 'tokenizer',
+             'GRPO']
     han = '小明有个苹果然后又得到送出现在多少求答案是'
-    code = ['def f(x):\n    return x + 3\n', 'for i in range(10):\n\tprint(i)', '{"a": [1, 2]}', 'a<=b && c!=d;']
+    code = ['def f(x):\n    return x + 3\n', 'for i in range(10):\n\tprint(i)', '{"a": [1, 2]}',
+            'a<=b && c!=d;']
     emoji = ['😀', '🚀', '👍🏽', '🇯🇵', '∑', '→']
-    parts = [lambda: rng.choice(words), lambda: ''.join(rng.choice(han) for _ in range(rng.randint(1, 6))),
-             lambda: str(rng.randint(0, 10 ** rng.randint(1, 9))), lambda: rng.choice([' ', '  ', '\n', '\n\n', '\t', '   \n ']),
-             lambda: rng.choice(code), lambda: rng.choice(emoji), lambda: rng.choice('.,!?;:()[]-+*/=<>'),
-             lambda: '<think>', lambda: 'e\u0301']  # a combining accent: NFC changes it
-    return [''.join(rng.choice(parts)() + rng.choice(['', ' ']) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+    parts = [lambda: rng.choice(words),
+             lambda: ''.join(rng.choice(han) for _ in range(rng.randint(1, 6))),
+             lambda: str(rng.randint(0, 10 ** rng.randint(1, 9))),
+             lambda: rng.choice([' ', '  ', '\n', '\n\n', '\t', '   \n ']),
+             lambda: rng.choice(code), lambda: rng.choice(emoji),
+             lambda: rng.choice('.,!?;:()[]-+*/=<>'),
+             lambda: '<think>',
+             lambda: 'e\u0301']  # a combining accent: NFC changes it
+    return [''.join(rng.choice(parts)() + rng.choice(['', ' ']) for _ in range(rng.randint(1, 12)))
+            for _ in range(n)]
 
 
 def test_hf_tokenizer_matches_tokenizers(tmp_path):
-    from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
     ref = tokenizers.Tokenizer(models.BPE())
     ref.normalizer = normalizers.NFC()
-    ref.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior='isolated'),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    ref.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior='isolated'),
+         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     ref.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=900, special_tokens=['<|endoftext|>', '<|pad|>'],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
     ref.train_from_iterator(varied_strings(3000, seed=1), trainer)
     ref.add_tokens(['<think>'])  # a non-special added token: matched in text, as tokenizers does
     ref.save(str(tmp_path / 'tokenizer.json'))
-    (tmp_path / 'tokenizer_config.json').write_text(json.dumps({'eos_token': '<|endoftext|>', 'pad_token': '<|pad|>'}))
+    (tmp_path / 'tokenizer_config.json').write_text(json.dumps({'eos_token': '<|endoftext|>',
+                                                                'pad_token': '<|pad|>'}))
     ours = Tokenizer.load(str(tmp_path / 'tokenizer.json'))
     assert isinstance(ours, HFTokenizer)
-    assert (ours.eot_id, ours.pad_id) == (ref.token_to_id('<|endoftext|>'), ref.token_to_id('<|pad|>'))
+    assert (ours.eot_id, ours.pad_id) == (ref.token_to_id('<|endoftext|>'),
+                                          ref.token_to_id('<|pad|>'))
     texts = varied_strings(1000, seed=2)
     for text in texts:
         ids = ours.encode(text)
@@ -155,17 +173,19 @@ def test_our_tokenizer_exports_to_tokenizers(tmp_path):
     assert fast.eos_token_id == tok.eot_id and fast.pad_token_id == tok.pad_id
     for text in varied_strings(300, seed=4):
         assert ref.encode(text).ids == tok.encode(text), text
-    assert Tokenizer.load(str(tmp_path / 'tokenizer.json')).encode('12 + 30 = 42') == tok.encode('12 + 30 = 42')
+    assert (Tokenizer.load(str(tmp_path / 'tokenizer.json')).encode('12 + 30 = 42')
+            == tok.encode('12 + 30 = 42'))
 
 
 @pytest.mark.parametrize('model_type', ['wordpiece', 'unigram'])
 def test_other_tokenizer_models_refused(tmp_path, model_type):
-    from tokenizers import models, trainers
     if model_type == 'wordpiece':
-        ref, trainer = tokenizers.Tokenizer(models.WordPiece(unk_token='[UNK]')), trainers.WordPieceTrainer(
-            vocab_size=100, special_tokens=['[UNK]'], show_progress=False)
+        ref, trainer = (tokenizers.Tokenizer(models.WordPiece(unk_token='[UNK]')),
+                        trainers.WordPieceTrainer(vocab_size=100, special_tokens=['[UNK]'],
+                                                  show_progress=False))
     else:
-        ref, trainer = tokenizers.Tokenizer(models.Unigram()), trainers.UnigramTrainer(vocab_size=50, show_progress=False)
+        ref, trainer = (tokenizers.Tokenizer(models.Unigram()),
+                        trainers.UnigramTrainer(vocab_size=50, show_progress=False))
     ref.train_from_iterator(['hello world', 'tokenizers are fun'] * 20, trainer)
     ref.save(str(tmp_path / 'tokenizer.json'))
     with pytest.raises(ValueError, match='model.type .* is not supported'):
@@ -200,7 +220,8 @@ def test_bad_folders_name_the_problem(tmp_path):
         hf.load_hf(str(tmp_path))
     ref, folder = tiny_hf(tmp_path, 'llama')
     _edit_config(folder, intermediate_size=128)
-    with pytest.raises(hf.HFError, match=r"'layers.0.mlp.down_proj.weight' has shape \(64, 96\), config.json implies \(64, 128\)"):
+    with pytest.raises(hf.HFError, match=r"'layers.0.mlp.down_proj.weight' has shape \(64, 96\), "
+                                         r"config.json implies \(64, 128\)"):
         hf.load_hf(folder)
     ref.save_pretrained(tmp_path / 'sharded', max_shard_size='40KB')
     shard = sorted((tmp_path / 'sharded').glob('*-of-*.safetensors'))[-1]
@@ -213,7 +234,8 @@ def test_bad_folders_name_the_problem(tmp_path):
 
 
 def test_our_run_folder_is_not_mistaken_for_a_hf_folder(tmp_path):
-    (tmp_path / 'config.json').write_text(json.dumps({'preset': 'cpu', 'steps': 100}))  # written before ckpt.pt
+    # written before ckpt.pt
+    (tmp_path / 'config.json').write_text(json.dumps({'preset': 'cpu', 'steps': 100}))
     assert not hf.is_hf_folder(str(tmp_path))
     (tmp_path / 'config.json').write_text(json.dumps({'model_type': 'qwen2'}))
     assert hf.is_hf_folder(str(tmp_path))
@@ -224,7 +246,8 @@ def test_ids_the_tokenizer_lacks_decode_to_nothing_and_bad_files_are_named(tmp_p
     tok.save_hf(str(tmp_path))
     ours = Tokenizer.load(str(tmp_path / 'tokenizer.json'))
     ids = ours.encode('hello 12')
-    assert ours.decode(ids + [ours.vocab_size + 7]) == 'hello 12'  # a model row past the tokenizer's ids
+    # a model row past the tokenizer's ids
+    assert ours.decode(ids + [ours.vocab_size + 7]) == 'hello 12'
     (tmp_path / 'tokenizer_config.json').write_text('{"eos_token": ')
     with pytest.raises(ValueError, match='tokenizer_config.json is not valid JSON'):
         Tokenizer.load(str(tmp_path / 'tokenizer.json'))

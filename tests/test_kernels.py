@@ -29,7 +29,8 @@ from kernels.benchmark import saved_bytes  # noqa: E402
 
 needs_triton = pytest.mark.skipif(not L.HAVE_TRITON, reason="triton is not installed")
 BACKENDS = ["torch", pytest.param("triton", marks=needs_triton)]
-ULP = {torch.bfloat16: 2 ** -7, torch.float16: 2 ** -10}  # relative size of one unit in the last place
+# relative size of one unit in the last place
+ULP = {torch.bfloat16: 2 ** -7, torch.float16: 2 ** -10}
 
 
 def make(shape, V, dtype=torch.float32, scale=3.0, masked=(), seed=0):
@@ -68,11 +69,13 @@ CASES = [  # (shape, V, temperature, masked flat positions)
 def test_selective_fp32_matches_naive(backend, shape, V, temperature, masked):
     logits, targets, g = make(shape, V, masked=masked)
     want, want_grad = value_and_grad(selective_logprobs_naive, logits, g, targets, temperature)
-    got, got_grad = value_and_grad(selective_logprobs, logits, g, targets, temperature, backend=backend)
+    got, got_grad = value_and_grad(selective_logprobs, logits, g, targets, temperature,
+                                   backend=backend)
     assert got.shape == targets.shape and got.dtype == torch.float32
     close(got, want)
     close(got_grad, want_grad)
-    assert (got.view(-1)[list(masked)] == 0).all() and (got_grad.view(-1, V)[list(masked)] == 0).all()
+    assert ((got.view(-1)[list(masked)] == 0).all()
+            and (got_grad.view(-1, V)[list(masked)] == 0).all())
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -162,7 +165,7 @@ def test_more_than_65535_tokens_triton_forward():
     assert (got[live] < 0).all()
 
 
-# ---------------------------------------------------------------------------- fused linear log-probs
+# ------------------------------------------------------------------------- fused linear log-probs
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_linear_logprobs_matches_naive(backend):
@@ -179,7 +182,8 @@ def test_linear_logprobs_matches_naive(backend):
         return (y, *torch.autograd.grad(y, (h, w), up))
 
     want = run(lambda h, w: selective_logprobs_naive(h @ w.T, targets, 0.8))
-    got = run(lambda h, w: linear_logprobs(h, w, targets, 0.8, chunk_size=4, backend=backend))  # 18 rows: 4+4+4+4+2
+    # 18 rows: 4+4+4+4+2
+    got = run(lambda h, w: linear_logprobs(h, w, targets, 0.8, chunk_size=4, backend=backend))
     for a, b in zip(got, want):
         close(a, b)
 
@@ -190,9 +194,10 @@ def test_linear_logprobs_frozen_weight_and_saved_memory():
     targets = torch.randint(0, 30, (12,))
     y = linear_logprobs(hidden, weight, targets, chunk_size=5)
     (gh,) = torch.autograd.grad(y.sum(), hidden)
-    close(gh, torch.autograd.grad(selective_logprobs_naive(hidden @ weight.T, targets).sum(), hidden)[0])
-    new, shared = saved_bytes(lambda x, t: linear_logprobs(x, weight, t, chunk_size=5), hidden, targets,
-                              others=(weight,))
+    close(gh, torch.autograd.grad(selective_logprobs_naive(hidden @ weight.T, targets).sum(),
+                                  hidden)[0])
+    new, shared = saved_bytes(lambda x, t: linear_logprobs(x, weight, t, chunk_size=5), hidden,
+                              targets, others=(weight,))
     assert new <= 12 * 4  # lse only: the (12, 30) logits are never kept
     assert shared == (hidden.numel() + weight.numel()) * 4 + targets.numel() * 8
 
@@ -208,21 +213,26 @@ def test_linear_logprobs_under_autocast():
         got = linear_logprobs(hidden, weight, targets, chunk_size=7)
         want = selective_logprobs_naive(hidden @ weight.T, targets)
     close(got, want)
-    (gh, gw), (wh, ww) = torch.autograd.grad(got, (hidden, weight), up), torch.autograd.grad(want, (hidden, weight), up)
+    (gh, gw), (wh, ww) = (torch.autograd.grad(got, (hidden, weight), up),
+                          torch.autograd.grad(want, (hidden, weight), up))
     close(gh, wh)
-    # naive rounds the whole (V, C) weight gradient to bf16 once; we sum chunks in fp32: one bf16 ulp apart
-    torch.testing.assert_close(gw, ww, rtol=ULP[torch.bfloat16], atol=ULP[torch.bfloat16] * ww.abs().max().item())
+    # naive rounds the whole (V, C) weight gradient to bf16 once; we sum chunks in fp32:
+    # one bf16 ulp apart
+    torch.testing.assert_close(gw, ww, rtol=ULP[torch.bfloat16],
+                               atol=ULP[torch.bfloat16] * ww.abs().max().item())
 
 
-# ---------------------------------------------------------------------------- memory kept for backward
+# ----------------------------------------------------------------------- memory kept for backward
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_saved_for_backward_is_per_token(backend):
     logits, targets, _ = make((4, 8), 500)
     N = 32
-    new, shared = saved_bytes(lambda x, t: selective_logprobs(x, t, backend=backend), logits, targets)
+    new, shared = saved_bytes(lambda x, t: selective_logprobs(x, t, backend=backend), logits,
+                              targets)
     assert new <= N * 4  # one fp32 logsumexp per token
-    assert shared == logits.numel() * 4 + targets.numel() * 8  # references to the inputs, not copies
+    # references to the inputs, not copies
+    assert shared == logits.numel() * 4 + targets.numel() * 8
     naive_new, _ = saved_bytes(selective_logprobs_naive, logits, targets)
     assert naive_new >= N * 500 * 4  # the check above can fail: naive keeps (N, V) fp32
 
@@ -230,7 +240,8 @@ def test_saved_for_backward_is_per_token(backend):
 # ---------------------------------------------------------------------------- the GRPO loss
 
 def grpo_naive(logits, targets, old, ref, adv, mask, eps_low, eps_high, beta, temperature):
-    """The GRPO loss of docs/design.md written out with the naive log-softmax, for autograd to differentiate."""
+    """The GRPO loss of docs/design.md written out with the naive log-softmax, for autograd to
+    differentiate."""
     keep = mask & (targets != IGNORE_INDEX)
     logp = selective_logprobs_naive(logits, torch.where(keep, targets, IGNORE_INDEX), temperature)
     old = logp.detach() if old is None else old
@@ -265,8 +276,9 @@ def test_grpo_by_hand(backend):
     dlogp = [dpg[i] + 0.1 * (1 - math.exp(d[i])) for i in range(5)] + [0.0]
     logits = torch.zeros(6, 3, requires_grad=True)
     targets = torch.zeros(6, dtype=torch.long)
-    loss, logp, kl, clipped = grpo_token_loss(logits, targets, old, ref, torch.tensor(A), mask, eps_low=0.2,
-                                              eps_high=0.3, beta=0.1, backend=backend)
+    loss, logp, kl, clipped = grpo_token_loss(logits, targets, old, ref, torch.tensor(A), mask,
+                                              eps_low=0.2, eps_high=0.3, beta=0.1,
+                                              backend=backend)
     close(loss, torch.tensor([pg[i] + 0.1 * k3[i] for i in range(5)] + [0.0]))
     close(logp, torch.tensor([lp] * 5 + [0.0]))
     close(kl, torch.tensor(k3[:5] + [0.0]))
@@ -277,12 +289,14 @@ def test_grpo_by_hand(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("has_old, has_ref, beta", [(True, True, 0.04), (False, True, 0.1), (True, False, 0.0)])
+@pytest.mark.parametrize("has_old, has_ref, beta",
+                         [(True, True, 0.04), (False, True, 0.1), (True, False, 0.0)])
 def test_grpo_matches_naive_autograd(backend, has_old, has_ref, beta):
     logits, targets, _ = make((3, 7), 41, masked=(2,))
     gen = torch.Generator().manual_seed(5)
     base = selective_logprobs_naive(logits, targets).detach()
-    old = base + 0.4 * torch.randn(3, 7, generator=gen) if has_old else None  # ratios well past the clip
+    # ratios well past the clip
+    old = base + 0.4 * torch.randn(3, 7, generator=gen) if has_old else None
     ref = base + 0.3 * torch.randn(3, 7, generator=gen) if has_ref else None
     adv = torch.randn(3, 7, generator=gen)
     mask = torch.rand(3, 7, generator=gen) > 0.2

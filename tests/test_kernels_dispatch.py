@@ -47,13 +47,16 @@ def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: selective_logprobs(torch.randn(2, 5), torch.zeros(3, dtype=torch.long)), "targets shape"),
+    (lambda: selective_logprobs(torch.randn(2, 5), torch.zeros(3, dtype=torch.long)),
+     "targets shape"),
     (lambda: selective_logprobs(torch.randn(2, 5), torch.tensor([0, 5])), r"\[0, 5\)"),
     (lambda: selective_logprobs(torch.randn(2, 5), torch.tensor([0, -1])), "IGNORE_INDEX"),
     (lambda: selective_logprobs(torch.randn(2, 5), torch.zeros(2)), "integer"),
     (lambda: selective_logprobs(torch.randn(5), torch.tensor(0)), "logits must be"),
-    (lambda: selective_logprobs(torch.randn(2, 5), torch.zeros(2, dtype=torch.long), 0.0), "temperature"),
-    (lambda: linear_logprobs(torch.randn(2, 4), torch.randn(5, 3), torch.zeros(2, dtype=torch.long)), "weight"),
+    (lambda: selective_logprobs(torch.randn(2, 5), torch.zeros(2, dtype=torch.long), 0.0),
+     "temperature"),
+    (lambda: linear_logprobs(torch.randn(2, 4), torch.randn(5, 3),
+                             torch.zeros(2, dtype=torch.long)), "weight"),
     (lambda: grpo_token_loss(torch.randn(2, 5), torch.zeros(2, dtype=torch.long), None, None,
                              torch.zeros(2), beta=0.1), "ref_logp"),
     (lambda: grpo_token_loss(torch.randn(2, 5), torch.zeros(2, dtype=torch.long), None, None,
@@ -66,7 +69,7 @@ def test_bad_input_is_named(call, match):
         call()
 
 
-# ---------------------------------------------------------------------------- the benchmark's machinery
+# ---------------------------------------------------------------------- the benchmark's machinery
 
 @needs_triton
 def test_gpu_benchmark_runs_on_the_interpreter():
@@ -86,7 +89,7 @@ def test_cpu_peak_memory_probe():
     assert ours <= naive / 10
 
 
-# ---------------------------------------------------------------------------- compiled kernels on a GPU
+# ---------------------------------------------------------------------- compiled kernels on a GPU
 
 # Run in a fresh process without TRITON_INTERPRET, so that Triton compiles for the GPU. The
 # same script runs on CPU through the interpreter (tiny sizes) to keep it honest here.
@@ -96,14 +99,16 @@ from kernels import grpo_loss_torch, grpo_token_loss, selective_logprobs, select
 device, N, big_v = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ulp = {torch.float32: 1e-5, torch.bfloat16: 2 ** -7}
 for dtype in (torch.float32, torch.bfloat16):
-    for n, V in ((N, 1000), (max(1, N // 256), big_v)):  # many tokens; a large multi-block vocabulary
+    # many tokens; a large multi-block vocabulary
+    for n, V in ((N, 1000), (max(1, N // 256), big_v)):
         g = torch.Generator().manual_seed(0)
         logits = (torch.randn(2, n, V, generator=g) * 3).to(device, dtype)  # (2, n, V)
         targets = torch.randint(0, V, (2, n), generator=g).to(device)
         targets[:, ::7] = -100
         up = torch.randn(2, n, generator=g).to(device)
         x1, x2 = logits.clone().requires_grad_(), logits.clone().requires_grad_()
-        a, b = selective_logprobs(x1, targets, 0.9, backend="triton"), selective_logprobs_naive(x2, targets, 0.9)
+        a, b = (selective_logprobs(x1, targets, 0.9, backend="triton"),
+                selective_logprobs_naive(x2, targets, 0.9))
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         (ga,), (gb,) = torch.autograd.grad(a, x1, up), torch.autograd.grad(b, x2, up)
         torch.testing.assert_close(ga.float(), gb.float(), rtol=ulp[dtype], atol=1e-6)
@@ -113,16 +118,19 @@ for dtype in (torch.float32, torch.bfloat16):
         plain = grpo_loss_torch(x2, targets, old, ref, adv, **kw)
         for p, q in zip(fused, plain):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5)
-        (ga,), (gb,) = torch.autograd.grad(fused[0].sum(), x1), torch.autograd.grad(plain[0].sum(), x2)
+        (ga,), (gb,) = (torch.autograd.grad(fused[0].sum(), x1),
+                        torch.autograd.grad(plain[0].sum(), x2))
         torch.testing.assert_close(ga.float(), gb.float(), rtol=ulp[dtype], atol=1e-6)
 print("ok")
 """
 
 
 def run_check(env, *args):
-    proc = subprocess.run([sys.executable, "-c", GPU_CHECK, *map(str, args)], cwd=Path(__file__).resolve().parents[1],
+    proc = subprocess.run([sys.executable, "-c", GPU_CHECK, *map(str, args)],
+                          cwd=Path(__file__).resolve().parents[1],
                           env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr[-3000:]
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (
+        proc.stdout + proc.stderr[-3000:])
 
 
 @needs_triton
@@ -135,4 +143,5 @@ def test_gpu_check_script_on_the_interpreter():
 def test_compiled_kernels_on_cuda():
     # 140,000 tokens (2 x 70,000: past the 65,535 limit of a second grid axis) with V = 1000,
     # and 546 tokens with V = 151,936 (38 blocks), fp32 and bf16.
-    run_check({k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}, "cuda", 70_000, 151_936)
+    run_check({k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}, "cuda", 70_000,
+              151_936)

@@ -37,7 +37,8 @@ def test_mlp_hidden_default():
 def test_param_count_matches_formula(tie, bias):
     c = cfg(tie_embeddings=tie, qkv_bias=bias, mlp_hidden=40)
     V, C, L, H, hd, kvh = 67, 32, 2, 40, 8, 2
-    attn = C * C + 2 * C * kvh * hd + C * C + (C + 2 * kvh * hd) * bias  # q, k, v, o (+ q/k/v biases)
+    # q, k, v, o (+ q/k/v biases)
+    attn = C * C + 2 * C * kvh * hd + C * C + (C + 2 * kvh * hd) * bias
     per_layer = attn + 3 * C * H + 2 * C  # SwiGLU and two norms
     expected = V * C + L * per_layer + C + (0 if tie else V * C)
     m = Transformer(c)
@@ -93,14 +94,16 @@ def test_too_long_sequence_raises(tiny_model):
 
 
 def test_rope_is_a_rotation_of_half_split_pairs():
-    # reference: pair (x[i], x[i + d/2]) as the complex number x[i] + 1j*x[i + d/2], times e^(1j*pos*theta_i)
+    # reference: pair (x[i], x[i + d/2]) as the complex number x[i] + 1j*x[i + d/2],
+    # times e^(1j*pos*theta_i)
     d, theta = 8, 10000.0
     x = torch.randn(2, 3, 5, d, dtype=torch.float64)
     pos = torch.tensor([[0, 1, 2, 7, 40], [3, 3, 4, 5, 90]])
     cos, sin = rope_cos_sin(pos, d, theta)
     got = apply_rope(x.float(), cos, sin).double()
     freqs = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)  # (d/2,)
-    z = torch.complex(x[..., :d // 2], x[..., d // 2:]) * torch.exp(1j * pos[:, None, :, None] * freqs)
+    z = (torch.complex(x[..., :d // 2], x[..., d // 2:])
+         * torch.exp(1j * pos[:, None, :, None] * freqs))
     ref = torch.cat([z.real, z.imag], dim=-1)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
@@ -112,7 +115,8 @@ def test_gqa_equals_mha_with_repeated_kv_heads(tiny_model):
     for i in range(2):  # query head h reads kv head h // 2 (HF repeat_kv / repeat_interleave order)
         for p in 'kv':
             w = sd[f'layers.{i}.self_attn.{p}_proj.weight'].view(2, 8, 32)
-            sd[f'layers.{i}.self_attn.{p}_proj.weight'] = w.repeat_interleave(2, dim=0).reshape(32, 32)
+            sd[f'layers.{i}.self_attn.{p}_proj.weight'] = (w.repeat_interleave(2, dim=0)
+                                                           .reshape(32, 32))
     mha.load_state_dict(sd)
     idx = torch.randint(0, 67, (2, 13))
     torch.testing.assert_close(mha(idx), gqa(idx), atol=1e-5, rtol=1e-5)
@@ -152,7 +156,8 @@ def test_cached_decoding_matches_full_forward_with_ragged_prompts(tiny_model, qk
     seqs = [r.clone() for r in rows]
     g = torch.Generator().manual_seed(2)
     for step in range(12):
-        for i, s in enumerate(seqs):  # each row's last logits against a plain forward of its own tokens
+        # each row's last logits against a plain forward of its own tokens
+        for i, s in enumerate(seqs):
             assert (logits[i, -1] - m(s[None])[0, -1]).abs().max() <= 1e-5, (step, i)
         new = torch.randint(0, 67, (4, 1 + step % 3), generator=g)  # 1-3 tokens at a time
         logits = m(new, kv_cache=cache)
@@ -190,7 +195,8 @@ def test_dropping_rows_from_the_cache_leaves_the_others_unchanged(tiny_model):
     for i, r in enumerate(keep.tolist()):
         seq = torch.cat([x[r][real[r]], new[r], new2[i]])
         assert (out[i] - m(seq[None])[0, -1]).abs().max() <= 1e-5
-    assert cache.k[0].shape[0] == 2 and cache.n_real.tolist() == [7 + 2, 5 + 2] and full.shape == (4, 67)
+    assert (cache.k[0].shape[0] == 2 and cache.n_real.tolist() == [7 + 2, 5 + 2]
+            and full.shape == (4, 67))
 
 
 def test_finished_rows_masked_out_do_not_disturb_others(tiny_model):

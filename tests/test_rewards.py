@@ -5,11 +5,13 @@ would pay for it.
 
 Run: .venv/bin/pytest tests/test_rewards.py
 """
+import random
 import time
 
 import pytest
 
 import rewards
+import tasks
 from rewards import EOT, accuracy_reward, format_reward, parse_response
 from tasks import Problem
 
@@ -19,7 +21,8 @@ def math_problem(gold='42', lang='en'):
 
 
 def countdown(target, numbers):
-    return Problem('c1', 'countdown', 'en', len(numbers), 'make it', str(target), numbers=tuple(numbers))
+    return Problem('c1', 'countdown', 'en', len(numbers), 'make it', str(target),
+                   numbers=tuple(numbers))
 
 
 def wrap(answer, think='40 + 2 = 42'):
@@ -93,8 +96,8 @@ def test_non_string_responses_are_a_caller_bug():
 ACCEPTED = [('42', 42), (' 42\n', 42), ('+42', 42), ('42.0', 42), ('42.00', 42), ('0042', 42),
             ('1,234', 1234), ('-7', -7), ('-1,234,567', -1234567), ('1,234.0', 1234), ('-0', 0)]
 REJECTED = ['42 apples', 'x = 42', '3 or 4', '3, 4', '4 2', '42.5', '42.', '.5', '12,34', '1,23,4',
-            ',123', '1_000', '0x2a', '1e1', '４２', '٤٢', '4\u200b2', '\\boxed{42}', '42!', '--42',
-            '', ' ', '42\n43', '9' * 65]
+            ',123', '1_000', '0x2a', '1e1', '４２', '٤٢', '4\u200b2', '\\boxed{42}', '42!',
+            '--42', '', ' ', '42\n43', '9' * 65]
 
 
 @pytest.mark.parametrize('text,value', ACCEPTED)
@@ -111,7 +114,8 @@ def test_parse_int_rejects_anything_else(text):
 def test_math_accuracy_compares_with_the_gold_integer():
     assert accuracy_reward(wrap('41'), math_problem()) == 0.0
     assert accuracy_reward(wrap('42 apples'), math_problem()) == 0.0
-    assert accuracy_reward(wrap('', think='the answer is 42'), math_problem()) == 0.0  # empty answer
+    # empty answer
+    assert accuracy_reward(wrap('', think='the answer is 42'), math_problem()) == 0.0
     assert accuracy_reward(wrap('-5'), math_problem('-5')) == 1.0
 
 
@@ -123,14 +127,13 @@ def test_malformed_problems_raise_naming_the_problem():
     with pytest.raises(ValueError, match='numbers'):
         accuracy_reward(wrap('1'), countdown(1, ()))
     with pytest.raises(ValueError, match='entry'):
-        accuracy_reward(wrap('1'), Problem('k', 'code', 'en', 1, 'x', '', entry='', tests=(((1,), 1),)))
+        accuracy_reward(wrap('1'), Problem('k', 'code', 'en', 1, 'x', '', entry='',
+                                           tests=(((1,), 1),)))
 
 
 def test_code_answers_as_the_template_spaces_them_pass():
     """The template writes '<answer> def f(x): ... </answer>': the space after the tag must not
     reach Python as an indent (it did once, and every code answer failed)."""
-    import random
-    import tasks
     rng = random.Random(0)
     for _ in range(5):
         p = tasks.draw_problem('code', rng)
@@ -218,9 +221,9 @@ def test_language_reads_only_the_reasoning_and_ignores_tags():
 # ----------------------------------------------------------------------------- reflection
 
 @pytest.mark.parametrize('text', [
-    'wait, 7 * 8 is 56, not 54', 'Wait. 3 + 4 = 7', 'check: 11 - 3 = 8', 'CHECK:8', 'let me  verify',
-    'Let me re-check that', 'I should double-check', 'recheck', '检查：3 + 4 = 7', '等等，7 乘 8 是 56',
-    '再算一遍', '用验算', '(wait)'])
+    'wait, 7 * 8 is 56, not 54', 'Wait. 3 + 4 = 7', 'check: 11 - 3 = 8', 'CHECK:8',
+    'let me  verify', 'Let me re-check that', 'I should double-check', 'recheck',
+    '检查：3 + 4 = 7', '等等，7 乘 8 是 56', '再算一遍', '用验算', '(wait)'])
 def test_reflection_markers_are_found(text):
     assert rewards.has_reflection(text)
 
@@ -238,12 +241,16 @@ def test_score_combines_components_with_the_stage_weights():
     good, mixed = wrap('42', think='forty two'), wrap('42', think='forty 二')
     rows = rewards.score([good, mixed, good, '42'], [math_problem()] * 4, stage='reasoning',
                          ended=[True, True, False, True])
-    assert rows[0] == {'accuracy': 1.0, 'format': 1.0, 'language': 1.0, 'reward': 2.1, 'reflection': 0.0}
-    assert rows[1] == {'accuracy': 1.0, 'format': 1.0, 'language': 0.5, 'reward': 1.6, 'reflection': 0.0}
+    assert rows[0] == {'accuracy': 1.0, 'format': 1.0, 'language': 1.0, 'reward': 2.1,
+                       'reflection': 0.0}
+    assert rows[1] == {'accuracy': 1.0, 'format': 1.0, 'language': 0.5, 'reward': 1.6,
+                       'reflection': 0.0}
     assert rows[2]['reward'] == pytest.approx(2.0)  # truncated: no format term
-    assert rows[3] == {'accuracy': 0.0, 'format': 0.0, 'language': 1.0, 'reward': 1.0, 'reflection': 0.0}
+    assert rows[3] == {'accuracy': 0.0, 'format': 0.0, 'language': 1.0, 'reward': 1.0,
+                       'reflection': 0.0}
     checked = wrap('42', think='forty two. wait, check: 40 + 2 = 42')
-    assert rewards.score([checked], [math_problem()])[0]['reflection'] == 1.0  # logged, not rewarded
+    # logged, not rewarded
+    assert rewards.score([checked], [math_problem()])[0]['reflection'] == 1.0
     assert rewards.score([checked], [math_problem()])[0]['reward'] == pytest.approx(1.1)
     zero = rewards.score([good, mixed], [math_problem()] * 2, stage='zero')
     assert [r['reward'] for r in zero] == [pytest.approx(1.1)] * 2  # no language term in R1-Zero
@@ -262,7 +269,8 @@ def test_huge_response_is_scored_quickly():
     think = ('40 + 2 = 42, wait, check: 42 - 2 = 40. ' * 30000)[:1_000_000]
     t = time.perf_counter()
     assert accuracy_reward(wrap('42', think=think), math_problem()) == 1.0
-    assert rewards.score([wrap('42', think=think)], [math_problem()], 'reasoning')[0]['reward'] == 2.1
+    assert rewards.score([wrap('42', think=think)], [math_problem()],
+                         'reasoning')[0]['reward'] == 2.1
     assert accuracy_reward(wrap('4' * 1_000_000), math_problem()) == 0.0
     assert accuracy_reward('<think>' * 150_000, math_problem()) == 0.0
     assert accuracy_reward(wrap('(' * 500_000 + '7'), CD) == 0.0

@@ -14,13 +14,13 @@ from tasks import Problem
 
 # The grammar as one regular expression: the reference the parser is compared against.
 _FREE = r'(?:(?!<think>|</think>|<answer>|</answer>|' + re.escape(EOT) + r').)*'
-REFERENCE = re.compile(r'\s*<think>(' + _FREE + r')</think>\s*<answer>(' + _FREE + r')</answer>\s*(?:'
-                       + re.escape(EOT) + r'\s*)?', re.S)
+REFERENCE = re.compile(r'\s*<think>(' + _FREE + r')</think>\s*<answer>(' + _FREE
+                       + r')</answer>\s*(?:' + re.escape(EOT) + r'\s*)?', re.S)
 
 PIECES = ['<think>', '</think>', '<answer>', '</answer>', EOT, '<think', 'answer>', '<', '>', '/',
-          ' ', '\n', '\t', '\u3000', '42', '-', '+', ',', '.0', '7*3+5*2', '(', ')', 'wait, ', 'check: ',
-          '检查：', '等等，', '三加四', 'three plus four', 'Привет', '\ud800', '\udfff', '\u200b', '\ufeff',
-          '\x00', '４２', '😀', 'é', '\u0301', '\r']
+          ' ', '\n', '\t', '\u3000', '42', '-', '+', ',', '.0', '7*3+5*2', '(', ')', 'wait, ',
+          'check: ', '检查：', '等等，', '三加四', 'three plus four', 'Привет',
+          '\ud800', '\udfff', '\u200b', '\ufeff', '\x00', '４２', '😀', 'é', '\u0301', '\r']
 PROBLEMS = [Problem('m', 'math', 'en', 2, 'q', '42'), Problem('z', 'math', 'zh', 2, 'q', '-7'),
             Problem('c', 'countdown', 'en', 4, 'q', '31', numbers=(2, 3, 5, 7)),
             Problem('h', 'chat', 'en', 1, 'q')]

@@ -1,5 +1,5 @@
-"""The code sandbox (docs/design.md, Reliability): correct code passes, wrong code fails, and none of
-the tricks below counts as a pass or leaves anything behind: early exits, forged records,
+"""The code sandbox (docs/design.md, Reliability): correct code passes, wrong code fails, and none
+of the tricks below counts as a pass or leaves anything behind: early exits, forged records,
 redefined harness helpers, printed claims, infinite loops, fork bombs, memory bombs, output
 floods, os.system, reading outside the scratch folder, secrets in our environment, and
 children that would outlive the run. The last tests go through rewards.py (accuracy_reward,
@@ -10,6 +10,7 @@ Run: .venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -20,7 +21,8 @@ import sandbox
 from sandbox import run_code
 from tasks import Problem
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith('linux'), reason='the sandbox needs Linux')
+pytestmark = pytest.mark.skipif(not sys.platform.startswith('linux'),
+                                reason='the sandbox needs Linux')
 
 ADD_TESTS = (((1, 2), 3), ((5, 7), 12), ((-1, 1), 0))
 GOOD = 'def add(a, b):\n    return a + b\n'
@@ -48,9 +50,11 @@ def test_correct_code_passes_and_wrong_code_fails():
     wrong = add('def add(a, b):\n    return a * b + 1\n')
     assert (wrong.status, wrong.n_passed) == ('failed', 2)  # right for (1, 2) and (-1, 1)
     assert add('def add(a, b): return b + a').status == 'passed'
+    # preloaded standard modules work
     assert add('from collections import Counter\nimport math\ndef add(a, b):\n'
-               '    return math.prod([1]) * sum(Counter({a: 1, b: 1}).keys()) if a != b else 2 * a\n'
-               ).status == 'passed'  # preloaded standard modules work
+               '    return math.prod([1]) * sum(Counter({a: 1, b: 1}).keys())'
+               ' if a != b else 2 * a\n'
+               ).status == 'passed'
 
 
 @pytest.mark.parametrize('code,status', [
@@ -120,7 +124,8 @@ def test_results_compare_as_json():
 
 
 def test_the_job_file_with_the_nonce_is_gone_before_model_code_runs():
-    code = 'import os\ndef f():\n    return sorted(os.path.exists(p) for p in ("job.json", "harness.py"))\n'
+    code = ('import os\ndef f():\n'
+            '    return sorted(os.path.exists(p) for p in ("job.json", "harness.py"))\n')
     assert run_code(code, [((), [False, True])], 'f').status == 'passed'
 
 
@@ -221,7 +226,8 @@ def test_files_outside_the_scratch_folder_cannot_be_read(tmp_path):
                  f'os.read(os.open({str(secret)!r}, os.O_RDONLY), 100).decode()',
                  f'open("/proc/self/root" + {str(secret)!r}).read()',
                  f'open("../" * 20 + {str(secret)!r}.lstrip("/")).read()'):
-        result = run_code(f'import os\ndef f():\n    print({read})\n    return {read}\n', tests, 'f')
+        result = run_code(f'import os\ndef f():\n    print({read})\n    return {read}\n', tests,
+                          'f')
         assert result.status == 'failed' and 'hunter2' not in result.output, (read, result)
     # Inside the scratch folder, files can be read (the hook is not refusing everything)
     # but nothing can be written anywhere.
@@ -236,7 +242,8 @@ def test_files_outside_the_scratch_folder_cannot_be_read(tmp_path):
 
 def test_our_environment_is_not_visible(monkeypatch):
     monkeypatch.setenv('NANO_R1_TEST_SECRET', 'hunter2')
-    code = 'import os\ndef f():\n    print(dict(os.environ))\n    return os.environ.get("NANO_R1_TEST_SECRET")\n'
+    code = ('import os\ndef f():\n    print(dict(os.environ))\n'
+            '    return os.environ.get("NANO_R1_TEST_SECRET")\n')
     result = run_code(code, [((), 'hunter2')], 'f')
     assert result.status == 'failed' and 'hunter2' not in result.output
 
@@ -248,7 +255,8 @@ def test_accuracy_reward_runs_the_answer_block():
     assert rewards.accuracy_reward(fenced, problem) == 1.0
     assert rewards.accuracy_reward(f'<think>easy</think><answer>{GOOD}</answer>', problem) == 1.0
     assert rewards.accuracy_reward(f'<think><answer>{GOOD}</answer></think>', problem) == 0.0
-    assert rewards.accuracy_reward('<think>x</think><answer>def add(a, b): return 0</answer>', problem) == 0.0
+    assert rewards.accuracy_reward('<think>x</think><answer>def add(a, b): return 0</answer>',
+                                   problem) == 0.0
 
 
 def test_batch_keeps_order_and_measures_speed():
@@ -260,12 +268,13 @@ def test_batch_keeps_order_and_measures_speed():
     rate = len(responses) / (time.perf_counter() - t)
     print(f'\ncode rewards, {sandbox.CODE_WORKERS} workers: {rate:.1f} responses/s')
     assert [r['accuracy'] for r in rows] == [float(i % 3 != 0) for i in range(24)]
-    items = [(GOOD, ADD_TESTS, 'add'), ('while True: pass', ADD_TESTS, 'add'), (bad, ADD_TESTS, 'add')]
-    assert [r.status for r in sandbox.run_code_batch(items, timeout_s=1.0)] == ['passed', 'timeout', 'failed']
+    items = [(GOOD, ADD_TESTS, 'add'), ('while True: pass', ADD_TESTS, 'add'),
+             (bad, ADD_TESTS, 'add')]
+    assert ([r.status for r in sandbox.run_code_batch(items, timeout_s=1.0)]
+            == ['passed', 'timeout', 'failed'])
 
 
 def test_the_scratch_folders_are_removed():
-    import tempfile
     before = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith('nano-r1-sandbox-')}
     add(GOOD)
     add('while True: pass', timeout_s=0.5)

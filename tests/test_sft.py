@@ -17,14 +17,14 @@ from model import ModelConfig, Transformer
 
 def small_model(tok, seed=0):
     torch.manual_seed(seed)
-    return Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1, n_embd=32,
-                                   block_size=128))
+    return Transformer(ModelConfig(vocab_size=tok.vocab_size, n_layer=1, n_head=2, n_kv_head=1,
+                                   n_embd=32, block_size=128))
 
 
 def cfg(tmp_path, **over):
-    c = dict(device='cpu', epochs=2.0, batch_size=2, lr=1e-3, min_lr=1e-4, warmup_steps=1, weight_decay=0.0,
-             grad_clip=1.0, log_interval=1, ckpt_interval=1, seed=0, dtype='float32', kernels='torch',
-             out_dir=str(tmp_path), resume=False)
+    c = dict(device='cpu', epochs=2.0, batch_size=2, lr=1e-3, min_lr=1e-4, warmup_steps=1,
+             weight_decay=0.0, grad_clip=1.0, log_interval=1, ckpt_interval=1, seed=0,
+             dtype='float32', kernels='torch', out_dir=str(tmp_path), resume=False)
     c.update(over)
     return Config(**c)
 
@@ -40,7 +40,8 @@ def test_collate_masks_prompt_and_padding(tok):
     for b, (ids, n_prompt) in enumerate(rows):
         assert x[b, :len(ids) - 1].tolist() == ids[:-1]
         assert (y[b, :n_prompt - 1] == IGNORE_INDEX).all()      # predicting prompt tokens: masked
-        assert y[b, n_prompt - 1:len(ids) - 1].tolist() == ids[n_prompt:]  # the response and the end token
+        # the response and the end token
+        assert y[b, n_prompt - 1:len(ids) - 1].tolist() == ids[n_prompt:]
         assert (y[b, len(ids) - 1:] == IGNORE_INDEX).all()     # padding: masked
         assert ids[-1] == tok.eot_id
 
@@ -85,9 +86,10 @@ def test_training_lowers_the_loss_and_resumes_bit_identically(tok, tmp_path):
             raise RuntimeError('simulated crash')
         return {}
     with pytest.raises(RuntimeError, match='simulated crash'):
-        sft.train(small_model(tok), tok, data, cfg(tmp_path / 'part', epochs=3.0), evaluate=crash_at_8,
-                  eval_interval=1)
-    assert torch.load(tmp_path / 'part' / 'ckpt.pt', weights_only=True)['step'] == 7  # the last completed step
+        sft.train(small_model(tok), tok, data, cfg(tmp_path / 'part', epochs=3.0),
+                  evaluate=crash_at_8, eval_interval=1)
+    # the last completed step
+    assert torch.load(tmp_path / 'part' / 'ckpt.pt', weights_only=True)['step'] == 7
     resumed = small_model(tok, seed=1)  # a different init: everything must come from the checkpoint
     sft.train(resumed, tok, data, cfg(tmp_path / 'part', epochs=3.0, resume=True))
     for a, b in zip(full.parameters(), resumed.parameters()):
@@ -111,8 +113,8 @@ def test_jsonl_round_trip_and_bad_lines(tmp_path):
 # ---------------------------------------------------------------------------- rejection sampling
 
 def math_problem(lang='en'):
-    return tasks.Problem('p', 'math', lang, 2, 'Compute 3 + 4' if lang == 'en' else '计算 3 + 4', '7',
-                         expr='3 + 4')
+    return tasks.Problem('p', 'math', lang, 2,
+                         'Compute 3 + 4' if lang == 'en' else '计算 3 + 4', '7', expr='3 + 4')
 
 
 def resp(think, answer='7'):
@@ -125,7 +127,8 @@ def resp(think, answer='7'):
     ((resp('3 + 4 = 7'), 12, False), 'ended'),                       # cut off, no end token
     ((resp('3 加 4 = 7, so seven'), 12, True), 'single_language'),  # reasoning mixes languages
     ((resp('3 + 4 = 7'), 500, True), 'not_overlong'),
-    ((resp('3 + 4 = 7 and so on and so on and so on and so on and so on'), 30, True), 'not_repetitive'),
+    ((resp('3 + 4 = 7 and so on and so on and so on and so on and so on'), 30, True),
+     'not_repetitive'),
 ])
 def test_each_filter_on_hand_made_samples(sample, dropped_by):
     p = math_problem()
@@ -136,7 +139,8 @@ def test_each_filter_on_hand_made_samples(sample, dropped_by):
     assert kept.examples == []
     names = ['correct', 'ended', 'single_language', 'not_overlong', 'not_repetitive']
     i = names.index(dropped_by)
-    assert all(kept.report[n]['kept'] == 1 for n in names[:i])  # every earlier filter let it through
+    # every earlier filter let it through
+    assert all(kept.report[n]['kept'] == 1 for n in names[:i])
     assert kept.report[dropped_by]['kept'] == 0 and kept.report[dropped_by]['rate'] == 0.0
 
 

@@ -66,7 +66,8 @@ def test_same_arithmetic_in_any_wording_shares_a_split():
     rng = random.Random(3)
     for _ in range(300):
         p = tasks.gen_math(rng, 3, rng.choice(['en', 'zh']))
-        twin = tasks.Problem(tasks._canon_id('math', p.expr), 'math', 'en', 3, 'other words', p.answer, expr=p.expr)
+        twin = tasks.Problem(tasks._canon_id('math', p.expr), 'math', 'en', 3, 'other words',
+                             p.answer, expr=p.expr)
         assert tasks.split_of(twin) == tasks.split_of(p)
 
 
@@ -143,14 +144,17 @@ def test_chat_rubric_prefers_good_replies():
 
 
 def _rates(docs):
-    math_docs = [d for d in docs if 'Compute' in d or '计算' in d or 'How many' in d or '多少' in d]
+    math_docs = [d for d in docs
+                 if 'Compute' in d or '计算' in d or 'How many' in d or '多少' in d]
     resp = [response_of(d) for d in docs if 'Assistant:' in d]
     return {
         'careful': sum(('check:' in d or '检查' in d) for d in math_docs) / len(math_docs),
         'direct': sum(('The answer is' in d and '=' not in d.split('Assistant:')[-1]) or
-                      ('答案是' in d and '=' not in d.split('Assistant:')[-1]) for d in math_docs) / len(math_docs),
+                      ('答案是' in d and '=' not in d.split('Assistant:')[-1])
+                      for d in math_docs) / len(math_docs),
         'well_formed': sum(rewards.format_reward(r) for r in resp) / len(resp),
-        'zh': sum(bool(re.search(r'[\u4e00-\u9fff]', d.split('User:')[-1])) for d in docs) / len(docs),
+        'zh': sum(bool(re.search(r'[\u4e00-\u9fff]', d.split('User:')[-1]))
+                  for d in docs) / len(docs),
         'template': len(resp) / len(docs),
         'drill': sum(d[0].isdigit() for d in docs) / len(docs),
     }
@@ -159,9 +163,12 @@ def _rates(docs):
 def test_knobs_move_the_measured_rates_in_the_corpus():
     base = corpus.CorpusKnobs()
     lo = _rates(corpus.build_corpus(3000, 0, base))
-    for knob, value, rate, direction in [('careful', 0.4, 'careful', +1), ('direct', 0.6, 'direct', +1),
-                                         ('broken_tags', 0.9, 'well_formed', -1), ('zh_share', 0.8, 'zh', +1),
-                                         ('template_share', 0.2, 'template', -1), ('drills', 0.5, 'drill', +1)]:
+    for knob, value, rate, direction in [('careful', 0.4, 'careful', +1),
+                                         ('direct', 0.6, 'direct', +1),
+                                         ('broken_tags', 0.9, 'well_formed', -1),
+                                         ('zh_share', 0.8, 'zh', +1),
+                                         ('template_share', 0.2, 'template', -1),
+                                         ('drills', 0.5, 'drill', +1)]:
         knobs = corpus.CorpusKnobs(**{**vars(base), knob: value})
         hi = _rates(corpus.build_corpus(3000, 0, knobs))
         assert (hi[rate] - lo[rate]) * direction > 0.15, (knob, lo[rate], hi[rate])
@@ -169,12 +176,14 @@ def test_knobs_move_the_measured_rates_in_the_corpus():
 
 def test_switch_lang_knob_moves_language_mixing():
     def mixed(share):
-        knobs = corpus.CorpusKnobs(switch_lang=share, direct=0.0, family_mix={'math': 1.0}, template_share=1.0, drills=0.0,
-                                  broken_tags=0.0, findx=0.0)
+        knobs = corpus.CorpusKnobs(switch_lang=share, direct=0.0, family_mix={'math': 1.0},
+                                   template_share=1.0, drills=0.0, broken_tags=0.0, findx=0.0)
         docs = corpus.build_corpus(1500, 1, knobs)
-        probs_lang = ['zh' if re.search(r'[\u4e00-\u9fff]', d.split('User:')[-1].split('Assistant:')[0]) else 'en'
+        probs_lang = ['zh' if re.search(r'[\u4e00-\u9fff]',
+                                        d.split('User:')[-1].split('Assistant:')[0]) else 'en'
                       for d in docs]
-        return sum(rewards.is_mixed(response_of(d), lang) for d, lang in zip(docs, probs_lang)) / len(docs)
+        return sum(rewards.is_mixed(response_of(d), lang)
+                   for d, lang in zip(docs, probs_lang)) / len(docs)
     assert mixed(0.0) < 0.01
     assert mixed(0.3) > 0.2
 
@@ -207,7 +216,8 @@ def test_findx_gold_solves_the_equation_and_every_guess_stays_non_negative():
 
 def test_findx_split_is_by_the_equation_not_its_language():
     splits = set()
-    for seed in range(300):  # the generator's draws do not depend on the language: the same equation twice
+    # the generator's draws do not depend on the language: the same equation twice
+    for seed in range(300):
         en, zh = (tasks.gen_findx(random.Random(seed), 2, lang) for lang in ('en', 'zh'))
         assert en.expr == zh.expr and en.prompt != zh.prompt and en.id == zh.id
         splits.add(tasks.split_of(en))
@@ -218,8 +228,11 @@ def test_findx_split_is_by_the_equation_not_its_language():
     assert not train & {p.expr for p in held}  # no held-out equation among training draws
 
 
-_TRY = re.compile(r'(?:try|试试|let x be|设 x 为) (\d+): ((?:\d+ [-+] \d+ = \d+(?:[,，] ?(?:wait,|等等，) ?\d+ [-+] \d+ = \d+)?(?:[,，] ?)?)+)[.。]'
-                  r'(?: (?:need|需要) \d+[:：] (\d+) ([<>=]) (\d+)[,，](?: ?(?:so|所以) (?:(\d+) < )?x ([<>]) (\d+)| ?(?:yes|对))[.。])?')
+_TRY = re.compile(r'(?:try|试试|let x be|设 x 为) (\d+): '
+                  r'((?:\d+ [-+] \d+ = \d+'
+                  r'(?:[,，] ?(?:wait,|等等，) ?\d+ [-+] \d+ = \d+)?(?:[,，] ?)?)+)[.。]'
+                  r'(?: (?:need|需要) \d+[:：] (\d+) ([<>=]) (\d+)[,，]'
+                  r'(?: ?(?:so|所以) (?:(\d+) < )?x ([<>]) (\d+)| ?(?:yes|对))[.。])?')
 
 
 def parse_tries(text):
@@ -238,18 +251,22 @@ def test_error_free_search_narrows_soundly_and_stops_on_yes():
             g = int(guess)
             assert lo < g < hi  # every guess lies inside the interval the comparisons left
             true = g + sum(c if op == '+' else -c for op, c in terms)
-            assert int(value) == true and int(right) == rhs  # right arithmetic when no slip is drawn
+            # right arithmetic when no slip is drawn
+            assert int(value) == true and int(right) == rhs
             assert cmp == ('<' if true < rhs else '>' if true > rhs else '=')
             if cmp == '=':
                 assert g == int(p.answer)
             else:
                 lo, hi = (g, hi) if cmp == '<' else (lo, g)
                 if low:  # both ends known: the interval written out
-                    assert (int(low), sign, int(bound)) == (lo, '<', hi) and 0 < lo and hi <= traces.FINDX_MAX
+                    assert ((int(low), sign, int(bound)) == (lo, '<', hi) and 0 < lo
+                            and hi <= traces.FINDX_MAX)
                 else:    # one end: the bound this guess set
                     assert int(bound) == g and sign == ('>' if cmp == '<' else '<')
-        assert tries[-1][3] == '=' and sum(tr[3] == '=' for tr in tries) == 1  # stops at the first yes
-        assert t.text.count('wait, try') + t.text.count('等等， 试试') == len(tries) - 1  # each miss sends it back
+        # stops at the first yes
+        assert tries[-1][3] == '=' and sum(tr[3] == '=' for tr in tries) == 1
+        # each miss sends it back
+        assert t.text.count('wait, try') + t.text.count('等等， 试试') == len(tries) - 1
         assert t.text.startswith(('try ', '试试 ')) and t.reflective == (len(tries) > 1)
 
 
@@ -257,12 +274,18 @@ def test_findx_search_traces_hold_near_misses_and_caught_slips():
     rng = random.Random(1)
     searches = [traces.solve_findx(p, rng, 'search', error_rate=0.3, catch_rate=1.0, give_up=0.0)
                 for p in findx_problems(200)]
-    assert all(t.correct for t in searches)  # every slip caught: no wrong comparison, no wrong answer
-    assert sum(bool(re.search(r'(wait,|等等，) \d+ [-+] \d+ =', t.text)) for t in searches) > 50  # slips redone
-    near = sum(abs(int(g) - int(t.answer)) == 1 for t in searches for g, *_ in parse_tries(t.text)[:-1])
+    # every slip caught: no wrong comparison, no wrong answer
+    assert all(t.correct for t in searches)
+    # slips redone
+    assert sum(bool(re.search(r'(wait,|等等，) \d+ [-+] \d+ =', t.text))
+               for t in searches) > 50
+    near = sum(abs(int(g) - int(t.answer)) == 1
+               for t in searches for g, *_ in parse_tries(t.text)[:-1])
     assert near > len(searches)  # more than one rejected near miss per trace on average
-    slipped = [traces.solve_findx(p, rng, 'search', error_rate=0.5, catch_rate=0.0) for p in findx_problems(200)]
-    assert 0 < sum(t.correct for t in slipped) < len(slipped)  # uncaught slips mislead some searches
+    slipped = [traces.solve_findx(p, rng, 'search', error_rate=0.5, catch_rate=0.0)
+               for p in findx_problems(200)]
+    # uncaught slips mislead some searches
+    assert 0 < sum(t.correct for t in slipped) < len(slipped)
 
 
 def test_findx_one_try_and_direct_styles():
@@ -270,10 +293,13 @@ def test_findx_one_try_and_direct_styles():
     for p in findx_problems(100):
         one = traces.solve_findx(p, rng, 'one_try', error_rate=0.0)
         tries = parse_tries(one.text)
-        assert len(tries) == 1 and tries[0][3] is None and one.answer == tries[0][0]  # computes, never compares
-        assert one.text.startswith(('let x be ', '设 x 为 '))  # its own opener (evaluation.py --opener)
+        # computes, never compares
+        assert len(tries) == 1 and tries[0][3] is None and one.answer == tries[0][0]
+        # its own opener (evaluation.py --opener)
+        assert one.text.startswith(('let x be ', '设 x 为 '))
         direct = traces.solve_findx(p, rng, 'direct')
-        assert '=' not in direct.text and re.fullmatch(r'(The answer is|答案是) \d+[.。]', direct.text)
+        assert '=' not in direct.text and re.fullmatch(r'(The answer is|答案是) \d+[.。]',
+                                                       direct.text)
     rates = [sum(traces.solve_findx(p, rng, 'direct').correct for p in findx_problems(2000)) / 2000]
     assert 0.25 < rates[0] < 0.35  # direct_error 0.7
 
@@ -283,5 +309,6 @@ def test_findx_rewards_follow_the_hack_proof_rules():
     good = f' <think> try {p.answer}: ... yes. </think> <answer> {p.answer} </answer>'
     assert rewards.accuracy_reward(good, p) == 1.0
     assert rewards.accuracy_reward(good.replace(f'<answer> {p.answer}', '<answer> 99'), p) == 0.0
-    assert rewards.accuracy_reward(f'<think> {p.answer} </think> <answer> x = {p.answer} </answer>', p) == 0.0
+    assert rewards.accuracy_reward(f'<think> {p.answer} </think> <answer> x = {p.answer} </answer>',
+                                   p) == 0.0
     assert rewards.accuracy_reward(f'<think> <answer> {p.answer} </answer> </think>', p) == 0.0

@@ -12,9 +12,11 @@ import regex
 from tokenizer import PATTERN, Tokenizer, train_bpe, train_tokenizer
 
 CORPUS = [
-    'A conversation between User and Assistant. <think> 12 + 30 = 42, wait, let me check: 42 - 30 = 12. </think>',
+    'A conversation between User and Assistant. <think> 12 + 30 = 42, wait, let me check: '
+    '42 - 30 = 12. </think>',
     '<answer> 42 </answer><|endoftext|>',
-    '用户问：3 加 4 等于多少？ <think> 3 + 4 = 7，等等，再检查一下 </think> <answer> 7 </answer>',
+    '用户问：3 加 4 等于多少？ <think> 3 + 4 = 7，等等，再检查一下 </think> '
+    '<answer> 7 </answer>',
     "def add(a, b):\n    return a + b\n\n# it's done, isn't it?\n",
     'Hello   world!!\tTabs\r\nand 🙂 emoji 🚀🚀 ' * 3,
 ]
@@ -26,8 +28,9 @@ def tok():
 
 
 def random_text(rng):
-    pools = ['hello world ', 'The Quick brown FOX. ', '数学题目答案是', '🙂🚀👍🏽', ' \t\n\r  \n\n', '0123456789',
-             '٣٤٥ Ⅻ ½', "don't I'LL ", '<think></think><answer>', '<|endoftext|><|pad|>', 'é̃ñ', '\u200b\ufeff']
+    pools = ['hello world ', 'The Quick brown FOX. ', '数学题目答案是', '🙂🚀👍🏽',
+             ' \t\n\r  \n\n', '0123456789', '٣٤٥ Ⅻ ½', "don't I'LL ",
+             '<think></think><answer>', '<|endoftext|><|pad|>', 'é̃ñ', '\u200b\ufeff']
     parts = [rng.choice(pools)[:rng.randint(1, 12)] for _ in range(rng.randint(0, 12))]
     raw = bytes(rng.randrange(256) for _ in range(rng.randint(0, 20)))
     parts.append(raw.decode('utf-8', errors='replace'))
@@ -50,7 +53,8 @@ def test_every_digit_is_its_own_token(tok):
     pieces = [tok.decode([i]) for i in tok.encode(text)]
     assert all(len(p) == 1 for p in pieces if any(c.isdigit() for c in p))
     assert [p for p in pieces if p.isdigit()] == list('12345678909920247')
-    assert regex.findall(PATTERN, '٣٤٥ 12') == ['٣', '٤', '٥', ' ', '1', '2']  # any Unicode digit, one per chunk
+    # any Unicode digit, one per chunk
+    assert regex.findall(PATTERN, '٣٤٥ 12') == ['٣', '٤', '٥', ' ', '1', '2']
 
 
 def test_tags_are_ordinary_merged_text(tok):
@@ -113,7 +117,8 @@ def test_training_is_deterministic_and_sized():
 
 
 def reference_bpe(texts, n_merges):
-    """The textbook loop: recount every pair after every merge; same tie rule (smallest pair ids)."""
+    """The textbook loop: recount every pair after every merge; same tie rule (smallest pair
+    ids)."""
     counts = Counter(c for t in texts for c in regex.findall(PATTERN, t))
     words = {tuple(c.encode()): f for c, f in counts.items()}
     vocab = [bytes([i]) for i in range(256)]
@@ -155,11 +160,14 @@ def test_incremental_trainer_matches_reference():
 @pytest.mark.slow
 def test_training_scales_to_2k_vocab_on_2mb():
     rng = random.Random(0)
-    syll = ['ka', 'ro', 'mi', 'ten', 'sa', 'lo', 'qu', 'ze', 'do', 'vi', 'ar', 'ul', 'en', 'is', 'po', 'th']
+    syll = ['ka', 'ro', 'mi', 'ten', 'sa', 'lo', 'qu', 'ze',
+            'do', 'vi', 'ar', 'ul', 'en', 'is', 'po', 'th']
     vocab = [''.join(rng.choice(syll) for _ in range(rng.randint(1, 4))) for _ in range(5000)]
-    texts = [' '.join(rng.choice(vocab) if rng.random() < 0.9 else str(rng.randint(0, 999)) for _ in range(200)) + '.\n'
+    texts = [' '.join(rng.choice(vocab) if rng.random() < 0.9
+                      else str(rng.randint(0, 999)) for _ in range(200)) + '.\n'
              for _ in range(2000)]
     assert sum(map(len, texts)) > 2_000_000
-    tok = train_tokenizer(texts, 2048)  # its speed is bench.py's business, not a test's: here, that it scales
+    # its speed is bench.py's business, not a test's: here, that it scales
+    tok = train_tokenizer(texts, 2048)
     assert tok.vocab_size == 2048
     assert tok.decode(tok.encode(texts[0])) == texts[0]
