@@ -106,11 +106,8 @@ def load_model(path, device='cpu'):
 
 def file_digest(path):
     """sha1 of a file's bytes: which checkpoint a later stage was built from."""
-    h = hashlib.sha1()
     with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, 'sha1').hexdigest()
 
 
 def write_json(path, obj):

@@ -34,9 +34,8 @@ from logits import PromptPass, Rows, batch_logprobs, response_logits, select_row
 from sample import Samples, response_texts, sample
 
 
-# ----------------------------------------------------------------------------------------------
-# The loop's settings, each defined once. train_zero.py puts them on its command line; train_r1.py
-# and distill.py change a few (OPTIONS.settings). Defaults: R1-Zero's recipe on our 2 CPU cores.
+# ---- The loop's settings, each defined once: train_zero.py puts them on its command line;
+# train_r1.py and distill.py change a few (OPTIONS.settings). Defaults: R1-Zero on 2 CPU cores.
 
 OPTIONS = Options({
     'steps': Key(100, 'GRPO steps (fits the 20-minute CPU budget, base included; the curve '
@@ -83,8 +82,7 @@ OPTIONS = Options({
                         micro_batch=128, eval_interval=50)})
 
 
-# ----------------------------------------------------------------------------------------------
-# Advantages, guarded: a group whose rewards are all equal carries no signal and gets advantage 0.
+# ---- Advantages, guarded: a group whose rewards are all equal carries no signal: advantage 0.
 
 def group_advantages(rewards, G, scale_std=True, eps=1e-4):
     """rewards (P*G,) -> advantages (P*G,) and the mask of groups that carry signal (P,).
@@ -110,8 +108,7 @@ def overlong_penalty(lengths, max_len, buffer):
     return -(over / buffer).clamp(max=1.0)
 
 
-# ----------------------------------------------------------------------------------------------
-# The loss: the per-token part in kernels/ (torch reference, fused Triton kernel), aggregation here.
+# ---- The loss: per token in kernels/ (torch reference, fused Triton kernel), aggregated here.
 
 def aggregate(loss_t, mask, agg, max_len=None, denom=None):
     """Reduce per-token values (N, T) over the response tokens (mask) to one number; denom overrides
@@ -141,8 +138,7 @@ def per_token_loss(model, rows, mask, old_logp, ref_logp, adv, cfg, encoded=None
     return loss_t, kl.detach(), clipped.bool()
 
 
-# ----------------------------------------------------------------------------------------------
-# Rollouts: a generator that yields one batch per step, in the sampler's layout.
+# ---- Rollouts: a generator that yields one batch per step, in the sampler's layout.
 
 @dataclass
 class Batch(Samples):
@@ -218,8 +214,7 @@ def join(rounds, G):
                  scored=flat('scored'), texts=flat('texts'))
 
 
-# ----------------------------------------------------------------------------------------------
-# One optimizer update per minibatch; mu passes over the batch (DeepSeekMath Algorithm 1).
+# ---- One optimizer update per minibatch; mu passes over the batch (DeepSeekMath Algorithm 1).
 
 def optimize(policy, ref, opt, batch, cfg, step):
     """GRPO updates on a batch -> stats; skips a step with no signal or non-finite loss or grad."""
@@ -293,8 +288,7 @@ def optimize(policy, ref, opt, batch, cfg, step):
     return stats
 
 
-# ----------------------------------------------------------------------------------------------
-# The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
+# ---- The loop: lr, eval/checkpoint, rollouts, updates, log (nanoGPT's order).
 
 def check_parallel(cfg):
     """Settings several processes (ddp.py) cannot share; each must hold equally many groups."""

@@ -379,8 +379,7 @@ class Transformer(nn.Module):
         return self.lm_head(self.norm(x)).float()[:, 0]
 
 
-# ----------------------------------------------------------------------------------------------
-# Training helpers every loop shares (pretrain.py, sft.py, grpo.py).
+# ---- Training helpers every loop shares (pretrain.py, sft.py, grpo.py).
 
 def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
     """AdamW with decay on matrices only (norm weights and biases are not decayed)."""

@@ -9,35 +9,9 @@ reward (R1 2.2.2: the code is compiled and run against test cases; docs/design.m
 A test is (args, expected): a list of JSON arguments for `entry` and the JSON value it must return.
 Only status 'passed' earns reward (rewards.py); n_passed and output are for logs.
 
-What it guards against: reward hacking through the grader (an early sys.exit or os._exit, a
-redefined test helper, a printed "all tests passed", zero tests, a missing expected value, forged
-result records) and accidents (infinite loops, fork bombs, memory bombs, output floods, os.system,
-reading files outside its folder, secrets in the parent's environment, children outliving the run).
-
-How, in layers, strongest first:
-1. The grader is the parent: the child gets the test arguments, never the expected values, and
-   reports what the function returned. A pass needs a matching result for every test plus the
-   harness's closing record and a clean exit, so an early exit, a crash, zero tests or a missing
-   value never pass, and a forged record must hold the right value: solve the task.
-2. A separate process in its own session: a wall-clock deadline (plus RLIMIT_CPU), and the whole
-   process group is SIGKILLed on timeout and after every run.
-3. Resource limits, set by the harness before model code: address space (a memory bomb gets
-   MemoryError), CPU time, file size, no core files, no new processes or threads (RLIMIT_NPROC=0,
-   ignored for root). Not in a preexec_fn: it forces fork() over vfork() (181 ms a spawn, not
-   7 ms, from a 3 GB parent like the RL trainer) and is unsafe in run_code_batch's threads.
-4. An isolated interpreter (-I -S) with an empty environment, stdin closed, its cwd a fresh scratch
-   folder that is deleted afterwards; stdout/stderr are capped.
-5. A PEP 578 audit hook in the harness refuses new imports, os.* (fork, exec, system, spawn, kill,
-   file and directory operations), signal.*, gc.*, resource.*, opening a file for writing (no disk
-   filling), and opening anything outside the scratch folder. It is what stops fork bombs and
-   os.system as root, where RLIMIT_NPROC does nothing.
-
-Honest limits: it is not a jail. The audit hook is defence in depth: code in the harness's
-interpreter can reach its objects (the nonce), some C functions are not audited (os.pidfd_open +
-signal.pidfd_send_signal can signal a same-user process), and the child runs as our user (root
-here). That is proportionate for a policy's code, where the risks are reward hacking and accidents;
-hostile code needs OS isolation (namespaces, seccomp, an unprivileged user, a container). Linux only
-(resource limits, process groups).
+The grader is the parent, never the model's code; the child runs in its own session under a
+deadline and resource limits, in an isolated interpreter behind an audit hook. What each layer
+stops, and what it does not (it is not a jail): docs/design.md, Reliability.
 
 Run the tests: .venv/bin/pytest tests/test_sandbox.py -s   (-s prints the measured speed)"""
 import json
@@ -67,11 +41,12 @@ PRELOAD = ('json', 'math', 'cmath', 'random', 're', 'string', 'collections', 'it
            'functools', 'heapq', 'bisect', 'operator', 'copy', 'fractions', 'decimal',
            'typing', 'array')
 # Audit events refused once model code runs: with imports refused, all loaded modules can reach
-# (layer 5 above); gc.* finds the harness's objects, resource.* could raise root's limits again.
+# (layer 5, docs/design.md); gc.* finds the harness's objects, resource.* could raise root's
+# limits again.
 DENY_EVENTS = ('os.', 'signal.', 'gc.', 'resource.', 'sys.addaudithook', 'import')
 
-# The child (layer 1 above). Records go to a private pipe, tagged with a nonce read from a file it
-# deletes before model code runs; a record with a wrong nonce spoils the run.
+# The child (layer 1, docs/design.md). Records go to a private pipe, tagged with a nonce read from
+# a file it deletes before model code runs; a record with a wrong nonce spoils the run.
 HARNESS = r'''
 import sys, os, json, resource
 job = json.load(open('job.json', encoding='utf-8'))

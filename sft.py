@@ -62,8 +62,7 @@ OPTIONS = Options({
 })
 
 
-# ----------------------------------------------------------------------------------------------
-# Examples -> token rows -> padded batches with the prompt masked.
+# ---- Examples -> token rows -> padded batches with the prompt masked.
 
 def encode_examples(tok, examples, block_size):
     """(prompt, response) pairs -> (ids, n_prompt) rows, encoded apart and joined as the sampler
@@ -132,8 +131,7 @@ def write_jsonl(path, examples):
     os.replace(path + '.tmp', path)
 
 
-# ----------------------------------------------------------------------------------------------
-# The loop.
+# ---- The loop.
 
 def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sft'):
     """Fine-tune `model` in place on (prompt, response) pairs; write out_dir/ckpt.pt, metrics.jsonl.
@@ -213,8 +211,7 @@ def train(model, tok, examples, cfg, *, evaluate=None, eval_interval=0, name='sf
     return model
 
 
-# ----------------------------------------------------------------------------------------------
-# Rejection sampling (R1 2.3.3): the one place SFT data is filtered.
+# ---- Rejection sampling (R1 2.3.3): the one place SFT data is filtered.
 
 @dataclass
 class Kept:

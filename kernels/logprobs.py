@@ -34,8 +34,7 @@ HAVE_TRITON = importlib.util.find_spec("triton") is not None  # Triton ships for
 tl = None                            # triton.language, bound by jit() when a kernel is first used
 
 
-# ----------------------------------------------------------------------------------------
-# Triton kernels, plain functions compiled by jit() on first use. Every load is cast to fp32 at
+# ---- Triton kernels, plain functions compiled by jit() on first use. Every load is cast to fp32 at
 # once: the maths is fp32 whatever the logits' dtype, and the CPU interpreter gets bf16 wrong.
 
 # Forward, one program per token row x (V logits), target y, temperature tau:
@@ -181,8 +180,7 @@ def check_targets(targets, shape, V, device, temperature):
                          f"found {targets[bad][0].item()}")
 
 
-# ----------------------------------------------------------------------------------------
-# Row passes shared by both backends and by linear_logprobs. x3 is a (B, T, V) view from
+# ---- Row passes shared by both backends and by linear_logprobs. x3 is a (B, T, V) view from
 # as_rows; targets, lse and coef are flat (B*T,) tensors.
 
 def _chunks(x3, elements):
@@ -247,8 +245,7 @@ def backward_rows(x3, targets, lse, coef, temperature, backend):
     return grad
 
 
-# ----------------------------------------------------------------------------------------
-# Selective log-softmax.
+# ---- Selective log-softmax.
 
 class _SelectiveLogprobs(torch.autograd.Function):
     # Saves the logits (a reference, not a copy), the targets and lse: O(tokens) new memory.
@@ -286,8 +283,7 @@ def selective_logprobs_naive(logits, targets, temperature=1.0):
     return torch.where(targets != IGNORE_INDEX, picked, 0.0)
 
 
-# ----------------------------------------------------------------------------------------
-# Fused linear log-probs: logits = hidden @ weight.T, a chunk of rows at a time, so the full
+# ---- Fused linear log-probs: logits = hidden @ weight.T, a chunk of rows at a time, so the full
 # (N, V) logits never exist (Liger's fused linear cross entropy, for log-probs).
 
 class _LinearLogprobs(torch.autograd.Function):
