@@ -38,9 +38,9 @@ tiny = False          # tiny sizes: a smoke test whose numbers mean nothing
 device = 'auto'       # 'auto' = cuda, then mps, then cpu
 out_dir = 'out/bench' # where <name>.json is written
 seed = 0              # seed for the random-init model and the prompts
-steps = 36            # curve: GRPO steps per run (the kernels run in Triton's interpreter on CPU: slow)
-baseline = '70a1014'  # step: the commit to compare with (the last one before finished rows left the batch); '' = none
-threads = 0           # torch CPU threads; 0 = torch's default (on a shared machine, 1 avoids thread thrashing)
+steps = 36            # curve: GRPO steps per run (on CPU the kernels run in Triton's interpreter)
+baseline = '70a1014'  # step: the commit compared with (before finished rows left the batch)
+threads = 0           # torch CPU threads; 0 = torch's default (1 avoids thrashing a shared machine)
 
 
 def _model(tiny, seed, n_layer=8, n_embd=256, vocab=2048, device='cpu'):
@@ -513,14 +513,15 @@ if __name__ == '__main__':
     args = sys.argv[1:]
     _name = args.pop(0) if args and not args[0].startswith('-') else None
     with input_errors():
-        cfg = configure(globals(), args, bounds={'threads': (0, None), 'steps': (1, None)})
+        cfg = configure(globals(), args, bounds={'threads': (0, None), 'steps': (1, None)},
+                        choices={'device': ('auto', 'cpu', 'cuda', 'mps')})
         if _name not in BENCHES:
             raise InputError(f"usage: python bench.py {{{'|'.join(BENCHES)}}} [--key=value ...] "
                              "(--help for keys)")
-    cfg.device = get_device() if cfg.device == 'auto' else cfg.device
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    result = BENCHES[_name](cfg)
+        cfg.device = get_device() if cfg.device == 'auto' else cfg.device
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        result = BENCHES[_name](cfg)
     os.makedirs(cfg.out_dir, exist_ok=True)
     path = os.path.join(cfg.out_dir, f'{_name}.json')
     with open(path, 'w') as f:

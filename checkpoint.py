@@ -11,13 +11,13 @@ import random
 import signal
 import subprocess
 import sys
-from typing import Callable, NamedTuple
+from collections import namedtuple
 
 import numpy as np
 import torch
 
 import ddp
-from config import InputError
+from config import Config, InputError
 from hf import HFError, is_hf_folder, load_hf
 from model import ModelConfig, Transformer
 from tokenizer import Tokenizer
@@ -114,7 +114,7 @@ def write_json(path, obj):
     """Write JSON atomically (eval.json, config.json)."""
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     with open(path + '.tmp', 'w') as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False, default=vars)  # a Config as its dict
+        json.dump(vars(obj) if isinstance(obj, Config) else obj, f, indent=2, ensure_ascii=False)
     os.replace(path + '.tmp', path)
 
 
@@ -157,11 +157,8 @@ class MetricsLog:
         self.close()
 
 
-class Run(NamedTuple):
-    """A training loop's run folder, opened."""
-    start: int          # the first step to run (0, or the checkpoint's step + 1)
-    log: 'MetricsLog'   # metrics.jsonl
-    save: Callable      # save(step) writes ckpt.pt (only the main process writes)
+# open_run's result: the first step to run, the metrics log, save(step) (the main process only)
+Run = namedtuple('Run', 'start log save')
 
 
 def open_run(name, cfg, model, opt, main=True, **more):
@@ -207,7 +204,7 @@ def run_script(name, *args):
 
 
 def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
-    """(model, tokenizer, checkpoint) of the base in base_dir, pretrained first by pretrain.py when
+    """(model, tokenizer) of the base in base_dir, pretrained first by pretrain.py when
     there is none (each stage builds what it needs and says so); a HF folder is used as is."""
     if (not os.path.exists(os.path.join(base_dir, 'ckpt.pt')) and not is_hf_folder(base_dir)
             and ddp.is_main()):

@@ -37,14 +37,14 @@ from config import InputError, configure, get_device, input_errors, print_config
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-teacher = 'out/r1/r1'  # run folder of the teacher (python train_r1.py makes it), or a Hugging Face folder
-dataset = ''  # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
+teacher = 'out/r1/r1'      # the teacher's run folder (python train_r1.py makes it) or a HF folder
+dataset = ''               # a GSM8K / MATH / Countdown file (data.py) for the toy world's math
 eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (as train_zero.py)
-out_dir = 'out/distill'  # run folder: data.jsonl, one folder per student base / student, eval.json
-students = 'qwen_s,qwen_m,llama_m'  # students: names of STUDENTS below, or Hugging Face model folders
-rl_student = 'qwen_m'  # the student base the RL baseline starts from (a name, or the folder given in students)
+out_dir = 'out/distill'    # run folder: data.jsonl, a folder per student base and student
+students = 'qwen_s,qwen_m,llama_m'  # names of STUDENTS below, or Hugging Face model folders
+rl_student = 'qwen_m'      # the student base the RL baseline starts from (a name or folder)
 math_prompts = 1500        # teacher data: train math prompts
-findx_prompts = 400  # teacher data: train findx prompts (their answers are ~3x as long as math's)
+findx_prompts = 400        # teacher data: train findx prompts (answers ~3x as long as math's)
 other_prompts = 300        # teacher data: train prompts each of countdown and code
 k = 4                      # teacher samples per prompt
 per_prompt = 2             # most distinct kept answers per prompt
@@ -54,7 +54,7 @@ sft_batch = 16             # SFT examples per step
 rl_steps = 60              # RL baseline: at least this many GRPO steps (R1-Zero's recipe otherwise)
 rl_max_steps = 400         # RL baseline: at most this many, however long distillation took
 pretrain_args = ''         # extra --key=value flags for every student's pretrain.py run
-max_new_tokens = 256  # longest response, teacher and students (a findx search runs to ~160 tokens)
+max_new_tokens = 256       # longest response, teacher and students (a findx search: ~160 tokens)
 eval_n = 200               # held-out math problems, and findx problems, per model
 eval_n_other = 50          # held-out problems of countdown and code per model
 eval_k = 8                 # samples per problem

@@ -29,7 +29,7 @@ import probes
 import rewards
 import tasks
 from checkpoint import load_model, read_json, read_jsonl, saved_step, write_json
-from config import configure, fail, get_device, input_errors
+from config import InputError, configure, fail, get_device, input_errors
 from sample import rollout_texts
 
 FAMILIES = tuple(tasks.GENERATORS)  # the toy world's families, for --families
@@ -96,7 +96,7 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
         n_pre = [len(tok.encode(o)) for o in pre]
         budget = max_new_tokens - max(n_pre)
         if budget < 1:
-            raise ValueError(f'the {opener!r} opener takes {max(n_pre)} tokens, all of '
+            raise InputError(f'the {opener!r} opener takes {max(n_pre)} tokens, all of '
                              f'max_new_tokens={max_new_tokens}: raise max_new_tokens')
         samples = rollout_texts(model, tok, prompts, k, temperature=temperature, top_p=top_p,
                                 max_new_tokens=budget, seed=seed)

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+import ddp
+from checkpoint import MetricsLog, StepGuard, open_run
+from config import InputError, Key, Options, autocast_ctx
 from kernels.grpo_loss import grpo_token_loss
 from kernels.logprobs import resolve_backend
-from checkpoint import MetricsLog, StepGuard, open_run
-import ddp
-from config import InputError, Key, Options, autocast_ctx
-from model import lr_schedule
 from logits import PromptPass, Rows, batch_logprobs, response_logits, select_rows
+from model import lr_schedule
 from sample import Samples, response_texts, sample
 
 
@@ -247,7 +247,8 @@ def optimize(policy, ref, opt, batch, cfg, step):
             total, ok = 0.0, True
             # each prompt runs once per minibatch, however many micro-batches its responses fall in
             used = torch.unique(batch.group[idx])
-            prompts, prompt_mask, _, _ = select_rows(batch, idx)
+            mine = select_rows(batch, idx)
+            prompts, prompt_mask = mine.prompts, mine.prompt_mask
             with autocast_ctx(cfg.device, dt):
                 shared = PromptPass(policy, prompts, prompt_mask, batch.responses.shape[1])
             for mstart in range(0, len(idx), cfg.micro_batch):
@@ -304,7 +305,7 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     """Run GRPO on `policy` in place for cfg.steps steps; write out_dir/ckpt.pt and metrics.jsonl.
     draw_prompts(step, round) -> [(prompt text, problem), ...], the step's rendered prompts.
     reward_fn(problems, texts, ended) -> one dict per response: 'reward' and the measures the loop
-    logs, each averaged where present ('accuracy', 'format', 'language', 'reflection', any other).
+    logs, each averaged where present, 0 if absent ('accuracy', 'format', 'language', 'reflection').
     evaluate(policy, step) -> dict for the metrics row, every eval_interval steps and at the end."""
     if missing := [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume')
                    if not hasattr(cfg, k)]:
@@ -369,7 +370,8 @@ LOGGED = {'reward', 'accuracy', 'format', 'language', 'reflection'}  # the measu
 def _step_metrics(batch, stats, lr_now, train_s):
     """The metrics.jsonl row of one step (docs/design.md, Contracts)."""
     scored, n = batch.scored, max(1, len(batch.scored))
-    # each component over the responses that carry it (chat rows have no accuracy, for one)
+    # each measure over the responses that carry it (chat rows have no accuracy, for one); 0 when
+    # none does: a reward_fn that reports no 'reflection' logs a reflection rate of 0
     mean = lambda k: sum(x[k] for x in scored if k in x) / max(1, sum(k in x for x in scored))
     mask = batch.mask.float()
     n_tok = mask.sum().item()

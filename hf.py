@@ -220,6 +220,9 @@ def main(argv):
         print(f'wrote {argv[2]} '
               f'({hf_config(model.config, next(model.parameters()).dtype)["architectures"][0]})')
     elif len(argv) in (2, 5) and argv[0] == 'estimate':
+        if len(argv) == 5 and not all(x.isdigit() and int(x) > 0 for x in argv[2:]):
+            raise InputError(f'hf.py estimate: ROWS TOKENS MICRO_BATCH must be positive integers, '
+                             f'got {" ".join(argv[2:])}')
         rows, tokens, micro = (int(x) for x in argv[2:]) if len(argv) == 5 else (32 * 16, 1024, 8)
         est = memory_estimate(model_config(_read_json(os.path.join(argv[1], CONFIG))),
                               rows, tokens, micro)

@@ -156,7 +156,7 @@ class KVCache:
         self.valid[:, self.pos:self.pos + T] = pad_mask
         self.bias[:, self.pos:self.pos + T] = torch.where(pad_mask, 0.0, float('-inf'))
         if T == 1:  # decode: no (B, 1, T, S) mask to build. A pad query sees no own column here,
-            # so every row needs a real token already in the cache (sample.py, grpo.py: the prompt)
+            # so every row needs a real token already in the cache (sample.py, logits.py: the prompt)
             pos = self.n_real[:, None].clone()  # (B, 1)
             self.n_real += pad_mask[:, 0]
             return pos, self.bias[:, None, None, :self.pos + 1]
@@ -179,7 +179,7 @@ class ConcatKVCache(KVCache):
     """The cache for training: new keys/values are concatenated onto the old rather than written
     into a preallocated buffer, so autograd can differentiate through them (an in-place write would
     overwrite tensors backward needs). GRPO runs each distinct prompt through it once, selects a row
-    per response and runs the responses on top (sample.response_logits): the full rows' numbers."""
+    per response and runs the responses on top (logits.response_logits): the full rows' numbers."""
 
     def __init__(self, n_layer, batch_size, max_len, device):
         self.k, self.v = [None] * n_layer, [None] * n_layer

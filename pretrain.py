@@ -31,9 +31,9 @@ from tokenizer import train_tokenizer
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'          # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-out_dir = 'out/base'  # run folder: ckpt.pt, tokenizer.json, config.json, metrics.jsonl, eval.json
+out_dir = 'out/base'     # run folder: ckpt.pt, tokenizer.json, config.json, metrics, eval.json
 seed = 1337              # seeds the corpus, the initial weights and the batch order
-knobs = ''  # corpus knob overrides, e.g. 'careful=0.3,sloppy_error=0.4' (corpus.CorpusKnobs)
+knobs = ''               # corpus knob overrides, e.g. 'careful=0.3,sloppy_error=0.4' (corpus.py)
 n_docs = 60000           # corpus documents, drawn from the train split only
 vocab_size = 1024        # BPE vocabulary, special tokens included
 tok_docs = 6000          # documents the tokenizer is trained on
@@ -41,7 +41,7 @@ n_layer = 4              # transformer blocks
 n_head = 4               # attention heads
 n_kv_head = 2            # key/value heads (grouped-query attention)
 n_embd = 192             # model width
-block_size = 384  # context length in tokens (a findx search of ~160 tokens fits after its prompt)
+block_size = 384         # context in tokens (a findx search of ~160 tokens fits after its prompt)
 mlp_hidden = 0           # SwiGLU width; 0 = 8/3 * n_embd rounded up to a multiple of 32
 qkv_bias = False         # biases on the query/key/value projections (Qwen2 has them, Llama not)
 tie_embeddings = True    # share the input embedding and the output matrix
@@ -52,7 +52,7 @@ min_lr = 3e-4            # learning rate at the end of the cosine decay
 warmup_iters = 50        # linear warmup steps
 weight_decay = 0.1       # AdamW weight decay on matrices
 grad_clip = 1.0          # clip the global gradient norm (0 = off)
-dtype = 'auto'  # 'float32', 'bfloat16', or 'auto' (bfloat16 autocast where measured faster)
+dtype = 'auto'           # 'float32', 'bfloat16', or 'auto' (bf16 autocast where measured faster)
 log_interval = 10        # print a line every this many steps
 eval_n = 100             # held-out math problems in the behaviour report (0 = skip it)
 eval_k = 8               # samples per problem in the behaviour report

@@ -7,7 +7,7 @@ slip, the token limit) and whether checks catch slips; for findx, tries per resp
 "yes" is false. Also here: the corpus styles' first words, which evaluation.py --opener forces, and
 sound_search, the filter of R1's cold start (train_r1.py)."""
 import re
-from collections import Counter
+from collections import Counter, namedtuple
 
 import traces
 
@@ -120,6 +120,10 @@ _FX_YES = re.compile(r'(?<![A-Za-z])%s(?![A-Za-z])|%s'
                      % (traces.FINDX['en']['yes'], traces.FINDX['zh']['yes']), re.IGNORECASE)
 
 
+# a findx try: its guess, steps all right, value reached, comparison ('<', '>', '=', None), said yes
+Try = namedtuple('Try', 'guess right value cmp yes')
+
+
 def findx_tries(reasoning, problem):
     """A findx reasoning's tries, each (guess, steps right, value reached, comparison, said yes):
     the steps before the try's last comparison are right when they start at the guess and apply the
@@ -141,7 +145,7 @@ def findx_tries(reasoning, problem):
             right &= a == value and (op, c) == (t_op, t_c) and d == _value(a, op, c)
             value = d
         said_yes = bool(_FX_YES.search(seg, cmp_.end() if cmp_ else 0))
-        tries.append((guess, right, value, cmp_.group(2) if cmp_ else None, said_yes))
+        tries.append(Try(guess, right, value, cmp_.group(2) if cmp_ else None, said_yes))
     return tries
 
 
@@ -150,8 +154,8 @@ def _findx_measures(reasoning, problem):
     solution, whose written arithmetic is wrong, or that no "=" comparison backs)."""
     tries = findx_tries(reasoning, problem)
     gold = int(problem.answer)
-    yes = [t for t in tries if t[4]]
-    return {'tries': len(tries), 'compared': float(any(t[3] for t in tries)), 'yes': len(yes),
+    yes = [t for t in tries if t.yes]
+    return {'tries': len(tries), 'compared': float(any(t.cmp for t in tries)), 'yes': len(yes),
             'false_yes': sum(g != gold or not right or cmp_ != '=' for g, right, _, cmp_, _ in yes)}
 
 
@@ -162,7 +166,7 @@ def sound_search(reasoning, problem):
     _, rhs = traces.findx_terms(problem.expr)
     tries = findx_tries(reasoning, problem)
     true_cmp = lambda v: '<' if v < rhs else '>' if v > rhs else '='
-    return bool(tries) and tries[-1][4] and all(
+    return bool(tries) and tries[-1].yes and all(
         right and cmp_ == true_cmp(value) and yes == (cmp_ == '=')
         for _, right, value, cmp_, yes in tries)
 

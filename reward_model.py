@@ -51,8 +51,9 @@ def bt_loss(chosen, rejected):
 
 
 def _batch(tok, texts, device, block_size, ended=None):
-    """Right-padded ids (B, T) and lengths; the end token closes each text that ended (a cut-off
-    reply scores as cut off); long texts keep their last block_size tokens, where the head reads."""
+    """Right-padded ids (B, T) and lengths. The end token closes each text that ended (a reply cut
+    off at the length limit is scored as cut off); over-long texts keep their last block_size
+    tokens, the reply's end, which is what the head reads."""
     ids = [(tok.encode(t) + ([tok.eot_id] if ended is None or ended[i] else []))[-block_size:]
            for i, t in enumerate(texts)]
     x = torch.full((len(ids), max(map(len, ids))), tok.pad_id, dtype=torch.long)
@@ -63,7 +64,8 @@ def _batch(tok, texts, device, block_size, ended=None):
 
 @torch.no_grad()
 def score_texts(rm, tok, prompts, responses, ended=None, batch_size=64, dtype='float32'):
-    """Float scores of responses to their (rendered) prompts; `ended`: which hit the end token."""
+    """Float scores of responses to their (rendered) prompts; `ended` (one bool per response,
+    default all True) says which stopped with the end token."""
     rm.eval()
     device = next(rm.parameters()).device
     out = []
@@ -120,7 +122,8 @@ def train_reward_model(body, tok, pairs, *, steps=300, batch_size=32, lr=3e-4, d
         for group in opt.param_groups:
             group['lr'] = lr_schedule(step, lr, steps // 10, steps, lr / 10)
         idx = torch.randint(len(pairs), (batch_size,), generator=g).tolist()
-        texts = [pairs[i][0] + pairs[i][1] for i in idx] + [pairs[i][0] + pairs[i][2] for i in idx]
+        chosen = [pairs[i] for i in idx]  # (prompt, chosen reply, rejected reply)
+        texts = [p + c for p, c, _ in chosen] + [p + r for p, _, r in chosen]
         x, lens = _batch(tok, texts, device, rm.config.block_size)
         with autocast_ctx(device, dtype):
             scores = rm(x, lens).float()

@@ -16,15 +16,14 @@ From the command line (the tokenizer.json beside the checkpoint is used):
   python sample.py --ckpt=out/zero/ckpt.pt --prompt="What is 3 + 4?" --num_samples=4
 """
 import time
+from collections import namedtuple
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 
 from checkpoint import load_model
-from config import autocast_ctx, configure, get_device, input_errors
+from config import InputError, autocast_ctx, configure, get_device, input_errors
 from model import KVCache, Transformer
-from tasks import TEMPLATE
 
 
 @dataclass
@@ -113,7 +112,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
                          f'must be >= 1')
     if (temperature < 0 or (top_k is not None and top_k < 1)
             or (top_p is not None and not 0 < top_p <= 1)):
-        raise ValueError(f'bad sampling settings: temperature={temperature} top_k={top_k} '
+        raise InputError(f'bad sampling settings: temperature={temperature} top_k={top_k} '
                          f'top_p={top_p}')
     if seed is not None and generator is not None:
         raise ValueError('pass seed or generator, not both')
@@ -132,7 +131,7 @@ def sample(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top_p
     plens = torch.tensor([len(p) for p in prompts], device=device)  # (P,)
     Lp = int(plens.max())
     if Lp + max_new_tokens > model.config.block_size:
-        raise ValueError(f'longest prompt ({Lp}) + max_new_tokens ({max_new_tokens}) exceeds '
+        raise InputError(f'longest prompt ({Lp}) + max_new_tokens ({max_new_tokens}) exceeds '
                          f'block_size {model.config.block_size}')
     x = torch.full((P, Lp), pad_id, dtype=torch.long, device=device)  # left-padded prompts
     for i, p in enumerate(prompts):
@@ -200,10 +199,8 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=None, top
     return [ids[:n] for ids, n in zip(s.responses.tolist(), s.response_lens.tolist())]
 
 
-class Rollout(NamedTuple):
-    text: str    # the response, without the end token
-    tokens: int  # its length in tokens
-    ended: bool  # it stopped with the end token, not at the length limit
+# a decoded response (no end token), its length in tokens, whether it ended (not cut at the limit)
+Rollout = namedtuple('Rollout', 'text tokens ended')
 
 
 def rollout_texts(model, tok, prompts, k, *, temperature, top_p=None, max_new_tokens=128, seed=0,
@@ -221,7 +218,9 @@ def rollout_texts(model, tok, prompts, k, *, temperature, top_p=None, max_new_to
 
 
 if __name__ == '__main__':
-    ckpt = 'out/zero/ckpt.pt'  # checkpoint to sample from (tokenizer.json beside it), or a Hugging Face folder
+    from tasks import TEMPLATE  # the command line's own need: tasks is a layer above the sampler
+
+    ckpt = 'out/zero/ckpt.pt'  # checkpoint (tokenizer.json beside it) or a Hugging Face folder
     prompt = 'Compute 3 + 4'   # the question
     template = True            # wrap the question in the R1-Zero template (paper Table 1)
     num_samples = 4            # samples of the prompt
@@ -236,7 +235,8 @@ if __name__ == '__main__':
         cfg = configure(globals(),
                         bounds={'num_samples': (1, None), 'max_new_tokens': (1, None),
                                 'temperature': (0, None), 'top_k': (0, None), 'top_p': (0, 1)},
-                        choices={'dtype': ('float32', 'bfloat16', 'float16')})
+                        choices={'dtype': ('float32', 'bfloat16', 'float16'),
+                                 'device': ('auto', 'cpu', 'cuda', 'mps')})
         device = get_device() if cfg.device == 'auto' else cfg.device
         model, tok = load_model(cfg.ckpt, device)
         prompt = TEMPLATE.format(prompt=cfg.prompt) if cfg.template else cfg.prompt

@@ -29,18 +29,17 @@ import os
 import random
 import sys
 import time
-from collections import Counter
+from collections import Counter, namedtuple
 from functools import partial
 from types import SimpleNamespace
-from typing import Callable, NamedTuple
 
+import data
+import ddp
 import evaluation
 import grpo
 import probes
-import rewards
 import reward_model
-import data
-import ddp
+import rewards
 import sft
 import tasks
 import traces
@@ -50,25 +49,25 @@ from config import InputError, configure, get_device, input_errors, print_config
 # ---- config: plain names, one comment each; override with --key=value -------------------
 # Stages 2 and 4 take grpo.OPTIONS (--steps, --lr, ...: R1-Zero's recipe), 1 and 3 the sft_ keys.
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-base_dir = 'out/base'  # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
-dataset = ''  # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
+base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it) or a HF folder
+dataset = ''               # a GSM8K / MATH / Countdown file (data.py) for the toy world's math
 eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10% (as train_zero.py)
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 zero_dir = 'out/zero'      # the R1-Zero run: cold-start samples and the comparison row
-family = 'auto'  # reasoning family of the cold start and half of stage 2: 'auto' = R1-Zero's (else findx)
+family = 'auto'            # cold start's family and half of stage 2: 'auto' = R1-Zero's, else findx
 out_dir = 'out/r1'         # run folder: one subfolder per stage, eval.json
 last_stage = 4             # stop after this stage (1-4)
-cold_source = 'auto'  # 'auto' (R1-Zero samples if zero_dir has a checkpoint, else oracle), 'zero', 'oracle'
+cold_source = 'auto'       # 'zero' (R1-Zero's samples), 'oracle'; 'auto': zero if there is one
 cold_prompts = 400         # train prompts of the family the cold-start data is drawn from
 cold_k = 2                 # R1-Zero samples per prompt (the longest kept one is used)
 oracle_style = 'careful'   # oracle cold start: traces.solve_math style ('careful' checks each step)
 sft_epochs = 2.0           # passes over the data in stages 1 and 3
 sft_lr = 3e-4              # SFT peak learning rate
 sft_batch = 16             # SFT examples per step
-language_weight = 1.0  # weight of the language-consistency reward in stages 2 and 4 (0 = ablation)
+language_weight = 1.0      # language-consistency reward's weight, stages 2 and 4 (0 = ablation)
 final_steps = 60           # stage 4 GRPO steps
 final_chat_share = 0.5     # share of stage 4 prompts that are chat (the rest as stage 2)
-final_lr = 3e-5  # stage 4 learning rate: gentler than stage 2, so tuning chat does not erode reasoning
+final_lr = 3e-5            # stage 4 lr: gentler than stage 2's, so chat does not erode reasoning
 final_beta = 0.0           # stage 4: KL weight to the stage-3 model (0 skips the reference model)
 rs_prompts = 800           # stage 3: train math prompts rejection-sampled from stage 2
 rs_family = 200            # stage 3: train prompts of the family (when it is not math)
@@ -76,14 +75,14 @@ rs_other = 100             # stage 3: train prompts each of countdown and code
 rs_k = 4                   # stage 3: samples per prompt
 rs_per_prompt = 2          # stage 3: most distinct kept answers per prompt
 rs_chat = 300              # stage 3: chat examples answered without reasoning
-rs_chat_quality = 0.7  # stage 3: chance each chat reply meets each rubric check (the corpus's chat_quality)
+rs_chat_quality = 0.7      # stage 3: chance a chat reply meets each rubric check (as the corpus)
 rm_pairs = 4000            # reward model: training pairs (train-split chat prompts)
 rm_eval_pairs = 500        # reward model: held-out pairs (test-split chat prompts)
 rm_steps = 150             # reward model: optimizer steps
 rm_batch = 16              # reward model: pairs per step
 curve_n = 60               # held-out problems of the family in each small evaluation (as R1-Zero)
 curve_k = 4                # samples per problem in each small evaluation
-eval_n = 200  # held-out problems of math and of the family in each stage's evaluation (as R1-Zero)
+eval_n = 200               # held-out problems of math and of the family per stage (as R1-Zero)
 eval_n_other = 50          # held-out problems of each other family
 eval_k = 8                 # samples per problem
 # -------------------------------------------------------------------------------------------
@@ -293,17 +292,14 @@ def all_scenario_rl(ctx, folder):
                name='all-scenario')
 
 
-class Stage(NamedTuple):
-    name: str        # its folder under out_dir and its eval.json block
-    make: Callable   # make(ctx, folder) trains the stage's model into folder
-    last_stage: int  # the --last_stage it belongs to
-    step_key: str    # the config key of the step its eval.json block records (None: 0)
-
-
+# R1's recipe (2.3), in order. A stage: its name (its folder under out_dir and its eval.json block),
+# make(ctx, folder), which trains its model into folder, the --last_stage it belongs to, and the
+# config key of the step its eval.json block records (None: 0)
+Stage = namedtuple('Stage', 'name make last_stage step_key')
 STAGES = [Stage('cold_start', cold_start, 1, None), Stage('reasoning_rl', reasoning_rl, 2, 'steps'),
           Stage('rejection_sft', rejection_sft, 3, None),
           Stage('reward_model', reward_model_stage, 4, None),
-          Stage('r1', all_scenario_rl, 4, 'final_steps')]  # R1's recipe (2.3), in order
+          Stage('r1', all_scenario_rl, 4, 'final_steps')]
 
 
 def run_stage(ctx, stage):

@@ -18,7 +18,8 @@ instead of AIME; a ~2M-parameter base; 100 RL steps instead of thousands; one pr
   python train_zero.py --preset=gpu   # one GPU: larger base, harder problems
   python train_zero.py --resume       # continue out/zero from its last checkpoint
   python train_zero.py --family=math --max_new_tokens=128 --out_dir=out/zero_math   # the math world
-  python train_zero.py --base_dir=Qwen2.5-0.5B --dataset=gsm8k/train.jsonl --eval_dataset=gsm8k/test.jsonl
+  python train_zero.py --base_dir=Qwen2.5-0.5B --dataset=gsm8k/train.jsonl \\
+      --eval_dataset=gsm8k/test.jsonl
 """
 import os
 import random
@@ -39,12 +40,12 @@ from config import InputError, configure, get_device, input_errors, print_config
 # ---- config: plain names, one comment each; override with --key=value -------------------
 # The script's own keys; the GRPO keys (--steps, --lr, ...) are defined once in grpo.OPTIONS.
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
-base_dir = 'out/base'  # the base: our run folder (pretrain.py makes it when missing) or a Hugging Face folder
+base_dir = 'out/base'      # the base: our run folder (pretrain.py makes it) or a HF folder
 pretrain_args = ''         # extra --key=value flags for pretrain.py when it has to make the base
 out_dir = 'out/zero'       # run folder of this stage
-family = 'auto'  # task family of the prompts and evaluation: 'auto' = findx, or math with --dataset
-dataset = ''  # a GSM8K / MATH / Countdown file (data.py) in place of the toy world's math
-eval_dataset = ''  # its evaluation file; '' = the dataset's held-out 10% (split by canonical form)
+family = 'auto'            # family of prompts and evaluation: 'auto' = findx (math with --dataset)
+dataset = ''               # a GSM8K / MATH / Countdown file (data.py) for the toy world's math
+eval_dataset = ''          # its evaluation file; '' = the dataset's held-out 10%
 curve_n = 60               # held-out problems in each small evaluation
 curve_k = 4                # samples per problem in each small evaluation
 eval_n = 200               # held-out problems in the final evaluations of base and zero
@@ -61,7 +62,7 @@ def main(argv=None):
     cfg = configure(globals(), argv, presets=PRESETS, bounds=BOUNDS, choices=CHOICES,
                     options=grpo.OPTIONS)
     ddp.init()  # torchrun: each process samples and trains on its share of the prompts (ddp.py)
-    main = ddp.is_main()  # rank 0 alone evaluates and writes eval.json
+    main = ddp.is_main()   # rank 0 alone evaluates and writes eval.json
     cfg.device = get_device()
     cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
     if cfg.family == 'auto':

@@ -6,15 +6,8 @@
 
 Naive is `log_softmax(logits.float(), -1).gather(...)`; ours is `selective_logprobs` (the
 chunked torch path on CPU, the Triton kernels on CUDA). `bench_logprobs` and
-`bench_logprobs_gpu` return dicts for bench.py; running the module prints tables.
-
-How memory is measured. On CPU, torch's allocations are invisible to tracemalloc, and freed memory
-kept by malloc would hide one variant's needs inside another's, so each (variant, pass) runs in a
-fresh process that builds the inputs, resets the peak resident size (VmHWM, /proc/self/clear_refs,
-Linux only) and reports the peak minus the resident size before the call: the bytes it needed. On
-CUDA: max_memory_allocated above what was allocated before. Bytes kept for backward are counted
-with saved_tensors_hooks; storage shared with the inputs, which costs nothing new, is counted apart.
-"""
+`bench_logprobs_gpu` return dicts for bench.py; running the module prints tables (how memory is
+measured: docs/benchmarks.md)."""
 import argparse
 import gc
 import json

@@ -44,6 +44,11 @@ CASES = {
     'hf.py': [(['--no_such_key=1'], 'usage'), None, None, (['convert', 'a', 'b'], 'usage'),
               (['estimate', MISSING], MISSING)],
 }
+# more values the bounds or the sampler refuse, checked before any model is loaded
+EXTRA = [('sample.py', ['--device=tpu'], 'device'),
+         ('bench.py', ['sampler', '--device=tpu'], 'device'),
+         ('hf.py', ['estimate', MISSING, '8', 'many', '2'], 'ROWS TOKENS MICRO_BATCH')]
+ALL = [(s, c[0], c[1]) for s, kinds in CASES.items() for c in kinds if c] + EXTRA
 
 DRIVER = r'''
 import contextlib, io, json, runpy, sys, traceback
@@ -66,17 +71,16 @@ print(json.dumps(out))
 
 @pytest.fixture(scope='module')
 def results():
-    cases = [(s, args) for s, kinds in CASES.items() for c in kinds if c for args in [c[0]]]
+    cases = [(s, args) for s, args, _ in ALL]
     code = f'ROOT = {ROOT!r}\nCASES = {cases!r}\n' + DRIVER
     r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
                        timeout=300, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stderr[-3000:]
-    got = iter(json.loads(r.stdout.strip().splitlines()[-1]))
-    return {(s, tuple(c[0])): next(got) for s, kinds in CASES.items() for c in kinds if c}
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    return {(s, tuple(args)): out for (s, args, _), out in zip(ALL, got)}
 
 
-@pytest.mark.parametrize('script, args, name',
-                         [(s, c[0], c[1]) for s, kinds in CASES.items() for c in kinds if c],
+@pytest.mark.parametrize('script, args, name', ALL,
                          ids=lambda x: x if isinstance(x, str) else ' '.join(x))
 def test_bad_input_exits_2_with_one_line_naming_it(results, script, args, name):
     r = results[(script, tuple(args))]

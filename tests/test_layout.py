@@ -8,6 +8,8 @@ import ast
 import glob
 import os
 import re
+import subprocess
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODE = sorted(glob.glob(os.path.join(ROOT, '*.py')) + glob.glob(os.path.join(ROOT, 'kernels', '*.py')))
@@ -53,8 +55,12 @@ def test_no_import_circle_but_checkpoint_and_hf():
 
 
 def test_the_rl_loop_imports_no_world():
-    # the caller hands grpo.train rendered prompts and a reward function (docs/design.md)
+    # the caller hands grpo.train rendered prompts and a reward function (docs/design.md): neither
+    # grpo.py nor anything it imports loads the world
     assert not {'tasks', 'rewards', 'data', 'traces'} & imports(os.path.join(ROOT, 'grpo.py'))
+    code = "import sys, grpo; print(sorted({'tasks', 'rewards', 'data', 'traces'} & set(sys.modules)))"
+    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == '[]', r.stdout + r.stderr
 
 
 def test_lines_are_short():
