@@ -7,6 +7,7 @@ to out/bench/<name>.json. Ratios within one run are the numbers to trust: machin
     python bench.py grpo             # a GRPO step's time: generation, log-probs, loss, optimizer
     python bench.py step             # a whole GRPO step, ragged lengths, vs an earlier commit
     python bench.py curve            # a tiny GRPO run, torch path vs Triton kernels: same curve?
+    python bench.py report           # out/zero's report.html: size, write time, time to open
     python bench.py sampler --tiny   # a few-second smoke run (used by the tests)
 
 Adding a benchmark: write `def bench_x(cfg) -> dict` and add it to BENCHES at the bottom."""
@@ -14,6 +15,7 @@ import inspect
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +28,7 @@ import corpus
 import data
 import grpo
 import logits
+import report
 import tasks
 from config import (Config, InputError, autocast_ctx, configure, get_device, input_errors,
                     resolve_dtype)
@@ -40,6 +43,7 @@ out_dir = 'out/bench' # where <name>.json is written
 seed = 0              # seed for the random-init model and the prompts
 steps = 36            # curve: GRPO steps per run (on CPU the kernels run in Triton's interpreter)
 baseline = '70a1014'  # step: the commit compared with (before finished rows left the batch)
+run = 'out/zero'      # report: the run folder whose page is written, opened and photographed
 threads = 0           # torch CPU threads; 0 = torch's default (1 avoids thrashing a shared machine)
 
 
@@ -392,7 +396,8 @@ def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
         batch = grpo.assemble_batch([(s, rewards, adv, signal, signal, [{}] * N, [''] * N)], G, gen)
     else:
         batch = grpo.Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal,
-                           scored=[{}] * N, texts=[''] * N)
+                           scored=[{}] * N, texts=[''] * N,
+                           problems=[None] * N)
     read = ('prompts', 'prompt_mask', 'group', 'responses', 'mask', 'advantages')  # update's inputs
     if batch_out:
         torch.save({k: getattr(batch, k) for k in read}, batch_out)
@@ -506,8 +511,33 @@ def bench_curve(cfg):
     return res
 
 
+def bench_report(cfg):
+    """report.html of a run: its size, the seconds to write it, and the milliseconds headless
+    Chromium takes to open it until the page is drawn; a full-page screenshot beside the json."""
+    t0 = time.perf_counter()
+    path = report.write_report([cfg.run], quiet=True)
+    res = {'run': cfg.run, 'write_s': time.perf_counter() - t0, 'mb': os.path.getsize(path) / 1e6}
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if chromium:
+        from playwright.sync_api import sync_playwright  # test-time only (requirements-test.txt)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
+            page = browser.new_page(viewport={'width': 1200, 'height': 900})
+            page.goto('file://' + os.path.abspath(path))
+            page.wait_for_function('window.reportReady !== undefined')
+            res['ready_ms'] = page.evaluate('window.reportReady')
+            os.makedirs(cfg.out_dir, exist_ok=True)
+            page.screenshot(path=os.path.join(cfg.out_dir, 'report.png'), full_page=True)
+            browser.close()
+    _table([('report.html size', f"{res['mb']:.2f} MB", 'target < 5 MB'),
+            ('written in', f"{res['write_s']:.2f} s", 'target < 5 s'),
+            ('opened and drawn in headless Chromium', f"{res.get('ready_ms', float('nan')):.0f} ms",
+             'target < 2000 ms' if chromium else 'no chromium installed')])
+    return res
+
+
 BENCHES = {'sampler': bench_sampler, 'dtype': bench_dtype, 'logprobs': bench_logprobs,
-           'grpo': bench_grpo, 'step': bench_step, 'curve': bench_curve}
+           'grpo': bench_grpo, 'step': bench_step, 'curve': bench_curve, 'report': bench_report}
 
 if __name__ == '__main__':
     args = sys.argv[1:]

@@ -137,14 +137,14 @@ class MetricsLog:
         os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
         rows = []
         if resume and os.path.exists(path):
-            with open(path) as f:
+            with open(path, encoding='utf-8') as f:
                 rows = [line for line in f if line.strip()
                         and (keep_below is None or json.loads(line).get('step', -1) < keep_below)]
-        self.f = open(path, 'w')
+        self.f = open(path, 'w', encoding='utf-8')
         self.f.writelines(rows)
 
     def write(self, row):
-        self.f.write(json.dumps(row) + '\n')
+        self.f.write(json.dumps(row, ensure_ascii=False) + '\n')
         self.f.flush()
 
     def close(self):
@@ -215,12 +215,33 @@ def ensure_base(base_dir, preset='auto', pretrain_args='', device='cpu'):
     return load_model(base_dir, device)
 
 
+def read_rows(path):
+    """(rows, skipped) of a JSON-lines file (metrics.jsonl, samples.jsonl): a line that is not a
+    JSON object (a write cut short) is skipped and counted; ([], 0) when the file does not exist."""
+    rows, skipped = [], 0
+    if os.path.exists(path):
+        with open(path, encoding='utf-8') as f:
+            for line in filter(str.strip, f):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    row = None
+                rows += [row] if isinstance(row, dict) else []
+                skipped += not isinstance(row, dict)
+    return rows, skipped
+
+
 def read_jsonl(path):
-    """The rows of a JSON-lines file (metrics.jsonl); [] when it does not exist."""
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The rows of a JSON-lines file, skipping a broken line; [] when it does not exist."""
+    return read_rows(path)[0]
+
+
+def write_jsonl(path, rows):
+    """Write JSON lines atomically (eval_samples.jsonl)."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + '\n' for r in rows)
+    os.replace(path + '.tmp', path)
 
 
 class StepGuard:

@@ -24,16 +24,17 @@ import random
 import sys
 import time
 
-import evaluation
-import grpo
-import rewards
 import data
 import ddp
+import evaluation
+import grpo
+import report
+import rewards
 import sft
 import tasks
 from checkpoint import load_model, read_json, run_script, write_json
-from hf import is_hf_folder
 from config import InputError, configure, get_device, input_errors, print_config, resolve_dtype
+from hf import is_hf_folder
 
 # ---- config: plain names, one comment each; override with --key=value -------------------
 preset = 'auto'            # 'auto' picks 'gpu' when CUDA is present, else 'cpu'
@@ -144,17 +145,18 @@ def main(argv=None):
                             'ckpt.pt')
         evaluation.record(results, eval_path, name, model, tok, held_out, k=cfg.eval_k,
                           max_new_tokens=cfg.max_new_tokens, step=step, checkpoint=ckpt)
+        report.write_report([out], quiet=True)  # refresh the page after every model
     evaluate('teacher', teacher, ttok, 0)
     data_path = os.path.join(out, 'data.jsonl')
     if not os.path.exists(data_path):
         t = time.time()
-        examples, report = teacher_data(cfg, teacher, ttok)
-        results['teacher_data'] = report
+        examples, made = teacher_data(cfg, teacher, ttok)
+        results['teacher_data'] = made
         write_json(eval_path, results)
         if not examples:
             raise InputError(f"the teacher in {cfg.teacher} got no sample through rejection "
-                             f"sampling ({sft.format_report(report)}); it is too weak to distil")
-        sft.write_jsonl(data_path, examples)
+                             f"sampling ({sft.format_report(made)}); it is too weak to distil")
+        sft.write_examples(data_path, examples)
         seconds['teacher_sampling'] = round(time.time() - t, 1)
         write_json(eval_path, results)
     examples = sft.read_examples(data_path)
@@ -215,7 +217,9 @@ def main(argv=None):
             'distill_seconds': target, 'rl_seconds': seconds[rl_name], 'rl_steps': steps,
             'sft_examples': len(examples), 'sft_epochs': cfg.sft_epochs, 'student': s}
         evaluate(rl_name, policy, tok, steps)
-    return evaluation.write_results(results, eval_path, t0)
+    evaluation.write_results(results, eval_path, t0)
+    report.write_report([out])
+    return results
 
 
 if __name__ == '__main__':

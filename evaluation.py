@@ -28,11 +28,13 @@ import data
 import probes
 import rewards
 import tasks
-from checkpoint import load_model, read_json, read_jsonl, saved_step, write_json
+from checkpoint import (load_model, read_json, read_jsonl, read_rows, saved_step, write_json,
+                        write_jsonl)
 from config import InputError, configure, fail, get_device, input_errors
 from sample import rollout_texts
 
 FAMILIES = tuple(tasks.GENERATORS)  # the toy world's families, for --families
+SAMPLE_KEYS = ('correct', 'answer', 'format', 'mixed', 'reflect', 'direct')  # judged, per sample
 
 
 def judge(text, ended, problem):
@@ -79,8 +81,9 @@ def summarize(judged, lens):
 
 
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
-             greedy=True, seed=0, opener=''):
-    """Metrics per family: the block eval.json keeps per model and family. opener: a style
+             greedy=True, seed=0, opener='', samples=None):
+    """Metrics per family: the block eval.json keeps per model and family. samples: a list that
+    gets one row per response (save_samples writes them for report.py). opener: a style
     (probes.STYLES) whose first words begin every response of the families having it, judged as
     part of it; each prompt samples max_new_tokens minus the longest opener's tokens."""
     model.eval()
@@ -98,10 +101,15 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
         if budget < 1:
             raise InputError(f'the {opener!r} opener takes {max(n_pre)} tokens, all of '
                              f'max_new_tokens={max_new_tokens}: raise max_new_tokens')
-        samples = rollout_texts(model, tok, prompts, k, temperature=temperature, top_p=top_p,
-                                max_new_tokens=budget, seed=seed)
-        judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, samples)]
-        lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, samples)]
+        out = rollout_texts(model, tok, prompts, k, temperature=temperature, top_p=top_p,
+                            max_new_tokens=budget, seed=seed)
+        judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, out)]
+        lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, out)]
+        for p, o, m, rows, js in zip(probs, pre, n_pre, out, judged) if samples is not None else ():
+            for j, ((text, n, _), jd) in enumerate(zip(rows, js)):  # one row per response
+                samples.append({'id': p.id, 'family': fam, 'lang': p.lang, 'question': p.prompt,
+                                'sample': j, 'text': o + text, 'tokens': n + m,
+                                **{x: jd[x] for x in SAMPLE_KEYS}})
         block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p,
                  **summarize(judged, lens)}
         if fam in forced:
@@ -115,13 +123,27 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
     return result
 
 
-def curve_fn(tok, problems, k, max_new_tokens):
+def save_samples(run_dir, name, rows):
+    """eval_samples.jsonl: an evaluation's responses under model `name` (report.py's before and
+    after), replacing that name's earlier rows."""
+    path = os.path.join(run_dir, 'eval_samples.jsonl')
+    kept, _ = read_rows(path)
+    write_jsonl(path, [r for r in kept if r.get('model') != name]
+                + [{'model': name, **r} for r in rows])
+
+
+def curve_fn(tok, problems, k, max_new_tokens, run_dir=None):
     """evaluate(model, step) for the training loops: a small held-out evaluation every few
-    steps whose figures join that step's metrics row as eval_* (the curves of Figures 2, 3)."""
+    steps whose figures join that step's metrics row as eval_* (the curves of Figures 2, 3);
+    its responses go to run_dir's eval_samples.jsonl as model 'step N'."""
     family = problems[0].family
 
     def curve(model, step):
-        b = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens, seed=step)[family]
+        rows = []
+        b = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens, seed=step,
+                     samples=rows)[family]
+        if run_dir:
+            save_samples(run_dir, f'step {step}', rows)
         print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | "
               f"greedy {b['greedy']:.3f} | format {b['format']:.3f} | mixed {b['lang_mixed']:.3f}"
               f" | len {b['mean_len']:.1f} | reflect {b['reflection_rate']:.3f}")
@@ -153,8 +175,9 @@ def record(results, eval_path, name, model, tok, problems, *, k, max_new_tokens,
     is written at once (a later crash keeps it); skipped when the block is already there."""
     if name in results['models']:
         return
-    t0 = time.time()
-    block = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens)
+    t0, rows = time.time(), []
+    block = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens, samples=rows)
+    save_samples(os.path.dirname(eval_path), name, rows)
     results['models'][name] = {'step': step, 'checkpoint': checkpoint, 'tasks': block}
     results.setdefault('seconds', {})[f'eval_{name}'] = round(time.time() - t0, 1)
     write_json(eval_path, results)
@@ -244,10 +267,12 @@ def main(argv=None):
         model, tok = load_model(cfg.run, get_device())
         probs = data.problems(cfg, 'test', cfg.n) if cfg.dataset else \
             [p for f in fams for p in data.problems(cfg, 'test', cfg.n, family=f)]
+        rows = []
         res = evaluate(model, tok, probs, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
-                       max_new_tokens=cfg.max_new_tokens, opener=cfg.opener)
+                       max_new_tokens=cfg.max_new_tokens, opener=cfg.opener, samples=rows)
         name = cfg.name or os.path.basename(os.path.normpath(cfg.run))
         name += f":{cfg.opener}" if cfg.opener else ''
+        save_samples(cfg.run, name, rows)
         path = os.path.join(cfg.run, 'eval.json')
         out = read_json(path, {'models': {}})
         out['models'][name] = {'step': saved_step(cfg.run),

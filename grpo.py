@@ -71,6 +71,8 @@ OPTIONS = Options({
     'eval_interval': Key(25, 'steps between the small held-out evaluations of the curves',
                          (0, None)),
     'ckpt_interval': Key(50, 'steps between checkpoints', (0, None)),
+    'log_samples': Key(2, "prompts per step whose G rollouts go to samples.jsonl (report.py's "
+                       'viewer; 0 = none)', (0, None)),
     'seed': Key(0, 'seeds prompts, rollouts and minibatch order'),
     'dtype': Key('auto', "'float32', 'bfloat16', or 'auto' (bfloat16 where measured faster)",
                  choices=('auto', 'float32', 'bfloat16')),
@@ -148,6 +150,7 @@ class Batch(Samples):
     signal: torch.Tensor      # (P_drawn,) groups whose rewards were not all equal, all rounds drawn
     scored: list              # (N,) reward_fn's dict per response: the reward and its components
     texts: list               # (N,) decoded responses
+    problems: list            # (N,) the problem each response answers
     gen_s: float = 0.0        # seconds spent sampling and scoring
 
 
@@ -174,7 +177,8 @@ def rollouts(policy, tok, draw_prompts, reward_fn, cfg, start_step):
                                             cfg.overlong_buffer)
             adv, signal_ = group_advantages(rewards, G, cfg.scale_std)
             rounds.append(Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal_,
-                                scored=scored, texts=texts))
+                                scored=scored, texts=texts,
+                                problems=[p for p in problems for _ in range(G)]))
             kept = sum(int(b.signal.sum()) for b in rounds)
             if not cfg.dynamic_sampling or kept >= len(problems) or len(rounds) > cfg.max_refill:
                 break
@@ -211,7 +215,7 @@ def join(rounds, G):
                  logprobs=cat('logprobs', rows)[:, :lr], response_lens=cat('response_lens', rows),
                  stopped=cat('stopped', rows), rewards=cat('rewards', rows),
                  advantages=cat('advantages', rows), signal=torch.cat([b.signal for b in rounds]),
-                 scored=flat('scored'), texts=flat('texts'))
+                 scored=flat('scored'), texts=flat('texts'), problems=flat('problems'))
 
 
 # ---- One optimizer update per minibatch; mu passes over the batch (DeepSeekMath Algorithm 1).
@@ -322,6 +326,9 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     start, log, save = open_run(name, cfg, policy, opt, main,
                                 **({'ref_model': ref} if ref is not None else {}))
     batches = rollouts(policy, tok, draw_prompts, reward_fn, cfg, start)
+    # a few rollouts of every step, for report.py's viewer; a resumed run keeps the earlier steps'
+    samples = MetricsLog(os.path.join(cfg.out_dir, 'samples.jsonl') if main else None,
+                         resume=start > 0, keep_below=start)
     t_start, recent_signal = time.time(), []
     with StepGuard(name, save, start, log, cfg.ckpt_interval) as guard:
         for step in range(start, cfg.steps):
@@ -340,6 +347,8 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             train_s = time.time() - t0
             row.update(_step_metrics(batch, stats, lr_now, train_s))
             log.write(row)
+            for sample_row in _sample_rows(batch, tok, step, cfg.log_samples):
+                samples.write(sample_row)
             recent_signal = (recent_signal + [row['signal']])[-5:]
             elapsed = time.time() - t_start
             eta = elapsed / (step - start + 1) * (cfg.steps - step - 1)
@@ -358,10 +367,28 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             if ddp.any_true(guard.stop):  # a Ctrl-C in any process stops all processes at this step
                 guard.stop = True
                 break
+    samples.close()
     if evaluate is not None and cfg.eval_interval:  # the curves' last point, after the last step
         with MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl'), resume=True) as final:
             final.write({'step': cfg.steps, **evaluate(policy, cfg.steps)})
     return policy
+
+
+def _sample_rows(batch, tok, step, n_groups):
+    """samples.jsonl rows of a step's first n_groups prompts: each response with its reward and
+    parts (the problem's id, family and language where it has them)."""
+    rows = []
+    for i in (batch.group < n_groups).nonzero().flatten().tolist():
+        g, x, p = int(batch.group[i]), batch.scored[i], batch.problems[i]
+        prompt = tok.decode(batch.prompts[g][batch.prompt_mask[g]].tolist())
+        rows.append({'step': step, 'group': g, 'id': getattr(p, 'id', None),
+                     'family': getattr(p, 'family', None), 'lang': getattr(p, 'lang', None),
+                     'prompt': prompt, 'response': batch.texts[i], 'reward': batch.rewards[i].item(),
+                     'parts': {k: v for k, v in x.items() if k != 'reward'},
+                     'correct': x['accuracy'] == 1.0 if 'accuracy' in x else None,
+                     'length': int(batch.response_lens[i]), 'stopped': bool(batch.stopped[i]),
+                     'reflective': bool(x.get('reflection'))})
+    return rows
 
 
 LOGGED = {'reward', 'accuracy', 'format', 'language', 'reflection'}  # the measures logged by name

@@ -123,7 +123,7 @@ def read_examples(path):
     return out
 
 
-def write_jsonl(path, examples):
+def write_examples(path, examples):
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     with open(path + '.tmp', 'w', encoding='utf-8') as f:
         for prompt, response in examples:

@@ -38,6 +38,7 @@ import ddp
 import evaluation
 import grpo
 import probes
+import report
 import reward_model
 import rewards
 import sft
@@ -220,19 +221,20 @@ def evaluate_all(ctx, name, model, step, folder):
     evaluation.record(ctx.results, ctx.eval_path, name, model, ctx.tok, ctx.held_out,
                       k=ctx.cfg.eval_k, max_new_tokens=ctx.cfg.max_new_tokens, step=step,
                       checkpoint=os.path.join(folder, 'ckpt.pt'))
+    report.write_report([ctx.cfg.out_dir], quiet=True)  # refresh the page after every stage
 
 
 def fine_tune(ctx, folder, what, make_data, *args):
     """SFT of the base on data.jsonl, made once by make_data(*args) (its report into eval.json)."""
     cfg, name, data_path = ctx.cfg, os.path.basename(folder), os.path.join(folder, 'data.jsonl')
     if not os.path.exists(data_path):
-        examples, report = make_data(*args)
-        ctx.results['stages'][f'{name}_data'] = report
+        examples, made = make_data(*args)
+        ctx.results['stages'][f'{name}_data'] = made
         write_json(ctx.eval_path, ctx.results)
         if not examples:
-            raise InputError(f'{what} kept no examples ({sft.format_report(report)}); '
+            raise InputError(f'{what} kept no examples ({sft.format_report(made)}); '
                              'nothing to fine-tune on')
-        sft.write_jsonl(data_path, examples)
+        sft.write_examples(data_path, examples)
     settings = sft.OPTIONS.settings(
         device=cfg.device, epochs=cfg.sft_epochs, batch_size=cfg.sft_batch, lr=cfg.sft_lr,
         min_lr=cfg.sft_lr / 10, log_interval=20, ckpt_interval=50, seed=cfg.seed, dtype=cfg.dtype,
@@ -367,7 +369,12 @@ def main(argv=None):
     held_out = {f: data.problems(cfg, 'test', getattr(cfg, 'eval_n' if f in ('math', fam) else
                                                       'eval_n_other'), family=f)
                 for f in dict.fromkeys(('math', fam, 'countdown', 'code', 'chat'))}
-    curve = evaluation.curve_fn(tok, held_out[fam][:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
+    small = evaluation.curve_fn(tok, held_out[fam][:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
+
+    def curve(model, step):  # the RL stages' curve point, then report.html rewritten to show it
+        row = small(model, step)
+        report.write_report([cfg.out_dir], quiet=True)
+        return row
     zero_ckpt = os.path.join(cfg.zero_dir, 'ckpt.pt')  # a new R1-Zero makes the cold start stale
     from_zero = cfg.cold_source != 'oracle' and os.path.exists(zero_ckpt)
     ctx = SimpleNamespace(cfg=cfg, tok=tok, results=results, eval_path=eval_path, curve=curve,
@@ -382,7 +389,9 @@ def main(argv=None):
             results['stages']['cold_start_helps'] = compare_with_zero(
                 cfg, os.path.join(out, stage.name), results, math_family if fam == 'math' else fam)
             write_json(eval_path, results)
-    return evaluation.write_results(results, eval_path, t0)
+    evaluation.write_results(results, eval_path, t0)
+    report.write_report([out])
+    return results
 
 
 def compare_with_zero(cfg, reason_dir, results, family='math'):

@@ -32,6 +32,7 @@ import data
 import ddp
 import evaluation
 import grpo
+import report
 import rewards
 from checkpoint import ensure_base, read_json, write_json
 from hf import is_hf_folder
@@ -84,8 +85,10 @@ def main(argv=None):
     results = read_json(eval_path, {'models': {}}) if cfg.resume else {'models': {}}
     if main and 'base' not in results['models']:
         print('evaluating the base...')
+        rows = []
         base = evaluation.evaluate(policy, tok, held_out, k=cfg.eval_k,
-                                   max_new_tokens=cfg.max_new_tokens)
+                                   max_new_tokens=cfg.max_new_tokens, samples=rows)
+        evaluation.save_samples(cfg.out_dir, 'base', rows)
         made = cfg.base_dir if is_hf_folder(cfg.base_dir) else os.path.join(cfg.base_dir, 'ckpt.pt')
         results['models']['base'] = {'step': 0, 'checkpoint': made, 'tasks': base}
         write_json(eval_path, results)
@@ -95,21 +98,30 @@ def main(argv=None):
     def draw_prompts(step, round_):
         rng = random.Random(f"{cfg.seed}:{step}:{round_}")
         return data.rendered(data.problems(cfg, 'train', cfg.n_prompts, rng, family=cfg.family))
-    curve = evaluation.curve_fn(tok, held_out[:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
-    grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, evaluate=curve, name='zero',
+    curve = evaluation.curve_fn(tok, held_out[:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens,
+                                run_dir=cfg.out_dir)
+
+    def evaluate(model, step):  # the curves' point, then report.html rewritten to show it
+        row = curve(model, step)
+        report.write_report([cfg.out_dir], quiet=True)
+        return row
+    grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, evaluate=evaluate, name='zero',
                reward_fn=lambda problems, texts, ended:
                    rewards.score(texts, problems, 'zero', ended))
     if not main:
         return
     print('evaluating R1-Zero...')
+    rows = []
     zero = evaluation.evaluate(policy, tok, held_out, k=cfg.eval_k,
-                               max_new_tokens=cfg.max_new_tokens)
+                               max_new_tokens=cfg.max_new_tokens, samples=rows)
+    evaluation.save_samples(cfg.out_dir, 'zero', rows)
     results['models']['zero'] = {'step': cfg.steps,
                                  'checkpoint': os.path.join(cfg.out_dir, 'ckpt.pt'), 'tasks': zero}
     write_json(eval_path, results)
     print(evaluation.format_block('base', results['models']['base']['tasks']))
     print(evaluation.format_block('zero', zero))
     evaluation.plot_run(cfg.out_dir)
+    report.write_report([cfg.out_dir])
     print(f'done in {time.time() - t0:.0f}s; results in {eval_path}')
 
 

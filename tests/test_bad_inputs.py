@@ -47,7 +47,8 @@ CASES = {
 # more values the bounds or the sampler refuse, checked before any model is loaded
 EXTRA = [('sample.py', ['--device=tpu'], 'device'),
          ('bench.py', ['sampler', '--device=tpu'], 'device'),
-         ('hf.py', ['estimate', MISSING, '8', 'many', '2'], 'ROWS TOKENS MICRO_BATCH')]
+         ('hf.py', ['estimate', MISSING, '8', 'many', '2'], 'ROWS TOKENS MICRO_BATCH'),
+         ('report.py', [MISSING], MISSING), ('report.py', ['--no_such_key=1'], 'usage')]
 ALL = [(s, c[0], c[1]) for s, kinds in CASES.items() for c in kinds if c] + EXTRA
 
 DRIVER = r'''

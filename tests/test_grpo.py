@@ -225,6 +225,16 @@ def test_resume_continues_bit_identically(tmp_path, tok):
     rows_a = [l.split('"gen_s"')[0] for l in open(tmp_path / 'a' / 'metrics.jsonl')]
     rows_b = [l.split('"gen_s"')[0] for l in open(tmp_path / 'b' / 'metrics.jsonl')]
     assert rows_a == rows_b  # same prompts, samples, rewards and losses, step by step
+    # the rollouts kept for report.py: log_samples prompts' groups a step, the same after a resume
+    kept = open(tmp_path / 'a' / 'samples.jsonl').read()
+    assert kept == open(tmp_path / 'b' / 'samples.jsonl').read()
+    kept = [json.loads(line) for line in kept.splitlines()]
+    cfg = rl_cfg(tmp_path)
+    per_step = cfg.log_samples * cfg.group_size
+    assert [r['step'] for r in kept] == [s for s in range(4) for _ in range(per_step)]
+    assert {'prompt', 'response', 'reward', 'parts', 'correct', 'length', 'stopped', 'reflective',
+            'family', 'lang', 'id'} <= set(kept[0])
+    assert kept[0]['parts'] == {'accuracy': 0.0, 'format': 0.0} and kept[0]['family'] == 'math'
 
 
 @pytest.mark.parametrize('agg, over', [('grpo', {}), ('token', {}), ('dr_grpo', {}),

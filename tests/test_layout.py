@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CODE = sorted(glob.glob(os.path.join(ROOT, '*.py')) + glob.glob(os.path.join(ROOT, 'kernels', '*.py')))
+CODE = sorted(glob.glob(os.path.join(ROOT, '*.py'))
+              + glob.glob(os.path.join(ROOT, 'kernels', '*.py')))
 TESTS = sorted(glob.glob(os.path.join(ROOT, 'tests', '*.py')))
 
 
@@ -58,7 +59,8 @@ def test_the_rl_loop_imports_no_world():
     # the caller hands grpo.train rendered prompts and a reward function (docs/design.md): neither
     # grpo.py nor anything it imports loads the world
     assert not {'tasks', 'rewards', 'data', 'traces'} & imports(os.path.join(ROOT, 'grpo.py'))
-    code = "import sys, grpo; print(sorted({'tasks', 'rewards', 'data', 'traces'} & set(sys.modules)))"
+    code = ("import sys, grpo; "
+            "print(sorted({'tasks', 'rewards', 'data', 'traces'} & set(sys.modules)))")
     r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == '[]', r.stdout + r.stderr
 

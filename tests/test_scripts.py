@@ -81,9 +81,18 @@ def test_train_zero_runs_and_resumes(base_dir, tmp_path):
     check_eval_json(out / 'eval.json', ['base', 'zero'], 'findx')  # the default family
     rows = [json.loads(l) for l in open(out / 'metrics.jsonl')]
     assert [r['step'] for r in rows] == [0, 1, 2]  # two steps, then the curves' last point
+    # what report.py shows: rollouts of every step, every evaluation's responses, the page
+    kept = [json.loads(l) for l in open(out / 'samples.jsonl')]
+    assert [r['step'] for r in kept] == [0, 0, 0, 0, 1, 1, 1, 1]  # 2 prompts x G=2 a step
+    evals = [json.loads(l) for l in open(out / 'eval_samples.jsonl')]
+    assert {r['model'] for r in evals} == {'base', 'step 0', 'step 1', 'step 2', 'zero'}
+    assert sum(r['model'] == 'zero' for r in evals) == 2 * 2  # eval_n x eval_k
+    assert 'report.html (' in text and (out / 'report.html').stat().st_size > 0
     text = run('train_zero.py', *TINY_RL, '--steps=3', '--resume', f'--base_dir={base_dir}',
                f'--out_dir={out}')
     assert 'resumed from' in text and 'at step 2' in text
+    assert [json.loads(l)['step'] for l in open(out / 'samples.jsonl')][-4:] == [2] * 4
+    assert 'report.html' in run('report.py', str(out), str(base_dir))  # two runs, overlaid
 
 
 def test_train_zero_pretrains_a_base_when_none_exists(tmp_path):
@@ -222,6 +231,7 @@ def test_train_r1_runs_all_four_stages_and_skips_them_when_done(base_dir, tmp_pa
     assert 'reward model: held-out pair accuracy' in text
     data = json.load(open(out / 'eval.json'))
     assert list(data['models']) == ['base', 'cold_start', 'reasoning_rl', 'rejection_sft', 'r1']
+    assert (out / 'report.html').exists() and (out / 'reasoning_rl' / 'samples.jsonl').exists()
     for block in data['models'].values():
         assert set(block['tasks']) == {'math', 'findx', 'countdown', 'code', 'chat'}
     check_eval_json(out / 'eval.json', data['models'])
@@ -375,6 +385,7 @@ def test_distill_smoke_keeps_only_verified_teacher_samples(base_dir, tmp_path, m
     assert 2 <= b['rl_steps'] <= 4 and (b['rl_seconds'] >= b['distill_seconds']
                                         or b['rl_steps'] == 4)
     check_eval_json(out / 'eval.json', res['models'])
+    assert (out / 'report.html').exists() and (out / 'rl_qwen_s' / 'samples.jsonl').exists()
 
 
 def test_parse_knobs_overrides_by_name_with_the_knobs_type_and_refuses_the_rest():

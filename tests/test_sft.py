@@ -100,7 +100,7 @@ def test_training_lowers_the_loss_and_resumes_bit_identically(tok, tmp_path):
 
 def test_jsonl_round_trip_and_bad_lines(tmp_path):
     path = str(tmp_path / 'd.jsonl')
-    sft.write_jsonl(path, EXAMPLES)
+    sft.write_examples(path, EXAMPLES)
     assert sft.read_examples(path) == EXAMPLES
     with open(path, 'a') as f:
         f.write('{"prompt": "only a prompt"}\n')
