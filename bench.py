@@ -395,9 +395,9 @@ def _grpo_step(dtype, seed, tiny, batch_in=None, batch_out=None):
     if hasattr(grpo, 'assemble_batch'):  # older trees built the batch from the sampler's full rows
         batch = grpo.assemble_batch([(s, rewards, adv, signal, signal, [{}] * N, [''] * N)], G, gen)
     else:
+        more = {'problems': [None] * N} if 'problems' in grpo.Batch.__dataclass_fields__ else {}
         batch = grpo.Batch(**vars(s), rewards=rewards, advantages=adv, signal=signal,
-                           scored=[{}] * N, texts=[''] * N,
-                           problems=[None] * N)
+                           scored=[{}] * N, texts=[''] * N, **more)
     read = ('prompts', 'prompt_mask', 'group', 'responses', 'mask', 'advantages')  # update's inputs
     if batch_out:
         torch.save({k: getattr(batch, k) for k in read}, batch_out)

@@ -125,6 +125,15 @@ def read_json(path, default=None):
         return json.load(f)
 
 
+def _step_of(line):
+    """The step of a JSON-lines row (-1 without one), or None when the line is not a JSON object."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row.get('step', -1) if isinstance(row, dict) else None
+
+
 class MetricsLog:
     """metrics.jsonl: one JSON object per step, flushed each write so a crash keeps the rows."""
 
@@ -137,9 +146,9 @@ class MetricsLog:
         os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
         rows = []
         if resume and os.path.exists(path):
-            with open(path, encoding='utf-8') as f:
-                rows = [line for line in f if line.strip()
-                        and (keep_below is None or json.loads(line).get('step', -1) < keep_below)]
+            with open(path, encoding='utf-8') as f:  # a line cut short by a kill is dropped
+                rows = [line for line in f if line.strip() and _step_of(line) is not None
+                        and (keep_below is None or _step_of(line) < keep_below)]
         self.f = open(path, 'w', encoding='utf-8')
         self.f.writelines(rows)
 

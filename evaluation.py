@@ -105,9 +105,11 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
                             max_new_tokens=budget, seed=seed)
         judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, out)]
         lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, out)]
-        for p, o, m, rows, js in zip(probs, pre, n_pre, out, judged) if samples is not None else ():
+        for i, (p, o, m, rows, js) in enumerate(zip(probs, pre, n_pre, out, judged)
+                                                if samples is not None else ()):
             for j, ((text, n, _), jd) in enumerate(zip(rows, js)):  # one row per response
-                samples.append({'id': p.id, 'family': fam, 'lang': p.lang, 'question': p.prompt,
+                samples.append({'id': p.id, 'index': i, 'family': fam, 'lang': p.lang,
+                                'question': p.prompt,
                                 'sample': j, 'text': o + text, 'tokens': n + m,
                                 **{x: jd[x] for x in SAMPLE_KEYS}})
         block = {'n': len(probs), 'k': k, 'temperature': temperature, 'top_p': top_p,

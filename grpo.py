@@ -305,12 +305,13 @@ def check_parallel(cfg):
         raise InputError(f"--n_prompts={cfg.n_prompts} must be a multiple of the {W} processes")
 
 
-def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'):
+def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl', on_eval=None):
     """Run GRPO on `policy` in place for cfg.steps steps; write out_dir/ckpt.pt and metrics.jsonl.
     draw_prompts(step, round) -> [(prompt text, problem), ...], the step's rendered prompts.
     reward_fn(problems, texts, ended) -> one dict per response: 'reward' and the measures the loop
     logs, each averaged where present, 0 if absent ('accuracy', 'format', 'language', 'reflection').
-    evaluate(policy, step) -> dict for the metrics row, every eval_interval steps and at the end."""
+    evaluate(policy, step) -> dict for the metrics row, every eval_interval steps and at the end;
+    on_eval() runs once that row is written (the scripts rewrite report.html there)."""
     if missing := [k for k in (*OPTIONS.keys, 'device', 'out_dir', 'resume')
                    if not hasattr(cfg, k)]:
         raise ValueError(f'grpo.train: config lacks {", ".join(missing)}')  # here, not mid-step
@@ -337,7 +338,8 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             for group in opt.param_groups:
                 group['lr'] = lr_now
             row = {'step': step}
-            if evaluate is not None and cfg.eval_interval and step % cfg.eval_interval == 0:
+            evaluated = evaluate is not None and cfg.eval_interval and step % cfg.eval_interval == 0
+            if evaluated:
                 row.update(evaluate(policy, step))
             if ref is not None and cfg.ref_reset and step > 0 and step % cfg.ref_reset == 0:
                 ref.load_state_dict(policy.state_dict())  # the paper resets it every 400 steps
@@ -349,6 +351,8 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
             log.write(row)
             for sample_row in _sample_rows(batch, tok, step, cfg.log_samples):
                 samples.write(sample_row)
+            if evaluated and on_eval:
+                on_eval()
             recent_signal = (recent_signal + [row['signal']])[-5:]
             elapsed = time.time() - t_start
             eta = elapsed / (step - start + 1) * (cfg.steps - step - 1)
@@ -371,14 +375,18 @@ def train(policy, tok, cfg, *, draw_prompts, reward_fn, evaluate=None, name='rl'
     if evaluate is not None and cfg.eval_interval:  # the curves' last point, after the last step
         with MetricsLog(os.path.join(cfg.out_dir, 'metrics.jsonl'), resume=True) as final:
             final.write({'step': cfg.steps, **evaluate(policy, cfg.steps)})
+        if on_eval:
+            on_eval()
     return policy
 
 
 def _sample_rows(batch, tok, step, n_groups):
-    """samples.jsonl rows of a step's first n_groups prompts: each response with its reward and
-    parts (the problem's id, family and language where it has them)."""
-    rows = []
-    for i in (batch.group < n_groups).nonzero().flatten().tolist():
+    """samples.jsonl rows of n_groups of a step's prompts, spread over the batch (its prompts come
+    family after family): each response with its reward and parts (and the problem's id, family
+    and language where it has them)."""
+    P, rows = len(batch.prompts), []
+    picked = torch.linspace(0, P - 1, min(n_groups, P)).round().long() if n_groups and P else []
+    for i in torch.isin(batch.group, torch.as_tensor(picked)).nonzero().flatten().tolist():
         g, x, p = int(batch.group[i]), batch.scored[i], batch.problems[i]
         prompt = tok.decode(batch.prompts[g][batch.prompt_mask[g]].tolist())
         rows.append({'step': step, 'group': g, 'id': getattr(p, 'id', None),

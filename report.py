@@ -19,7 +19,9 @@ figures), so a default R1-Zero run's page stays near 2 MB.
 """
 import html
 import json
+import math
 import os
+import re
 import sys
 import time
 
@@ -30,6 +32,17 @@ from rewards import REFLECTION_MARKERS
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'report_page.html')
 TIMING = ('gen_s', 'train_s', 'tok_s', 'elapsed', 'lr')  # metrics kept out of the curves' data
 RUN_FILES = ('config.json', 'eval.json', 'metrics.jsonl')
+MAX_POINTS = 1000  # a curve longer than this is thinned (a gpu-preset pretraining logs 6,000 rows)
+# the fields the page reads from each row: a row without them is skipped and counted
+NEEDS = {'samples.jsonl': {'step': int, 'prompt': str, 'response': str},
+         'eval_samples.jsonl': {'model': str, 'family': str, 'index': int, 'question': str,
+                                'text': str}}
+
+
+def usable(rows, file):
+    """The rows that have every field the page reads for `file`, and how many did not."""
+    ok = [r for r in rows if all(isinstance(r.get(k), t) for k, t in NEEDS[file].items())]
+    return ok, len(rows) - len(ok)
 
 
 def is_run(path):
@@ -55,17 +68,22 @@ def load_run(run):
         metrics, bad = read_rows(os.path.join(folder, 'metrics.jsonl'))
         skipped[os.path.join(stage, 'metrics.jsonl')] = bad
         rows, bad = read_rows(os.path.join(folder, 'samples.jsonl'))
-        skipped[os.path.join(stage, 'samples.jsonl')] = bad
-        samples += [{'stage': stage, **r} for r in rows if isinstance(r.get('step'), int)]
+        rows, missing = usable(rows, 'samples.jsonl')
+        skipped[os.path.join(stage, 'samples.jsonl')] = bad + missing
+        samples += [{'stage': stage, **r} for r in rows]
+        metrics = [r for r in metrics if isinstance(r.get('step'), int)]
         if metrics:
+            rl = any('gen_s' in r for r in metrics)  # the RL loop times sampling and updates
             timing = {k: round(sum(r.get(k) or 0 for r in metrics), 1)
                       for k in ('gen_s', 'train_s')}
+            every = math.ceil(len(metrics) / MAX_POINTS)
             curves = [{k: v for k, v in r.items() if k not in TIMING
                        and (k == 'step' or isinstance(v, (int, float)) and not isinstance(v, bool))}
-                      for r in metrics if isinstance(r.get('step'), int)]
-            stages.append({'name': stage, 'metrics': curves, 'timing': timing})
+                      for i, r in enumerate(metrics) if i % every == 0 or i == len(metrics) - 1]
+            stages.append({'name': stage, 'metrics': curves, 'timing': timing if rl else None})
     evals, bad = read_rows(os.path.join(run, 'eval_samples.jsonl'))
-    skipped['eval_samples.jsonl'] = bad
+    evals, missing = usable(evals, 'eval_samples.jsonl')
+    skipped['eval_samples.jsonl'] = bad + missing
     results = read_json(os.path.join(run, 'eval.json'), {}) or {}
     return {'name': os.path.basename(os.path.normpath(run)), 'path': os.path.abspath(run),
             'config': read_json(os.path.join(run, 'config.json'), {}) or {},
@@ -79,10 +97,11 @@ def render(runs):
     """The page: the template with the runs' data inlined (safe inside a <script> element)."""
     data = json.dumps({'runs': runs, 'markers': REFLECTION_MARKERS, 'made': time.strftime('%F %T')},
                       ensure_ascii=False, separators=(',', ':'))
-    data = data.replace('</', '<\\/').replace('<!--', '<\\!--')  # no early end of the script
+    data = data.replace('<', '\\u003c')  # model text may hold </script> or <!--: keep it inert
     title = html.escape(' + '.join(r['name'] for r in runs))
-    with open(PAGE, encoding='utf-8') as f:
-        return f.read().replace('{{title}}', title).replace('{{data}}', data)
+    fill = {'title': title, 'data': data}
+    with open(PAGE, encoding='utf-8') as f:  # one pass: inserted text is never scanned again
+        return re.sub(r'\{\{(title|data)\}\}', lambda m: fill[m[1]], f.read())
 
 
 def write_report(run_dirs, out=None, quiet=False):

@@ -255,6 +255,7 @@ def reasoning_rl(ctx, folder):
     rl = grpo.OPTIONS.of(cfg, device=cfg.device, out_dir=folder, resume=True)  # cfg's GRPO keys
     grpo.train(ctx.models['cold_start'], ctx.tok, rl, reward_fn=partial(math_reward, cfg),
                draw_prompts=partial(draw_prompts, cfg, 'reason', mix), evaluate=ctx.curve,
+               on_eval=lambda: report.write_report([cfg.out_dir], quiet=True),
                name='reasoning')
 
 
@@ -291,6 +292,7 @@ def all_scenario_rl(ctx, folder):
     grpo.train(ctx.models['rejection_sft'], ctx.tok, rl,
                reward_fn=partial(all_reward, cfg, rm, ctx.tok),
                draw_prompts=partial(draw_prompts, cfg, 'all', mix), evaluate=ctx.curve,
+               on_eval=lambda: report.write_report([cfg.out_dir], quiet=True),
                name='all-scenario')
 
 
@@ -369,12 +371,7 @@ def main(argv=None):
     held_out = {f: data.problems(cfg, 'test', getattr(cfg, 'eval_n' if f in ('math', fam) else
                                                       'eval_n_other'), family=f)
                 for f in dict.fromkeys(('math', fam, 'countdown', 'code', 'chat'))}
-    small = evaluation.curve_fn(tok, held_out[fam][:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
-
-    def curve(model, step):  # the RL stages' curve point, then report.html rewritten to show it
-        row = small(model, step)
-        report.write_report([cfg.out_dir], quiet=True)
-        return row
+    curve = evaluation.curve_fn(tok, held_out[fam][:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens)
     zero_ckpt = os.path.join(cfg.zero_dir, 'ckpt.pt')  # a new R1-Zero makes the cold start stale
     from_zero = cfg.cold_source != 'oracle' and os.path.exists(zero_ckpt)
     ctx = SimpleNamespace(cfg=cfg, tok=tok, results=results, eval_path=eval_path, curve=curve,

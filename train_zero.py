@@ -83,6 +83,9 @@ def main(argv=None):
         tok.save(os.path.join(cfg.out_dir, 'tokenizer.json'))
     eval_path = os.path.join(cfg.out_dir, 'eval.json')
     results = read_json(eval_path, {'models': {}}) if cfg.resume else {'models': {}}
+    samples_path = os.path.join(cfg.out_dir, 'eval_samples.jsonl')
+    if main and not cfg.resume and os.path.exists(samples_path):
+        os.remove(samples_path)  # a fresh run: no responses of an earlier run's models
     if main and 'base' not in results['models']:
         print('evaluating the base...')
         rows = []
@@ -100,12 +103,8 @@ def main(argv=None):
         return data.rendered(data.problems(cfg, 'train', cfg.n_prompts, rng, family=cfg.family))
     curve = evaluation.curve_fn(tok, held_out[:cfg.curve_n], cfg.curve_k, cfg.max_new_tokens,
                                 run_dir=cfg.out_dir)
-
-    def evaluate(model, step):  # the curves' point, then report.html rewritten to show it
-        row = curve(model, step)
-        report.write_report([cfg.out_dir], quiet=True)
-        return row
-    grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, evaluate=evaluate, name='zero',
+    grpo.train(policy, tok, cfg, draw_prompts=draw_prompts, evaluate=curve, name='zero',
+               on_eval=lambda: report.write_report([cfg.out_dir], quiet=True),
                reward_fn=lambda problems, texts, ended:
                    rewards.score(texts, problems, 'zero', ended))
     if not main:

@@ -57,7 +57,7 @@ def make_run(folder, samples=True):
                                  'reflective': i != 1})
         write_jsonl(folder / 'samples.jsonl', rows)
     write_jsonl(folder / 'eval_samples.jsonl',
-                [{'model': m, 'id': f'q{j}', 'family': 'findx', 'lang': 'en',
+                [{'model': m, 'id': f'q{j}', 'index': j, 'family': 'findx', 'lang': 'en',
                   'question': f'Find x: x + {j} = 9',
                   'sample': k, 'text': f'<think> {m} thinks </think> <answer> {9 - j} </answer>',
                   'tokens': 12, 'correct': 1.0 if m == 'zero' else 0.0, 'answer': str(9 - j),
@@ -84,13 +84,28 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
         report.load_run(str(tmp_path))
 
 
-def test_the_page_is_one_file_whose_data_cannot_close_its_script(tmp_path):
-    run = make_run(tmp_path / 'zero')
-    with open(run / 'samples.jsonl', 'a') as f:  # a response that tries to end the page's script
-        f.write(json.dumps({'step': 0, 'response': '</script><script>alert(1)</script>'}) + '\n')
-    page = open(report.write_report([str(run)], quiet=True), encoding='utf-8').read()
-    assert page.count('</script>') == 2 and '{{data}}' not in page
-    assert 'src=' not in page and 'http://' not in page.replace('http://www.w3.org/2000/svg', '')
+HOSTILE = ['</script><script>window.PWNED = 1</script>', '--><img src=x onerror="window.PWNED=1">',
+           '<!-- <script>', '{{data}} {{title}}']
+
+
+def hostile_run(folder):
+    """A run whose model text tries to end the page's script or comment, and a row without the
+    fields the page reads."""
+    run = make_run(folder)
+    with open(run / 'samples.jsonl', 'a') as f:
+        for i, text in enumerate(HOSTILE):
+            f.write(json.dumps({'step': 0, 'prompt': f'User: {text} Assistant:', 'response': text,
+                                'correct': None, 'reflective': False, 'parts': {}}) + '\n')
+        f.write(json.dumps({'step': 0, 'response': 'no prompt'}) + '\n')
+    return run
+
+
+def test_the_page_is_one_file_whose_data_cannot_end_its_script(tmp_path):
+    page = open(report.write_report([str(hostile_run(tmp_path / 'zero'))], quiet=True),
+                encoding='utf-8').read()
+    assert page.count('</script>') == 2 and page.count('<script') == 2 and '<!--' in page[:200]
+    assert page.count('<!--') == 1 and '{{data}}' not in page.split('<body>')[0]
+    assert 'http://' not in page.replace('http://www.w3.org/2000/svg', '')
 
 
 @pytest.fixture
@@ -141,7 +156,7 @@ def test_the_page_in_a_browser(browser, tmp_path):
     panes = page.locator('#pair .pane')
     ids = lambda: panes.evaluate_all('ps => ps.map(p => p.dataset.id)')
     assert panes.count() == 2 and len(set(ids())) == 1
-    page.select_option('#problem', 'q2')
+    page.select_option('#problem', 'findx:2')  # a problem is its family and place in the set
     assert ids() == ['q2', 'q2']
     assert 'base: wrong' in panes.nth(0).inner_text()
     assert 'zero: correct' in panes.nth(1).inner_text()
@@ -152,6 +167,19 @@ def test_the_page_in_a_browser(browser, tmp_path):
     assert os.path.getsize(tmp_path / 'report.png') > 10_000
     assert errors == [] and all(u.startswith('file://') for u in requests), (errors, requests)
     print(f"page ready {page.evaluate('window.reportReady'):.0f} ms after navigation")
+
+
+def test_hostile_text_stays_text(browser, tmp_path):
+    page, errors, requests = open_page(browser, report.write_report(
+        [str(hostile_run(tmp_path / 'zero'))], quiet=True))
+    page.eval_on_selector('#step', 'e => { e.value = 0; e.dispatchEvent(new Event("input")); }')
+    shown = page.locator('#samples').inner_text()
+    assert all(text in shown for text in HOSTILE) and page.evaluate('window.PWNED') is None
+    assert '1 malformed line skipped in samples.jsonl' in page.inner_text('#runs')  # no prompt
+    # chat-like rows (correct: null) are neither correct nor wrong
+    page.select_option('#outcome', 'wrong')
+    assert not any(text in page.locator('#samples').inner_text() for text in HOSTILE)
+    assert errors == [] and all(u.startswith('file://') for u in requests), (errors, requests)
 
 
 def test_a_run_without_samples_or_with_broken_lines_still_shows_what_it_has(browser, tmp_path):
