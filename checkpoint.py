@@ -147,8 +147,9 @@ class MetricsLog:
         rows = []
         if resume and os.path.exists(path):
             with open(path, encoding='utf-8') as f:  # a line cut short by a kill is dropped
-                rows = [line for line in f if line.strip() and _step_of(line) is not None
-                        and (keep_below is None or _step_of(line) < keep_below)]
+                steps = [(line, _step_of(line)) for line in f if line.strip()]
+                rows = [line for line, step in steps if step is not None
+                        and (keep_below is None or step < keep_below)]
         self.f = open(path, 'w', encoding='utf-8')
         self.f.writelines(rows)
 

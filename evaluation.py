@@ -81,13 +81,13 @@ def summarize(judged, lens):
 
 
 def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_tokens=128,
-             greedy=True, seed=0, opener='', samples=None):
-    """Metrics per family: the block eval.json keeps per model and family. samples: a list that
-    gets one row per response (save_samples writes them for report.py). opener: a style
+             greedy=True, seed=0, opener='', save_to=None):
+    """Metrics per family: the block eval.json keeps per model and family. save_to: (run folder,
+    model name), whose eval_samples.jsonl gets every response (report.py). opener: a style
     (probes.STYLES) whose first words begin every response of the families having it, judged as
     part of it; each prompt samples max_new_tokens minus the longest opener's tokens."""
     model.eval()
-    by_family = {}
+    by_family, samples = {}, []
     for p in problems:
         by_family.setdefault(p.family, []).append(p)
     forced = probes.forced_families(opener, by_family)
@@ -105,8 +105,7 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
                             max_new_tokens=budget, seed=seed)
         judged = [[judge(o + t, e, p) for t, _, e in rows] for p, o, rows in zip(probs, pre, out)]
         lens = [[n + m for _, n, _ in rows] for m, rows in zip(n_pre, out)]
-        for i, (p, o, m, rows, js) in enumerate(zip(probs, pre, n_pre, out, judged)
-                                                if samples is not None else ()):
+        for i, (p, o, m, rows, js) in enumerate(zip(probs, pre, n_pre, out, judged)):
             for j, ((text, n, _), jd) in enumerate(zip(rows, js)):  # one row per response
                 samples.append({'id': p.id, 'index': i, 'family': fam, 'lang': p.lang,
                                 'question': p.prompt,
@@ -122,6 +121,8 @@ def evaluate(model, tok, problems, k=8, *, temperature=0.6, top_p=0.95, max_new_
                                   for p, o, [(text, _, ended)] in zip(probs, pre, g)) / len(probs)
         block['seconds'] = round(time.time() - t0, 1)
         result[fam] = block
+    if save_to:
+        save_samples(*save_to, samples)
     return result
 
 
@@ -141,11 +142,8 @@ def curve_fn(tok, problems, k, max_new_tokens, run_dir=None):
     family = problems[0].family
 
     def curve(model, step):
-        rows = []
         b = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens, seed=step,
-                     samples=rows)[family]
-        if run_dir:
-            save_samples(run_dir, f'step {step}', rows)
+                     save_to=run_dir and (run_dir, f'step {step}'))[family]
         print(f"eval {step:4d} | pass@1 {b['pass@1']:.3f} | maj@{b['k']} {b['maj@k']:.3f} | "
               f"greedy {b['greedy']:.3f} | format {b['format']:.3f} | mixed {b['lang_mixed']:.3f}"
               f" | len {b['mean_len']:.1f} | reflect {b['reflection_rate']:.3f}")
@@ -177,9 +175,9 @@ def record(results, eval_path, name, model, tok, problems, *, k, max_new_tokens,
     is written at once (a later crash keeps it); skipped when the block is already there."""
     if name in results['models']:
         return
-    t0, rows = time.time(), []
-    block = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens, samples=rows)
-    save_samples(os.path.dirname(eval_path), name, rows)
+    t0 = time.time()
+    block = evaluate(model, tok, problems, k=k, max_new_tokens=max_new_tokens,
+                     save_to=(os.path.dirname(eval_path), name))
     results['models'][name] = {'step': step, 'checkpoint': checkpoint, 'tasks': block}
     results.setdefault('seconds', {})[f'eval_{name}'] = round(time.time() - t0, 1)
     write_json(eval_path, results)
@@ -269,12 +267,11 @@ def main(argv=None):
         model, tok = load_model(cfg.run, get_device())
         probs = data.problems(cfg, 'test', cfg.n) if cfg.dataset else \
             [p for f in fams for p in data.problems(cfg, 'test', cfg.n, family=f)]
-        rows = []
-        res = evaluate(model, tok, probs, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
-                       max_new_tokens=cfg.max_new_tokens, opener=cfg.opener, samples=rows)
         name = cfg.name or os.path.basename(os.path.normpath(cfg.run))
         name += f":{cfg.opener}" if cfg.opener else ''
-        save_samples(cfg.run, name, rows)
+        res = evaluate(model, tok, probs, cfg.k, temperature=cfg.temperature, top_p=cfg.top_p,
+                       max_new_tokens=cfg.max_new_tokens, opener=cfg.opener,
+                       save_to=(cfg.run, name))
         path = os.path.join(cfg.run, 'eval.json')
         out = read_json(path, {'models': {}})
         out['models'][name] = {'step': saved_step(cfg.run),

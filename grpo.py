@@ -391,7 +391,8 @@ def _sample_rows(batch, tok, step, n_groups):
         prompt = tok.decode(batch.prompts[g][batch.prompt_mask[g]].tolist())
         rows.append({'step': step, 'group': g, 'id': getattr(p, 'id', None),
                      'family': getattr(p, 'family', None), 'lang': getattr(p, 'lang', None),
-                     'prompt': prompt, 'response': batch.texts[i], 'reward': batch.rewards[i].item(),
+                     'prompt': prompt, 'response': batch.texts[i],
+                     'reward': batch.rewards[i].item(),
                      'parts': {k: v for k, v in x.items() if k != 'reward'},
                      'correct': x['accuracy'] == 1.0 if 'accuracy' in x else None,
                      'length': int(batch.response_lens[i]), 'stopped': bool(batch.stopped[i]),

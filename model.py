@@ -156,7 +156,7 @@ class KVCache:
         self.valid[:, self.pos:self.pos + T] = pad_mask
         self.bias[:, self.pos:self.pos + T] = torch.where(pad_mask, 0.0, float('-inf'))
         if T == 1:  # decode: no (B, 1, T, S) mask to build. A pad query sees no own column here,
-            # so every row needs a real token already in the cache (sample.py, logits.py: the prompt)
+            # so every row needs a real token already in the cache (the prompt: sample, logits)
             pos = self.n_real[:, None].clone()  # (B, 1)
             self.n_real += pad_mask[:, 0]
             return pos, self.bias[:, None, None, :self.pos + 1]

@@ -191,11 +191,10 @@ def main(argv=None):
     print(f'val loss {val_loss:.4f}; saved {ckpt} after {time.time() - t_start:.0f}s of training')
     if cfg.eval_n > 0:  # the base under the R1-Zero template on held-out math: what RL works with
         probs = tasks.eval_set('math', cfg.eval_n, preset=cfg.preset)
-        rows = []
         report = evaluation.evaluate(model, tok, probs, k=cfg.eval_k,
                                      temperature=cfg.eval_temperature, top_p=None,
-                                     max_new_tokens=cfg.max_new_tokens, samples=rows)
-        evaluation.save_samples(cfg.out_dir, 'base', rows)
+                                     max_new_tokens=cfg.max_new_tokens,
+                                     save_to=(cfg.out_dir, 'base'))
         print(f"behaviour of the base (held-out math, k={cfg.eval_k}, T={cfg.eval_temperature}):")
         print(evaluation.format_block('base', report))
         write_json(os.path.join(cfg.out_dir, 'eval.json'), {'models': {'base': {

@@ -151,7 +151,8 @@ def load_reward_model(run_dir, device='cpu'):
     body, tok = load_model(run_dir, device)
     head = load_checkpoint(os.path.join(run_dir, 'ckpt.pt'), mmap=True).get('head')
     if head is None:
-        raise InputError(f'{run_dir}/ckpt.pt has no reward head: it is not a reward model checkpoint')
+        raise InputError(f'{run_dir}/ckpt.pt has no reward head: '
+                         f'it is not a reward model checkpoint')
     rm = RewardModel(body)
     rm.head.load_state_dict(head)
     return rm.to(device).eval(), tok

@@ -28,7 +28,7 @@ import torch
 
 import ddp
 import rewards
-from checkpoint import MetricsLog, StepGuard, load_model, open_run, write_json
+from checkpoint import MetricsLog, StepGuard, load_model, open_run, write_json, write_jsonl
 from config import (ConfigError, InputError, Key, Options, autocast_ctx, configure, get_device,
                     input_errors, print_config, resolve_dtype)
 from kernels.logprobs import IGNORE_INDEX, selective_logprobs
@@ -124,11 +124,8 @@ def read_examples(path):
 
 
 def write_examples(path, examples):
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with open(path + '.tmp', 'w', encoding='utf-8') as f:
-        for prompt, response in examples:
-            f.write(json.dumps({'prompt': prompt, 'response': response}, ensure_ascii=False) + '\n')
-    os.replace(path + '.tmp', path)
+    """The pairs as the JSON lines read_examples reads, written atomically."""
+    write_jsonl(path, [{'prompt': p, 'response': r} for p, r in examples])
 
 
 # ---- The loop.

@@ -88,10 +88,8 @@ def main(argv=None):
         os.remove(samples_path)  # a fresh run: no responses of an earlier run's models
     if main and 'base' not in results['models']:
         print('evaluating the base...')
-        rows = []
         base = evaluation.evaluate(policy, tok, held_out, k=cfg.eval_k,
-                                   max_new_tokens=cfg.max_new_tokens, samples=rows)
-        evaluation.save_samples(cfg.out_dir, 'base', rows)
+                                   max_new_tokens=cfg.max_new_tokens, save_to=(cfg.out_dir, 'base'))
         made = cfg.base_dir if is_hf_folder(cfg.base_dir) else os.path.join(cfg.base_dir, 'ckpt.pt')
         results['models']['base'] = {'step': 0, 'checkpoint': made, 'tasks': base}
         write_json(eval_path, results)
@@ -110,10 +108,8 @@ def main(argv=None):
     if not main:
         return
     print('evaluating R1-Zero...')
-    rows = []
     zero = evaluation.evaluate(policy, tok, held_out, k=cfg.eval_k,
-                               max_new_tokens=cfg.max_new_tokens, samples=rows)
-    evaluation.save_samples(cfg.out_dir, 'zero', rows)
+                               max_new_tokens=cfg.max_new_tokens, save_to=(cfg.out_dir, 'zero'))
     results['models']['zero'] = {'step': cfg.steps,
                                  'checkpoint': os.path.join(cfg.out_dir, 'ckpt.pt'), 'tasks': zero}
     write_json(eval_path, results)
